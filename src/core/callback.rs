@@ -1,0 +1,58 @@
+//! The one C-shaped thing the core knows: a foreign callback triple
+//! `(fn, user_data, destroy)`.
+//!
+//! Wrapping each C callback in a boxed Rust closure would cost one heap allocation
+//! per continuation, which the lifecycle budget does not allow, so the core stores
+//! the raw function pointers and calls them itself. Handles cross as thin pointers
+//! whose bits are a [`Handle`](super::pool::Handle); the ffi layer casts its typed
+//! `tapir_*` function pointers to these (identical ABI: thin pointers only).
+
+use std::ffi::c_void;
+
+use super::pool::Handle;
+
+/// Frees `user_data` (or a value/payload); called exactly once.
+pub type DestroyFn = unsafe extern "C" fn(user_data: *mut c_void);
+/// `tapir_callback_fn`: notified with the completed task.
+pub type NotifyFn = unsafe extern "C" fn(user_data: *mut c_void, task: *const c_void);
+/// `tapir_continuation_fn`: the antecedent and the continuation's source.
+pub type ContinueFn =
+    unsafe extern "C" fn(user_data: *mut c_void, antecedent: *const c_void, next: *const c_void);
+/// `tapir_work_fn`: a posted work item.
+pub type WorkFn = unsafe extern "C" fn(user_data: *mut c_void);
+
+/// A handle as the pointer value C sees.
+pub(crate) fn handle_ptr(h: Handle) -> *const c_void {
+    h.bits() as usize as *const c_void
+}
+
+/// `user_data` plus its optional destroy; destroy runs exactly once, on drop.
+pub struct UserData {
+    data: *mut c_void,
+    destroy: Option<DestroyFn>,
+}
+
+// SAFETY: the C contract (header preamble) requires user_data and destroy to be
+// usable from any thread; the library only moves the pointer between threads.
+unsafe impl Send for UserData {}
+
+impl UserData {
+    /// Takes ownership of `data`, to be freed with `destroy` (if any).
+    pub fn new(data: *mut c_void, destroy: Option<DestroyFn>) -> UserData {
+        UserData { data, destroy }
+    }
+    /// The raw pointer, still owned by `self`.
+    pub fn ptr(&self) -> *mut c_void {
+        self.data
+    }
+}
+
+impl Drop for UserData {
+    fn drop(&mut self) {
+        if let Some(destroy) = self.destroy.take() {
+            // SAFETY: the registrant promised `destroy(data)` is valid to call once from
+            // any thread, and must not unwind; `take` makes this the only call.
+            unsafe { destroy(self.data) };
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The loom shim: atomics used by the lock-free state words come from here, so the
+//! loom models in `core/tests/` exercise the same code the library runs.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64};
+
+pub(crate) use std::sync::atomic::Ordering;

@@ -1,0 +1,183 @@
+//! Blocking waits: a waiter is a continuation node that unparks a thread.
+//!
+//! Waiters are woken in the first wave of completion, before any continuation runs,
+//! so a blocked thread never waits for continuations to finish.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use super::cancel::{CancelAction, TokenRef};
+use super::continuation::{Action, NodeSpec};
+use super::pool::Handle;
+use super::state::Final;
+use super::status::{Result, Status};
+use super::task;
+
+const NOT_WOKEN: usize = usize::MAX;
+
+/// One blocked thread and which input woke it first.
+pub(crate) struct Waiter {
+    thread: Thread,
+    winner: AtomicUsize,
+}
+
+impl Waiter {
+    fn new() -> Arc<Waiter> {
+        Arc::new(Waiter {
+            thread: std::thread::current(),
+            winner: AtomicUsize::new(NOT_WOKEN),
+        })
+    }
+
+    /// Records `index` if it is the first to complete, and unparks the thread.
+    pub(crate) fn wake(&self, index: usize) {
+        // AcqRel: the waiting thread's Acquire load of `winner` then sees the
+        // completion that triggered this wake.
+        let _ = self
+            .winner
+            .compare_exchange(NOT_WOKEN, index, Ordering::AcqRel, Ordering::Acquire);
+        self.thread.unpark();
+    }
+
+    fn winner(&self) -> Option<usize> {
+        // Acquire: pairs with `wake`.
+        let w = self.winner.load(Ordering::Acquire);
+        (w != NOT_WOKEN).then_some(w)
+    }
+
+    /// Parks until woken or the deadline passes; true when woken.
+    fn park_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.winner().is_some() {
+                return true;
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+            }
+        }
+    }
+}
+
+fn status_result(status: Final) -> Result<()> {
+    match status {
+        Final::Succeeded => Ok(()),
+        Final::Faulted => Err(Status::Faulted),
+        Final::Canceled => Err(Status::Canceled),
+    }
+}
+
+/// Blocks until `task` completes or `timeout` passes. Ok for success, Faulted (the
+/// error counts as observed) or Canceled for the other outcomes, Timeout.
+pub fn wait(task: Handle, timeout: Option<Duration>) -> Result<()> {
+    match wait_any(&[task], timeout, None)? {
+        Some(_) => finished(task),
+        None => Err(Status::Timeout),
+    }
+}
+
+fn finished(task: Handle) -> Result<()> {
+    let status = task::snapshot(task)?
+        .final_status()
+        .expect("woken task is completed");
+    if status == Final::Faulted {
+        let _ = task::errors(task)?;
+    }
+    status_result(status)
+}
+
+const CANCELED: usize = usize::MAX - 1;
+
+/// Blocks until one of `tasks` completes; returns the index of the first to complete
+/// (among already-completed ones, the first in input order), or None on timeout.
+/// Canceled when `token` fires first (checked before anything else).
+pub(crate) fn wait_any(
+    tasks: &[Handle],
+    timeout: Option<Duration>,
+    token: Option<&TokenRef>,
+) -> Result<Option<usize>> {
+    if token.is_some_and(|t| t.is_canceled()) {
+        return Err(Status::Canceled);
+    }
+    for (i, &t) in tasks.iter().enumerate() {
+        if task::snapshot(t)?.is_completed() {
+            return Ok(Some(i));
+        }
+    }
+    if tasks.is_empty() || timeout == Some(Duration::ZERO) {
+        return Ok(None);
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let waiter = Waiter::new();
+    let mut registrations = Vec::with_capacity(tasks.len());
+    for (index, &t) in tasks.iter().enumerate() {
+        let spec = NodeSpec {
+            action: Action::Wake {
+                waiter: waiter.clone(),
+                index,
+            },
+            flags: 0,
+            scheduler: None,
+        };
+        if let Some(reg) = task::register(t, spec, true)? {
+            registrations.push(reg);
+        }
+    }
+    let token_reg = token.and_then(|t| {
+        let w = waiter.clone();
+        t.register(CancelAction::Rust(Box::new(move || w.wake(CANCELED))))
+            .map(|id| (t, id))
+    });
+    let woken = waiter.park_until(deadline);
+    for reg in registrations {
+        let _ = task::remove(reg);
+        let _ = task::release_registration(reg);
+    }
+    if let Some((t, id)) = token_reg {
+        t.unregister(id);
+    }
+    match waiter.winner() {
+        Some(CANCELED) => Err(Status::Canceled),
+        w if woken => Ok(w),
+        _ => Ok(None),
+    }
+}
+
+/// Blocks until every task completes or the timeout passes. Ok when all succeeded;
+/// otherwise Faulted if any faulted, else Canceled; Timeout.
+pub(crate) fn wait_all(
+    tasks: &[Handle],
+    timeout: Option<Duration>,
+    token: Option<&TokenRef>,
+) -> Result<()> {
+    for &t in tasks {
+        task::snapshot(t)?;
+    }
+    if token.is_some_and(|t| t.is_canceled()) {
+        return Err(Status::Canceled);
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    for &t in tasks {
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if wait_any(&[t], remaining, token)?.is_none() {
+            return Err(Status::Timeout);
+        }
+    }
+    let mut result = Ok(());
+    for &t in tasks {
+        match finished(t) {
+            Err(Status::Faulted) => result = Err(Status::Faulted),
+            Err(Status::Canceled) if result.is_ok() => result = Err(Status::Canceled),
+            _ => {}
+        }
+    }
+    result
+}

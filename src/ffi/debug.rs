@@ -1,0 +1,134 @@
+//! Version, last status, diagnostics and hooks.
+
+use std::ffi::{c_char, c_void};
+
+use super::boundary::{ffi_boundary, require};
+use super::handle::from_ptr;
+use super::status::tapir_status;
+use super::{tapir_error, tapir_source};
+use crate::core::hooks::{self, UnobservedFn};
+use crate::core::pool::Kind;
+use crate::core::task;
+
+/// Called when the last reference to a faulted task whose errors nobody read is
+/// released: `errors[0..count]` are its errors (borrowed for the call), `task_id` what
+/// tapir_task_id reported. Runs on the releasing thread; must not unwind.
+pub type tapir_unobserved_fn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        task_id: u64,
+        errors: *const *const tapir_error,
+        count: usize,
+    ),
+>;
+
+/// Object kinds counted by tapir_debug_live_objects.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tapir_object_kind {
+    /// Every kind below, summed.
+    All = 0,
+    /// Tasks (a source and its task are one object).
+    Task = 1,
+    /// Error values.
+    Error = 2,
+    /// Continuation nodes (pending continuations and registrations).
+    Registration = 3,
+    /// Schedulers (the default and inline ones are permanent and always counted).
+    Scheduler = 4,
+    /// Cancellation sources, tokens and their registrations (the none token is permanent).
+    Cancel = 5,
+}
+
+/// The library version, e.g. "0.1.0" (static, NUL-terminated; never free it).
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Why the last call on this thread that returns a bool, an integer or a pointer
+/// failed (NULL, stale or wrong-kind handle, ...). Only meaningful right after such a
+/// call reported failure; successful calls do not reset it.
+///
+/// Threading: per thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_last_status() -> tapir_status {
+    super::boundary::last()
+}
+
+/// Counts live objects of `kind` (a `tapir_object_kind` value): the tool tests use to
+/// prove nothing leaks. Returns 0 for an unknown kind. Cost is proportional to the
+/// number of objects ever allocated: diagnostics only, not for hot paths.
+///
+/// Threading: any thread (the count is a snapshot). Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_debug_live_objects(kind: i32) -> usize {
+    ffi_boundary! {
+        use crate::core::pools::live;
+        match kind {
+            0 => (0..5).map(live).sum(),
+            1 => live(0),
+            2 => live(1),
+            3 => live(2),
+            4 => live(3),
+            5 => live(4),
+            _ => 0,
+        }
+    }
+}
+
+/// Installs the process-wide unobserved-error hook (TaskScheduler.UnobservedTaskException);
+/// a NULL `hook` removes it. tapir calls it deterministically: when the last reference
+/// to a faulted task whose errors were never read (tapir_task_error*, a FAULTED result
+/// from tapir_task_result or a wait, or consumption by a combinator) is released.
+///
+/// Ownership: `user_data` is not owned. Threading: any thread; the hook runs on the
+/// releasing thread. Blocking: waits for a hook call in progress on another thread.
+/// Errors: none (TAPIR_STATUS_OK).
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_set_unobserved_error_hook(
+    hook: tapir_unobserved_fn,
+    user_data: *mut c_void,
+) -> tapir_status {
+    ffi_boundary! {
+        let hook = hook.map(|f| {
+            // SAFETY: same ABI; only the pointee type of the errors array differs.
+            let f: UnobservedFn = unsafe {
+                std::mem::transmute::<
+                    unsafe extern "C" fn(*mut c_void, u64, *const *const tapir_error, usize),
+                    UnobservedFn,
+                >(f)
+            };
+            (f, user_data)
+        });
+        hooks::set_unobserved_hook(hook);
+        tapir_status::Ok
+    }
+}
+
+/// Test hook: panics inside tapir on purpose, with `source`'s task as "the task
+/// involved". The boundary catches the panic, the task fails with an error of code
+/// TAPIR_STATUS_PANIC, and the call returns TAPIR_STATUS_PANIC.
+///
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_PANIC.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_debug_panic(source: *const tapir_source) -> tapir_status {
+    ffi_boundary! {
+        require!(source);
+        let h = from_ptr(source).expect("non-NULL");
+        if h.kind() != Some(Kind::Source) || task::task_of(h).map(task::release).is_err() {
+            return tapir_status::InvalidHandle;
+        }
+        let caught = std::panic::catch_unwind(|| panic!("tapir_debug_panic: deliberate test panic"));
+        if caught.is_err() {
+            let _ = task::complete(h, task::Outcome::library_error(
+                crate::core::status::Status::Panic,
+                "a panic inside tapir failed this task",
+            ));
+        }
+        tapir_status::Panic
+    }
+}

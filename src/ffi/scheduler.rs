@@ -1,0 +1,280 @@
+//! `tapir_scheduler` and `tapir_work`: inline, default pool, manual and foreign schedulers.
+
+use std::ffi::c_void;
+use std::mem::offset_of;
+use std::time::Duration;
+
+use super::boundary::{ffi_boundary, require, require_fn, try_core};
+use super::handle::{from_ptr, to_ptr, write};
+use super::status::{from_result, tapir_status};
+use super::{tapir_destroy_fn, tapir_scheduler, tapir_work, tapir_work_fn};
+use crate::core::callback::UserData;
+use crate::core::scheduler::{self, PostFn, Work};
+use crate::core::status::timeout_from_ms;
+
+/// A host scheduler (a game engine's job system, a UI thread). Set `struct_size =
+/// sizeof(tapir_scheduler_vtable)`; fields past `struct_size` are treated as NULL.
+#[repr(C)]
+pub struct tapir_scheduler_vtable {
+    /// `sizeof(tapir_scheduler_vtable)` as the caller compiled it.
+    pub struct_size: u32,
+    /// Receives each work item; must eventually pass it to tapir_work_run (or
+    /// tapir_work_discard) exactly once, on any thread. Must not block for long and
+    /// must not unwind. Required.
+    pub post: Option<unsafe extern "C" fn(ctx: *mut c_void, work: *mut tapir_work)>,
+    /// Called with `ctx` once when the scheduler's last reference is released; may be NULL.
+    pub destroy: tapir_destroy_fn,
+}
+
+fn write_handle(out: *mut *const tapir_scheduler, h: crate::core::pool::Handle) -> tapir_status {
+    // SAFETY: callers check `out` for NULL; the C caller guarantees it is writable.
+    unsafe { write(out, to_ptr(h)) };
+    tapir_status::Ok
+}
+
+/// Writes the default scheduler: the work-stealing pool, one thread per core, started
+/// on first use.
+///
+/// Ownership: `*scheduler_out` receives a reference (the scheduler itself is permanent).
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT.
+///
+/// # Safety
+/// `scheduler_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_scheduler_default(
+    scheduler_out: *mut *const tapir_scheduler,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(scheduler_out);
+        let h = scheduler::default_handle();
+        try_core!(scheduler::mint(h));
+        write_handle(scheduler_out, h)
+    }
+}
+
+/// Writes the inline scheduler: work runs on the posting thread before the post
+/// returns (nested inline work is bounded in depth and queued past the bound).
+///
+/// Ownership, threading, errors: as tapir_scheduler_default.
+///
+/// # Safety
+/// `scheduler_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_scheduler_inline(
+    scheduler_out: *mut *const tapir_scheduler,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(scheduler_out);
+        let h = scheduler::inline_handle();
+        try_core!(scheduler::mint(h));
+        write_handle(scheduler_out, h)
+    }
+}
+
+/// Creates a manual scheduler: work posted to it (from any thread) waits in a queue
+/// until the host calls tapir_scheduler_run_pending (e.g. once per frame on its main
+/// thread).
+///
+/// Ownership: `*scheduler_out` receives a new reference. Releasing the last one
+/// discards queued work (user data destroyed, continuation tasks break their promise).
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT.
+///
+/// # Safety
+/// `scheduler_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_scheduler_new_manual(
+    scheduler_out: *mut *const tapir_scheduler,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(scheduler_out);
+        write_handle(scheduler_out, scheduler::new_manual())
+    }
+}
+
+/// Creates a scheduler that hands work to the host through `vtable->post(ctx, work)`.
+///
+/// Ownership: copies `*vtable`; on TAPIR_STATUS_OK tapir owns `ctx` (freed with
+/// `vtable->destroy`, if any, after the last reference goes) and `*scheduler_out`
+/// receives a new reference. On error nothing is called.
+/// Threading: any thread; `post` may be called from any thread.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`vtable`, `vtable->post`, `scheduler_out`),
+/// TAPIR_STATUS_INVALID_ARGUMENT (`struct_size` too small to hold `post`).
+///
+/// # Safety
+/// `vtable` must be valid for `struct_size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_scheduler_new_foreign(
+    vtable: *const tapir_scheduler_vtable,
+    ctx: *mut c_void,
+    scheduler_out: *mut *const tapir_scheduler,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(vtable, scheduler_out);
+        // SAFETY: the caller guarantees `struct_size` readable bytes; fields are read
+        // only when covered by it.
+        let (size, post, destroy) = unsafe {
+            let size = (*vtable).struct_size as usize;
+            let post = if size >= offset_of!(tapir_scheduler_vtable, post) + 8 { (*vtable).post } else { None };
+            let destroy = if size >= offset_of!(tapir_scheduler_vtable, destroy) + 8 { (*vtable).destroy } else { None };
+            (size, post, destroy)
+        };
+        if size < offset_of!(tapir_scheduler_vtable, post) + 8 {
+            return tapir_status::InvalidArgument;
+        }
+        let post = require_fn!(post);
+        // SAFETY: same ABI: two thin pointers; only the pointee type of `work` differs.
+        let post: PostFn = unsafe {
+            std::mem::transmute::<unsafe extern "C" fn(*mut c_void, *mut tapir_work), PostFn>(post)
+        };
+        write_handle(scheduler_out, scheduler::new_foreign(post, ctx, destroy))
+    }
+}
+
+/// Adds a reference; returns `scheduler`, or NULL if NULL or invalid.
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_scheduler_retain(scheduler: *const tapir_scheduler) -> *const tapir_scheduler {
+    ffi_boundary! {
+        require!(scheduler);
+        try_core!(scheduler::retain(from_ptr(scheduler).expect("non-NULL")));
+        scheduler
+    }
+}
+
+/// Releases a reference (see tapir_scheduler_new_manual and _new_foreign for what the
+/// last one does). NULL is a no-op.
+///
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_INVALID_HANDLE.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_scheduler_release(scheduler: *const tapir_scheduler) -> tapir_status {
+    ffi_boundary! {
+        match from_ptr(scheduler) {
+            None => tapir_status::Ok,
+            Some(h) => from_result(scheduler::release(h)),
+        }
+    }
+}
+
+/// Queues `fn(user_data)` on `scheduler`.
+///
+/// Ownership: on TAPIR_STATUS_OK tapir owns `user_data`: `destroy(user_data)` (if
+/// non-NULL) runs once after `fn` returns, or if the work is discarded unrun.
+/// Threading: any thread. Blocking: never (the inline scheduler runs `fn` before returning).
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`scheduler`, `fn`), TAPIR_STATUS_INVALID_HANDLE.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_scheduler_post(
+    scheduler: *const tapir_scheduler,
+    r#fn: tapir_work_fn,
+    user_data: *mut c_void,
+    destroy: tapir_destroy_fn,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(scheduler);
+        let f = require_fn!(r#fn);
+        let h = from_ptr(scheduler).expect("non-NULL");
+        let work = Work::Call { f, data: UserData::new(user_data, destroy) };
+        from_result(scheduler::post(h, work))
+    }
+}
+
+/// Runs work queued on a manual scheduler, on the calling thread, until the queue is
+/// empty, `max_items` items ran (0: no limit) or `max_ms` milliseconds passed (-1: no
+/// limit; checked between items). Writes how many ran to `*ran_out`. While it runs,
+/// tapir_scheduler_current() returns this scheduler, and continuations registered
+/// with EXECUTE_SYNCHRONOUSLY for it may run inline.
+///
+/// Threading: any thread; normally one "main" thread. Blocking: runs user callbacks.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+/// TAPIR_STATUS_INVALID_ARGUMENT (not a manual scheduler, or a bad `max_ms`).
+///
+/// # Safety
+/// `ran_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_scheduler_run_pending(
+    scheduler: *const tapir_scheduler,
+    max_items: usize,
+    max_ms: i64,
+    ran_out: *mut usize,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(scheduler, ran_out);
+        let budget: Option<Duration> = try_core!(timeout_from_ms(max_ms));
+        let ran = try_core!(scheduler::run_pending(from_ptr(scheduler).expect("non-NULL"), max_items, budget));
+        // SAFETY: non-NULL checked above.
+        unsafe { write(ran_out, ran) };
+        tapir_status::Ok
+    }
+}
+
+/// The scheduler running the current callback (a pool thread, a manual scheduler's
+/// run_pending, a foreign scheduler's tapir_work_run), as a new reference; NULL when
+/// called from a thread that is not running tapir work (inline callbacks report the
+/// scheduler of the code that triggered them, if any).
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_scheduler_current() -> *const tapir_scheduler {
+    ffi_boundary! {
+        match scheduler::current() {
+            Some(h) => to_ptr(h),
+            None => std::ptr::null(),
+        }
+    }
+}
+
+/// Runs a work item a foreign scheduler received in `post`, and consumes it.
+///
+/// Threading: any thread (the host's choice). Blocking: runs user callbacks.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT.
+///
+/// # Safety
+/// `work` must come from a `post` call and not have been run or discarded (it is
+/// uniquely owned: using it twice is undefined behaviour, like a double free).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_work_run(work: *mut tapir_work) -> tapir_status {
+    ffi_boundary! {
+        require!(work);
+        // SAFETY: forwarded caller guarantee.
+        unsafe { scheduler::run_foreign(work.cast()) };
+        tapir_status::Ok
+    }
+}
+
+/// Discards a work item without running it, and consumes it: its user data is
+/// destroyed and a continuation's task fails with TAPIR_STATUS_BROKEN_PROMISE.
+///
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT.
+///
+/// # Safety
+/// As tapir_work_run.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_work_discard(work: *mut tapir_work) -> tapir_status {
+    ffi_boundary! {
+        require!(work);
+        // SAFETY: forwarded caller guarantee.
+        unsafe { scheduler::discard_foreign(work.cast()) };
+        tapir_status::Ok
+    }
+}
+
+/// Stops and joins every thread tapir started (the pool's workers and the timer
+/// thread), so a host can unload the library. Queued pool work stays queued and runs
+/// when the pool restarts on the next post; pending timers are dropped (their delays
+/// never complete). Calling it from a tapir pool thread does not join that thread.
+///
+/// Threading: any thread. Blocking: yes, until the threads have exited.
+/// Errors: none (TAPIR_STATUS_OK).
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_shutdown() -> tapir_status {
+    ffi_boundary! {
+        scheduler::shutdown_pool();
+        crate::core::timer::shutdown();
+        tapir_status::Ok
+    }
+}
+

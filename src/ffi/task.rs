@@ -1,0 +1,807 @@
+//! `tapir_task`: queries, waits, continuations and pre-completed tasks.
+
+use std::ffi::c_void;
+use std::mem::offset_of;
+
+use super::boundary::{ffi_boundary, require, require_fn, try_core};
+use super::error::retain_error;
+use super::handle::{array, from_ptr, to_ptr, write};
+use super::status::{from_result, tapir_status};
+use super::{
+    tapir_callback_fn, tapir_cancel_token, tapir_continuation_fn, tapir_destroy_fn, tapir_error,
+    tapir_registration, tapir_scheduler, tapir_task,
+};
+use crate::core::callback::{ContinueFn, NotifyFn, UserData};
+use crate::core::cancel::TokenRef;
+use crate::core::continuation::{self, Action, NodeSpec, validate_flags};
+use crate::core::pool::Handle;
+use crate::core::scheduler::SchedRef;
+use crate::core::state::Final;
+use crate::core::status::{Result, Status, timeout_from_ms};
+use crate::core::{task, wait};
+
+/// Run the continuation inline on the completing thread when its scheduler allows
+/// (ExecuteSynchronously).
+pub const TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY: u32 = 1;
+/// Run only if the antecedent succeeded.
+pub const TAPIR_CONTINUATION_ONLY_ON_SUCCESS: u32 = 1 << 1;
+/// Run only if the antecedent faulted.
+pub const TAPIR_CONTINUATION_ONLY_ON_FAULTED: u32 = 1 << 2;
+/// Run only if the antecedent was canceled.
+pub const TAPIR_CONTINUATION_ONLY_ON_CANCELED: u32 = 1 << 3;
+/// Do not run if the antecedent succeeded.
+pub const TAPIR_CONTINUATION_NOT_ON_SUCCESS: u32 = 1 << 4;
+/// Do not run if the antecedent faulted.
+pub const TAPIR_CONTINUATION_NOT_ON_FAULTED: u32 = 1 << 5;
+/// Do not run if the antecedent was canceled.
+pub const TAPIR_CONTINUATION_NOT_ON_CANCELED: u32 = 1 << 6;
+/// With a token: the continuation task stays pending until the antecedent completes,
+/// then ends canceled (instead of ending canceled as soon as the token fires).
+pub const TAPIR_CONTINUATION_LAZY_CANCELLATION: u32 = 1 << 7;
+/// A hint that the callback blocks for long; invalid with EXECUTE_SYNCHRONOUSLY.
+pub const TAPIR_CONTINUATION_LONG_RUNNING: u32 = 1 << 8;
+/// The continuation task's own continuations never run inline.
+pub const TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1 << 9;
+
+/// The state of a task.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tapir_task_status {
+    /// Returned by tapir_task_get_status for a NULL, released or wrong-kind handle.
+    InvalidHandle = -1,
+    /// Not completed yet.
+    Pending = 0,
+    /// Completed with a value.
+    Succeeded = 1,
+    /// Completed with one or more errors.
+    Faulted = 2,
+    /// Completed by cancellation.
+    Canceled = 3,
+}
+
+/// Options for tapir_task_on_complete and tapir_task_continue_with. NULL means all
+/// defaults. Set `struct_size = sizeof(tapir_continuation_options)`; fields past
+/// `struct_size` are treated as zero, so the struct can grow.
+#[repr(C)]
+pub struct tapir_continuation_options {
+    /// `sizeof(tapir_continuation_options)` as the caller compiled it.
+    pub struct_size: u32,
+    /// TAPIR_CONTINUATION_* flags.
+    pub flags: u32,
+    /// Where the callback runs; NULL = the default pool (never the "current" one).
+    pub scheduler: *const tapir_scheduler,
+    /// Cancels the continuation (its task ends canceled, the callback never runs);
+    /// NULL = none.
+    pub token: *const tapir_cancel_token,
+}
+
+struct Options {
+    flags: u32,
+    scheduler: Option<Handle>,
+    token: Option<Handle>,
+}
+
+/// # Safety
+/// `p` must be NULL or point to at least `struct_size` readable bytes.
+unsafe fn read_options(p: *const tapir_continuation_options) -> Result<Options> {
+    let mut o = Options {
+        flags: 0,
+        scheduler: None,
+        token: None,
+    };
+    if p.is_null() {
+        return Ok(o);
+    }
+    // SAFETY: the caller guarantees the first field is readable.
+    let size = unsafe { (*p).struct_size } as usize;
+    let covers = |off: usize, len: usize| size >= off + len;
+    if !covers(offset_of!(tapir_continuation_options, flags), 4) {
+        return Err(Status::InvalidArgument);
+    }
+    // SAFETY: each field is read only when `struct_size` says the caller's struct has it.
+    unsafe {
+        o.flags = (*p).flags;
+        if covers(offset_of!(tapir_continuation_options, scheduler), 8) {
+            o.scheduler = from_ptr((*p).scheduler);
+        }
+        if covers(offset_of!(tapir_continuation_options, token), 8) {
+            o.token = from_ptr((*p).token);
+        }
+    }
+    if !validate_flags(o.flags) {
+        return Err(Status::InvalidArgument);
+    }
+    Ok(o)
+}
+
+fn task_handle(t: *const tapir_task) -> Result<Handle> {
+    from_ptr(t).ok_or(Status::NullArgument)
+}
+
+// ---------------------------------------------------------------------------
+// Pre-completed tasks.
+
+/// Creates a task that has already succeeded with `value` (Task.FromResult).
+///
+/// Ownership: on TAPIR_STATUS_OK the task owns `value` (destroyed with
+/// `value_destroy`, if non-NULL, when its last reference goes); `*task_out` receives a
+/// new reference. On error nothing is called.
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`task_out`).
+///
+/// # Safety
+/// `task_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_from_result(
+    value: *mut c_void,
+    value_destroy: tapir_destroy_fn,
+    task_out: *mut *const tapir_task,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(task_out);
+        let h = task::completed(task::Outcome::Value { value: value as usize, destroy: value_destroy }, 0, 0);
+        // SAFETY: non-NULL checked above.
+        unsafe { write(task_out, to_ptr(h)) };
+        tapir_status::Ok
+    }
+}
+
+/// Creates a task that has already faulted with `error` (Task.FromException).
+///
+/// Ownership: borrows `error` (the task takes a reference); `*task_out` gets a new one.
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`error` or `task_out`), TAPIR_STATUS_INVALID_HANDLE.
+///
+/// # Safety
+/// `task_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_from_error(
+    error: *const tapir_error,
+    task_out: *mut *const tapir_task,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(error, task_out);
+        let e = try_core!(retain_error(error));
+        let h = task::completed(task::Outcome::Faulted(vec![e]), 0, 0);
+        // SAFETY: non-NULL checked above.
+        unsafe { write(task_out, to_ptr(h)) };
+        tapir_status::Ok
+    }
+}
+
+/// Creates a task that has already been canceled (Task.FromCanceled). `token` (NULL:
+/// none) is recorded as the cause and must already be canceled.
+///
+/// Ownership: borrows `token`; `*task_out` receives a new reference.
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`task_out`), TAPIR_STATUS_INVALID_HANDLE,
+/// TAPIR_STATUS_INVALID_ARGUMENT (`token` is not canceled).
+///
+/// # Safety
+/// `task_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_from_canceled(
+    token: *const tapir_cancel_token,
+    task_out: *mut *const tapir_task,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(task_out);
+        let token = match from_ptr(token) {
+            None => None,
+            Some(t) => {
+                let t = try_core!(TokenRef::retain(t));
+                if !t.is_canceled() {
+                    return tapir_status::InvalidArgument;
+                }
+                Some(t)
+            }
+        };
+        let h = task::completed(task::Outcome::Canceled(token), 0, 0);
+        // SAFETY: non-NULL checked above.
+        unsafe { write(task_out, to_ptr(h)) };
+        tapir_status::Ok
+    }
+}
+
+/// Writes the shared, already-succeeded task (Task.CompletedTask; result NULL).
+///
+/// Ownership: `*task_out` receives a reference to release as usual; getting it again
+/// creates no new object.
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT.
+///
+/// # Safety
+/// `task_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_completed(task_out: *mut *const tapir_task) -> tapir_status {
+    ffi_boundary! {
+        require!(task_out);
+        // SAFETY: non-NULL checked above.
+        unsafe { write(task_out, to_ptr(task::completed_task())) };
+        tapir_status::Ok
+    }
+}
+
+// ---------------------------------------------------------------------------
+// References and queries.
+
+/// Adds a reference; returns `task`, or NULL if NULL or invalid (see tapir_last_status).
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_retain(task: *const tapir_task) -> *const tapir_task {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        try_core!(task::retain(h));
+        task
+    }
+}
+
+/// Releases a reference. The last one destroys the value, releases the errors, and,
+/// for a faulted task whose error was never read, calls the unobserved-error hook.
+/// NULL is a no-op.
+///
+/// Threading: any thread. Blocking: never (may run destroy callbacks and the hook).
+/// Errors: TAPIR_STATUS_INVALID_HANDLE (released already, or not a task).
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_release(task: *const tapir_task) -> tapir_status {
+    ffi_boundary! {
+        match from_ptr(task) {
+            None => tapir_status::Ok,
+            Some(h) => from_result(task::release(h)),
+        }
+    }
+}
+
+/// The task's state; TAPIR_TASK_STATUS_INVALID_HANDLE for a NULL or invalid handle.
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_get_status(task: *const tapir_task) -> tapir_task_status {
+    ffi_boundary! {
+        let snapshot = task_handle(task).and_then(task::snapshot);
+        match snapshot {
+            Err(s) => {
+                super::boundary::set_last(s.into());
+                tapir_task_status::InvalidHandle
+            }
+            Ok(s) => match s.final_status() {
+                None => tapir_task_status::Pending,
+                Some(Final::Succeeded) => tapir_task_status::Succeeded,
+                Some(Final::Faulted) => tapir_task_status::Faulted,
+                Some(Final::Canceled) => tapir_task_status::Canceled,
+            },
+        }
+    }
+}
+
+/// True once the task has completed (any outcome); false while pending or for an
+/// invalid handle (see tapir_last_status).
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_is_completed(task: *const tapir_task) -> bool {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        try_core!(task::snapshot(h)).is_completed()
+    }
+}
+
+/// A number unique to this task among live tasks (never 0); 0 for an invalid handle.
+/// The task's source reports the same id.
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_id(task: *const tapir_task) -> u64 {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        try_core!(task::snapshot(h));
+        h.bits()
+    }
+}
+
+/// The `state` given when the task was created (Task.AsyncState); for continuation
+/// tasks, the continuation's `user_data`. NULL when none, or for an invalid handle.
+///
+/// Ownership: not owned by tapir. Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_state(task: *const tapir_task) -> *mut c_void {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        try_core!(task::meta(h)).1 as *mut c_void
+    }
+}
+
+/// The creation flags (TAPIR_SOURCE_*); 0 for an invalid handle.
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_options(task: *const tapir_task) -> u32 {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        try_core!(task::meta(h)).0
+    }
+}
+
+/// Reads the result without blocking.
+///
+/// Returns TAPIR_STATUS_OK and writes the value (borrowed: the task keeps owning it)
+/// if the task succeeded; TAPIR_STATUS_NOT_COMPLETED if pending; TAPIR_STATUS_FAULTED
+/// (the error counts as observed) or TAPIR_STATUS_CANCELED otherwise.
+/// Threading: any thread. Blocking: never.
+/// Errors: also TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+///
+/// # Safety
+/// `value_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_result(
+    task: *const tapir_task,
+    value_out: *mut *mut c_void,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(task, value_out);
+        let v = try_core!(task::result(from_ptr(task).expect("non-NULL")));
+        // SAFETY: non-NULL checked above.
+        unsafe { write(value_out, v as *mut c_void) };
+        tapir_status::Ok
+    }
+}
+
+/// Writes the first error of a faulted task (what `await` rethrows) and marks the
+/// task's errors observed.
+///
+/// Ownership: `*error_out` receives a new reference.
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+/// TAPIR_STATUS_NOT_COMPLETED (pending), TAPIR_STATUS_INVALID_STATE (succeeded or
+/// canceled: no error).
+///
+/// # Safety
+/// `error_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_error(
+    task: *const tapir_task,
+    error_out: *mut *const tapir_error,
+) -> tapir_status {
+    // SAFETY: forwarded caller guarantee.
+    ffi_boundary! { unsafe { tapir_task_error_at(task, 0, error_out) } }
+}
+
+/// The number of errors of a faulted task (its aggregate); 0 otherwise or for an
+/// invalid handle. Marks the errors observed.
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_error_count(task: *const tapir_task) -> usize {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        try_core!(task::errors(h)).len()
+    }
+}
+
+/// Writes error `index` of a faulted task's aggregate (input order for when_all, list
+/// order for tapir_source_set_error_list) and marks the errors observed.
+///
+/// Ownership: `*error_out` receives a new reference.
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+/// TAPIR_STATUS_NOT_COMPLETED, TAPIR_STATUS_INVALID_STATE (not faulted),
+/// TAPIR_STATUS_INVALID_ARGUMENT (`index` out of range).
+///
+/// # Safety
+/// `error_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_error_at(
+    task: *const tapir_task,
+    index: usize,
+    error_out: *mut *const tapir_error,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(task, error_out);
+        let h = from_ptr(task).expect("non-NULL");
+        match try_core!(task::snapshot(h)).final_status() {
+            None => return tapir_status::NotCompleted,
+            Some(Final::Faulted) => {}
+            Some(_) => return tapir_status::InvalidState,
+        }
+        let mut errors = try_core!(task::errors(h));
+        if index >= errors.len() {
+            return tapir_status::InvalidArgument;
+        }
+        let e = errors.swap_remove(index);
+        // SAFETY: non-NULL checked above.
+        unsafe { write(error_out, to_ptr(e.into_handle())) };
+        tapir_status::Ok
+    }
+}
+
+/// Writes the token that canceled the task, or NULL if it was canceled without one.
+///
+/// Ownership: `*token_out` receives a new reference (or NULL).
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+/// TAPIR_STATUS_NOT_COMPLETED, TAPIR_STATUS_INVALID_STATE (not canceled).
+///
+/// # Safety
+/// `token_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_cancel_token(
+    task: *const tapir_task,
+    token_out: *mut *const tapir_cancel_token,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(task, token_out);
+        let t = try_core!(task::cancel_token(from_ptr(task).expect("non-NULL")));
+        let p = t.map_or(std::ptr::null(), |t| to_ptr(t.into_handle()));
+        // SAFETY: non-NULL checked above.
+        unsafe { write(token_out, p) };
+        tapir_status::Ok
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Waiting.
+
+/// Blocks until the task completes or `timeout_ms` passes (0 polls, -1 forever).
+///
+/// Returns TAPIR_STATUS_OK (succeeded), TAPIR_STATUS_FAULTED (the error counts as
+/// observed), TAPIR_STATUS_CANCELED, or TAPIR_STATUS_TIMEOUT (the task is unaffected).
+/// The waiter is woken before the task's continuations run and never waits for them.
+/// Threading: any thread. Blocking: yes — never call it from a callback running on a
+/// single-threaded scheduler that the awaited task needs.
+/// Errors: also TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+/// TAPIR_STATUS_INVALID_ARGUMENT (timeout < -1 or > 4294967294).
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_task_wait(task: *const tapir_task, timeout_ms: i64) -> tapir_status {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        let timeout = try_core!(timeout_from_ms(timeout_ms));
+        from_result(wait::wait(h, timeout))
+    }
+}
+
+/// # Safety
+/// `tasks` must point to `count` readable pointers when non-NULL.
+unsafe fn task_list(tasks: *const *const tapir_task, count: usize) -> Result<Vec<Handle>> {
+    if tasks.is_null() {
+        return if count == 0 { Ok(Vec::new()) } else { Err(Status::NullArgument) };
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { array(tasks, count) }.ok_or(Status::InvalidArgument)
+}
+
+fn check_token(token: *const tapir_cancel_token) -> Result<Option<TokenRef>> {
+    from_ptr(token).map(TokenRef::retain).transpose()
+}
+
+/// Blocks until every task completes, `timeout_ms` passes, or `token` (NULL: none) is
+/// canceled (Task.WaitAll).
+///
+/// Returns TAPIR_STATUS_OK if all succeeded, TAPIR_STATUS_FAULTED if any faulted (their
+/// errors count as observed; inspect each task), else TAPIR_STATUS_CANCELED if any was
+/// canceled; TAPIR_STATUS_TIMEOUT; TAPIR_STATUS_CANCELED also when `token` is canceled,
+/// checked first (even if every task had completed).
+/// Threading: any thread. Blocking: yes.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`tasks` NULL with `count` > 0),
+/// TAPIR_STATUS_INVALID_ARGUMENT (a NULL element, bad timeout),
+/// TAPIR_STATUS_INVALID_HANDLE.
+///
+/// # Safety
+/// `tasks` must point to `count` readable pointers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_wait_all(
+    tasks: *const *const tapir_task,
+    count: usize,
+    timeout_ms: i64,
+    token: *const tapir_cancel_token,
+) -> tapir_status {
+    ffi_boundary! {
+        // SAFETY: forwarded caller guarantee.
+        let list = try_core!(unsafe { task_list(tasks, count) });
+        let timeout = try_core!(timeout_from_ms(timeout_ms));
+        let token = try_core!(check_token(token));
+        from_result(wait::wait_all(&list, timeout, token.as_ref()))
+    }
+}
+
+/// Blocks until one of the tasks completes (Task.WaitAny) and writes its index: among
+/// tasks already completed, the first in input order; otherwise the first to complete.
+///
+/// Returns TAPIR_STATUS_OK; TAPIR_STATUS_TIMEOUT when the time runs out or `count` is 0
+/// (nothing written); TAPIR_STATUS_CANCELED when `token` (NULL: none) is canceled.
+/// Threading: any thread. Blocking: yes.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`index_out`, or `tasks` NULL with `count` > 0),
+/// TAPIR_STATUS_INVALID_ARGUMENT (a NULL element, bad timeout),
+/// TAPIR_STATUS_INVALID_HANDLE.
+///
+/// # Safety
+/// `tasks` must point to `count` readable pointers; `index_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_wait_any(
+    tasks: *const *const tapir_task,
+    count: usize,
+    timeout_ms: i64,
+    token: *const tapir_cancel_token,
+    index_out: *mut usize,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(index_out);
+        // SAFETY: forwarded caller guarantee.
+        let list = try_core!(unsafe { task_list(tasks, count) });
+        let timeout = try_core!(timeout_from_ms(timeout_ms));
+        let token = try_core!(check_token(token));
+        match try_core!(wait::wait_any(&list, timeout, token.as_ref())) {
+            None => tapir_status::Timeout,
+            Some(i) => {
+                // SAFETY: non-NULL checked above.
+                unsafe { write(index_out, i) };
+                tapir_status::Ok
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Continuations.
+
+/// Registers `callback(user_data, task)` to run once `task` completes (any outcome;
+/// filter with TAPIR_CONTINUATION_ONLY_ON_* / NOT_ON_*). No continuation task is made:
+/// the cheapest form, and what an `await` needs.
+///
+/// If `task` has already completed, the callback runs now (inline with
+/// TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, else dispatched) and `*registration_out`
+/// receives NULL. Otherwise `*registration_out` (if `registration_out` is non-NULL)
+/// receives a registration that tapir_registration_remove can use to remove the callback.
+/// Ownership: borrows `task` and the options' scheduler/token. On TAPIR_STATUS_OK tapir
+/// owns `user_data` (see the callback contract); the registration is a new reference.
+/// Threading: any thread. The callback runs on `options->scheduler` (NULL: the default
+/// pool), or inline on the completing thread with EXECUTE_SYNCHRONOUSLY.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`), TAPIR_STATUS_INVALID_HANDLE,
+/// TAPIR_STATUS_INVALID_ARGUMENT (bad options: unknown or contradictory flags,
+/// struct_size too small).
+///
+/// # Safety
+/// `options` must be NULL or valid for `struct_size` bytes; `registration_out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_on_complete(
+    task: *const tapir_task,
+    callback: tapir_callback_fn,
+    user_data: *mut c_void,
+    destroy: tapir_destroy_fn,
+    options: *const tapir_continuation_options,
+    registration_out: *mut *const tapir_registration,
+) -> tapir_status {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        let f = require_fn!(callback);
+        // SAFETY: forwarded caller guarantee.
+        let o = try_core!(unsafe { read_options(options) });
+        let scheduler = try_core!(o.scheduler.map(SchedRef::retain).transpose());
+        let token = try_core!(o.token.map(TokenRef::retain).transpose());
+        try_core!(task::snapshot(h));
+        // SAFETY: `tapir_callback_fn` and `NotifyFn` take the same thin pointers in the
+        // same order with the C ABI; only the pointee type of `completed` differs.
+        let f: NotifyFn = unsafe { std::mem::transmute::<unsafe extern "C" fn(*mut c_void, *const tapir_task), NotifyFn>(f) };
+        let mut action = Action::Notify { f, data: UserData::new(user_data, destroy) };
+        if let Some(token) = token {
+            action = continuation::guard(action, token, o.flags);
+        }
+        let spec = NodeSpec { action, flags: o.flags, scheduler };
+        let reg = try_core!(task::register(h, spec, !registration_out.is_null()));
+        if !registration_out.is_null() {
+            let p = reg.map_or(std::ptr::null(), to_ptr);
+            // SAFETY: non-NULL checked; the caller guarantees it is writable.
+            unsafe { write(registration_out, p) };
+        }
+        tapir_status::Ok
+    }
+}
+
+/// Registers a continuation (ContinueWith): when `task` completes, `callback(user_data,
+/// task, next)` runs and the continuation task (`*task_out`) completes through `next`.
+///
+/// The callback completes `next` before returning (tapir_source_set_result /
+/// _set_error / _set_canceled), or retains it and completes it later (an asynchronous
+/// continuation), or passes it to tapir_source_set_from_task (returning a task:
+/// unwrap). Left pending and unretained, the continuation task fails with
+/// TAPIR_STATUS_BROKEN_PROMISE. When a ONLY_ON_* / NOT_ON_* filter refuses the
+/// antecedent's outcome, or the options' token is canceled first, the callback never
+/// runs and the continuation task ends canceled. The continuation task's state
+/// (tapir_task_state) is `user_data`.
+/// Ownership: borrows `task`; on TAPIR_STATUS_OK tapir owns `user_data` (callback
+/// contract) and `*task_out` receives a new reference.
+/// Threading: any thread; the callback runs as for tapir_task_on_complete.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`, `task_out`),
+/// TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options).
+///
+/// # Safety
+/// `options` must be NULL or valid for `struct_size` bytes; `task_out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_continue_with(
+    task: *const tapir_task,
+    callback: tapir_continuation_fn,
+    user_data: *mut c_void,
+    destroy: tapir_destroy_fn,
+    options: *const tapir_continuation_options,
+    task_out: *mut *const tapir_task,
+) -> tapir_status {
+    ffi_boundary! {
+        let h = try_core!(task_handle(task));
+        let f = require_fn!(callback);
+        require!(task_out);
+        // SAFETY: forwarded caller guarantee.
+        let o = try_core!(unsafe { read_options(options) });
+        let scheduler = try_core!(o.scheduler.map(SchedRef::retain).transpose());
+        let token = try_core!(o.token.map(TokenRef::retain).transpose());
+        try_core!(task::snapshot(h));
+        // SAFETY: as in tapir_task_on_complete: same ABI, thin pointers only.
+        let f: ContinueFn = unsafe {
+            std::mem::transmute::<
+                unsafe extern "C" fn(*mut c_void, *const tapir_task, *const super::tapir_source),
+                ContinueFn,
+            >(f)
+        };
+        let source_flags = if o.flags & TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
+            task::RUN_CONTINUATIONS_ASYNCHRONOUSLY
+        } else {
+            0
+        };
+        let next = task::new_source(source_flags, user_data as usize);
+        let out = try_core!(task::task_of(next.handle()));
+        let action = Action::Continue { f, data: UserData::new(user_data, destroy), next };
+        let action = match token {
+            Some(token) => continuation::guard(action, token, o.flags),
+            None => action,
+        };
+        let spec = NodeSpec { action, flags: o.flags, scheduler };
+        try_core!(task::register(h, spec, false));
+        // SAFETY: non-NULL checked above.
+        unsafe { write(task_out, to_ptr(out)) };
+        tapir_status::Ok
+    }
+}
+
+/// Creates a proxy for a task whose result is another task (Task.Unwrap): the outer's
+/// value must be a `const tapir_task *`. The proxy completes as the inner task does;
+/// it fails or is canceled as the outer does if the outer does not succeed; it ends
+/// canceled if the outer's value is NULL (or not a live task).
+///
+/// Ownership: borrows `outer`; `*task_out` receives a new reference. The inner task is
+/// referenced by tapir (not consumed) until it completes.
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+///
+/// # Safety
+/// `task_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_task_unwrap(
+    outer: *const tapir_task,
+    task_out: *mut *const tapir_task,
+) -> tapir_status {
+    ffi_boundary! {
+        require!(outer, task_out);
+        let h = from_ptr(outer).expect("non-NULL");
+        try_core!(task::snapshot(h));
+        let proxy = task::new_source(0, 0);
+        let out = try_core!(task::task_of(proxy.handle()));
+        let action = Action::Rust(Box::new(move |outer: Handle| unwrap_outer(outer, proxy)));
+        let spec = NodeSpec { action, flags: continuation::EXECUTE_SYNCHRONOUSLY, scheduler: None };
+        try_core!(task::register(h, spec, false));
+        // SAFETY: non-NULL checked above.
+        unsafe { write(task_out, to_ptr(out)) };
+        tapir_status::Ok
+    }
+}
+
+fn unwrap_outer(outer: Handle, proxy: task::SourceRef) {
+    if task::final_status(outer) != Some(Final::Succeeded) {
+        proxy.try_complete(task::forwarded_outcome(outer));
+        return;
+    }
+    let inner = task::result(outer)
+        .ok()
+        .and_then(|v| Handle::from_bits(v as u64))
+        .filter(|&h| task::snapshot(h).is_ok());
+    match inner {
+        None => {
+            proxy.try_complete(task::Outcome::Canceled(None));
+        }
+        Some(inner) => {
+            let spec = NodeSpec {
+                action: Action::Forward { target: proxy },
+                flags: continuation::EXECUTE_SYNCHRONOUSLY,
+                scheduler: None,
+            };
+            let _ = task::register(inner, spec, false);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Registrations.
+
+/// Removes a callback registered with tapir_task_on_complete.
+///
+/// Returns TAPIR_STATUS_OK if it was removed: the callback will never run, and its
+/// destroy has run before this returns. Returns TAPIR_STATUS_ALREADY_COMPLETED if the
+/// callback already ran, is running or has been dispatched, or was removed before.
+/// The registration handle stays valid until released.
+/// Threading: any thread. Blocking: never (does not wait for a running callback).
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_registration_remove(registration: *const tapir_registration) -> tapir_status {
+    ffi_boundary! {
+        require!(registration);
+        match try_core!(task::remove(from_ptr(registration).expect("non-NULL"))) {
+            true => tapir_status::Ok,
+            false => tapir_status::AlreadyCompleted,
+        }
+    }
+}
+
+/// Adds a reference; returns `registration`, or NULL if NULL or invalid.
+///
+/// Threading: any thread. Blocking: never.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_registration_retain(
+    registration: *const tapir_registration,
+) -> *const tapir_registration {
+    ffi_boundary! {
+        require!(registration);
+        try_core!(task::retain_registration(from_ptr(registration).expect("non-NULL")));
+        registration
+    }
+}
+
+/// Releases a registration handle. This does NOT remove the callback. NULL is a no-op.
+///
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_INVALID_HANDLE.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_registration_release(registration: *const tapir_registration) -> tapir_status {
+    ffi_boundary! {
+        match from_ptr(registration) {
+            None => tapir_status::Ok,
+            Some(h) => from_result(task::release_registration(h)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_flag_values_match_the_core() {
+        assert_eq!(TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, continuation::EXECUTE_SYNCHRONOUSLY);
+        assert_eq!(TAPIR_CONTINUATION_ONLY_ON_SUCCESS, continuation::ONLY_ON_SUCCESS);
+        assert_eq!(TAPIR_CONTINUATION_ONLY_ON_FAULTED, continuation::ONLY_ON_FAULTED);
+        assert_eq!(TAPIR_CONTINUATION_ONLY_ON_CANCELED, continuation::ONLY_ON_CANCELED);
+        assert_eq!(TAPIR_CONTINUATION_NOT_ON_SUCCESS, continuation::NOT_ON_SUCCESS);
+        assert_eq!(TAPIR_CONTINUATION_NOT_ON_FAULTED, continuation::NOT_ON_FAULTED);
+        assert_eq!(TAPIR_CONTINUATION_NOT_ON_CANCELED, continuation::NOT_ON_CANCELED);
+        assert_eq!(TAPIR_CONTINUATION_LAZY_CANCELLATION, continuation::LAZY_CANCELLATION);
+        assert_eq!(TAPIR_CONTINUATION_LONG_RUNNING, continuation::LONG_RUNNING);
+        assert_eq!(
+            TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+            continuation::RUN_CONTINUATIONS_ASYNCHRONOUSLY
+        );
+        assert_eq!(
+            crate::ffi::source::TAPIR_SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+            task::RUN_CONTINUATIONS_ASYNCHRONOUSLY
+        );
+    }
+
+    #[test]
+    fn status_numbers_match_the_core() {
+        use crate::core::status::Status as S;
+        for s in [
+            S::NullArgument, S::InvalidArgument, S::InvalidState, S::AlreadyCompleted,
+            S::Canceled, S::Faulted, S::Timeout, S::Panic, S::InvalidHandle, S::NotCompleted,
+            S::BrokenPromise, S::Disposed, S::SchedulerError,
+        ] {
+            assert_eq!(tapir_status::from(s) as i32, s.code(), "{s:?}");
+        }
+    }
+}

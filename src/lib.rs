@@ -1,0 +1,13 @@
+//! tapir: the .NET Task Parallel Library model for native code.
+//!
+//! The crate builds `libtapir.so` (and a static library) whose C ABI is described by
+//! the generated `include/tapir.h`. [`core`] is the engine, safe Rust that knows
+//! nothing of C beyond the callback triple; [`ffi`] is the only place with
+//! `extern "C"` functions: it validates arguments, catches panics and translates.
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("tapir handles are 64-bit values carried in pointers: 64-bit targets only");
+
+pub mod core;
+#[cfg(not(loom))]
+pub mod ffi;
