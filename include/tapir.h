@@ -22,6 +22,18 @@
 
 
 /**
+ * tapir_cancel_source_cancel flag: stop at the first callback that reports an error
+ * (the rest never run), as Cancel(throwOnFirstException: true).
+ */
+#define TAPIR_CANCEL_STOP_AT_FIRST_ERROR 1
+
+/**
+ * tapir_cancel_token_register flag: if the token is already canceled, do not run the
+ * callback; return TAPIR_STATUS_CANCELED instead (nothing registered, nothing called).
+ */
+#define TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED 1
+
+/**
  * Source flag: the task's continuations never run inline on the thread that completes
  * it (TaskCreationOptions.RunContinuationsAsynchronously).
  */
@@ -201,6 +213,16 @@ typedef int32_t tapir_task_status;
 #endif // __cplusplus
 
 /**
+ * A registration on a cancellation token.
+ */
+typedef struct tapir_cancel_registration tapir_cancel_registration;
+
+/**
+ * A cancellation source (`CancellationTokenSource`).
+ */
+typedef struct tapir_cancel_source tapir_cancel_source;
+
+/**
  * A cancellation token (`CancellationToken`).
  */
 typedef struct tapir_cancel_token tapir_cancel_token;
@@ -242,6 +264,38 @@ typedef struct tapir_task tapir_task;
 typedef struct tapir_work tapir_work;
 
 /**
+ * A cancellation callback. Return NULL, or a new `tapir_error` reference (tapir takes
+ * it) to report a failure: the canceling call collects it, and the other callbacks
+ * still run (unless TAPIR_CANCEL_STOP_AT_FIRST_ERROR). Must not unwind.
+ */
+typedef const struct tapir_error *(*tapir_cancel_fn)(void *user_data);
+
+/**
+ * Frees `user_data` (or a value or payload). Called exactly once; must not unwind.
+ */
+typedef void (*tapir_destroy_fn)(void *user_data);
+
+/**
+ * Work run by tapir_run: complete `source` (now, or later after tapir_source_retain).
+ * `source` is borrowed for the call; left pending and unretained, the task fails with
+ * TAPIR_STATUS_BROKEN_PROMISE. Must not unwind.
+ */
+typedef void (*tapir_run_fn)(void *user_data, const struct tapir_source *source);
+
+/**
+ * Returns a new task reference for item `index` (tapir takes it), or NULL (the item
+ * then fails with TAPIR_STATUS_INVALID_STATE). Must not unwind.
+ */
+typedef const struct tapir_task *(*tapir_task_factory_fn)(void *user_data, uint32_t index);
+
+/**
+ * As tapir_task_factory_fn, with a token (borrowed) the operation should observe.
+ */
+typedef const struct tapir_task *(*tapir_cancelable_factory_fn)(void *user_data,
+                                                                uint32_t index,
+                                                                const struct tapir_cancel_token *token);
+
+/**
  * Called when the last reference to a faulted task whose errors nobody read is
  * released: `errors[0..count]` are its errors (borrowed for the call), `task_id` what
  * tapir_task_id reported. Runs on the releasing thread; must not unwind.
@@ -250,11 +304,6 @@ typedef void (*tapir_unobserved_fn)(void *user_data,
                                     uint64_t task_id,
                                     const struct tapir_error *const *errors,
                                     size_t count);
-
-/**
- * Frees `user_data` (or a value or payload). Called exactly once; must not unwind.
- */
-typedef void (*tapir_destroy_fn)(void *user_data);
 
 /**
  * A host scheduler (a game engine's job system, a UI thread). Set `struct_size =
@@ -328,6 +377,454 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Creates a cancellation source.
+ *
+ * Ownership: `*source_out` receives a new reference. Releasing the last reference to
+ * a source and its tokens drops its pending callbacks (their destroy runs) and its timer.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `source_out` must be writable.
+ */
+tapir_status tapir_cancel_source_new(const struct tapir_cancel_source **source_out);
+
+/**
+ * Creates a source canceled when any of `tokens[0..count]` is (CreateLinkedTokenSource).
+ * An input already canceled makes it canceled at creation. Canceling the linked source
+ * does not touch the inputs; releasing an input does not cancel it.
+ *
+ * Ownership: borrows the tokens; `*source_out` receives a new reference.
+ * Threading: any thread. Blocking: never (may run callbacks of the new source? no:
+ * it has none yet).
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`tokens` NULL with `count` > 0, `source_out`),
+ * TAPIR_STATUS_INVALID_ARGUMENT (a NULL element), TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `tokens` must point to `count` readable pointers.
+ */
+tapir_status tapir_cancel_source_new_linked(const struct tapir_cancel_token *const *tokens,
+                                            size_t count,
+                                            const struct tapir_cancel_source **source_out);
+
+/**
+ * Adds a reference; returns `source`, or NULL if NULL or invalid.
+ *
+ * Threading: any thread. Blocking: never.
+ */
+const struct tapir_cancel_source *tapir_cancel_source_retain(const struct tapir_cancel_source *source);
+
+/**
+ * Releases a reference (Dispose); it does not cancel. NULL is a no-op.
+ *
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_INVALID_HANDLE (released already, or not a cancel source).
+ */
+tapir_status tapir_cancel_source_release(const struct tapir_cancel_source *source);
+
+/**
+ * Writes the source's token.
+ *
+ * Ownership: `*token_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `token_out` must be writable.
+ */
+tapir_status tapir_cancel_source_token(const struct tapir_cancel_source *source,
+                                       const struct tapir_cancel_token **token_out);
+
+/**
+ * Requests cancellation (Cancel). Callbacks run on this thread before it returns,
+ * newest first; a callback's reported error does not stop the others unless
+ * `flags` has TAPIR_CANCEL_STOP_AT_FIRST_ERROR. A second cancel does nothing. Tasks,
+ * delays and continuations created with the token end canceled.
+ *
+ * `errors_out` (may be NULL) receives NULL when no callback reported an error, or a
+ * new aggregate error (code TAPIR_STATUS_FAULTED) whose inner errors are the reported
+ * ones in the order the callbacks ran. Without `errors_out`, reported errors are released.
+ * Threading: any thread. Blocking: runs the callbacks.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (unknown flag bits).
+ *
+ * # Safety
+ * `errors_out` must be NULL or writable.
+ */
+tapir_status tapir_cancel_source_cancel(const struct tapir_cancel_source *source,
+                                        uint32_t flags,
+                                        const struct tapir_error **errors_out);
+
+/**
+ * Cancels the source after `delay_ms` (CancelAfter): -1 never (clears a pending
+ * deadline), 0 now, otherwise replaces any earlier deadline. The timer thread posts
+ * the cancel to the default pool, so callbacks run on a pool thread.
+ *
+ * Threading: any thread. Blocking: never (0 cancels on this thread).
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE (also after the last
+ * release: tapir has no separate dispose), TAPIR_STATUS_INVALID_ARGUMENT (bad delay).
+ */
+tapir_status tapir_cancel_source_cancel_after(const struct tapir_cancel_source *source,
+                                              int64_t delay_ms);
+
+/**
+ * True once cancellation was requested of this source or token; false otherwise or
+ * for an invalid handle (see tapir_last_status). Accepts a source or a token handle.
+ *
+ * Threading: any thread. Blocking: never.
+ */
+bool tapir_cancel_source_is_canceled(const struct tapir_cancel_source *source);
+
+/**
+ * Writes the none token: never canceled, `tapir_cancel_token_can_be_canceled` false;
+ * every call writes the same handle value (two none tokens compare equal).
+ *
+ * Ownership: a reference to release as usual (the token itself is permanent).
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `token_out` must be writable.
+ */
+tapir_status tapir_cancel_token_none(const struct tapir_cancel_token **token_out);
+
+/**
+ * Creates a token that is canceled from the start (new CancellationToken(true)).
+ *
+ * Ownership: `*token_out` receives a new reference.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `token_out` must be writable.
+ */
+tapir_status tapir_cancel_token_new_canceled(const struct tapir_cancel_token **token_out);
+
+/**
+ * Adds a reference; returns `token`, or NULL if NULL or invalid.
+ *
+ * Threading: any thread. Blocking: never.
+ */
+const struct tapir_cancel_token *tapir_cancel_token_retain(const struct tapir_cancel_token *token);
+
+/**
+ * Releases a token reference. NULL is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_cancel_token_release(const struct tapir_cancel_token *token);
+
+/**
+ * True once cancellation was requested (IsCancellationRequested); false otherwise or
+ * for an invalid handle (see tapir_last_status).
+ *
+ * Threading: any thread. Blocking: never.
+ */
+bool tapir_cancel_token_is_canceled(const struct tapir_cancel_token *token);
+
+/**
+ * False only for the none token (CanBeCanceled), and for an invalid handle.
+ *
+ * Threading: any thread. Blocking: never.
+ */
+bool tapir_cancel_token_can_be_canceled(const struct tapir_cancel_token *token);
+
+/**
+ * Registers `callback(user_data)` to run once when the token is canceled (Register).
+ *
+ * If the token is already canceled, the callback runs now, on this thread, before this
+ * returns, and `*registration_out` receives NULL — unless `flags` has
+ * TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED: then nothing runs or is registered, and the
+ * call returns TAPIR_STATUS_CANCELED (user_data stays with the caller). On the none
+ * token nothing is registered (TAPIR_STATUS_OK, `*registration_out` NULL; destroy runs
+ * at once). Otherwise `*registration_out` (if non-NULL) receives a registration.
+ * Callbacks run on the canceling thread, newest first.
+ * Ownership: on TAPIR_STATUS_OK tapir owns `user_data` (callback contract).
+ * Threading: any thread. Blocking: may run the callback.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`token`, `callback`), TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (unknown flag bits), TAPIR_STATUS_CANCELED (see above).
+ *
+ * # Safety
+ * `registration_out` must be NULL or writable.
+ */
+tapir_status tapir_cancel_token_register(const struct tapir_cancel_token *token,
+                                         tapir_cancel_fn callback,
+                                         void *user_data,
+                                         tapir_destroy_fn destroy,
+                                         uint32_t flags,
+                                         const struct tapir_cancel_registration **registration_out);
+
+/**
+ * Removes a registration without waiting (CancellationTokenRegistration.Unregister).
+ * Returns TAPIR_STATUS_OK if removed before it ran (destroy has run), or
+ * TAPIR_STATUS_ALREADY_COMPLETED if it ran, is running, or was removed before.
+ *
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_cancel_registration_unregister(const struct tapir_cancel_registration *registration);
+
+/**
+ * As tapir_cancel_registration_unregister, but if the callback is running on another
+ * thread, waits until it returns (Dispose). Called from inside that callback itself,
+ * it does not wait (it would deadlock).
+ *
+ * Threading: any thread. Blocking: yes, while the callback runs elsewhere.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_cancel_registration_unregister_wait(const struct tapir_cancel_registration *registration);
+
+/**
+ * Writes the token a registration was made on (readable even after the source was
+ * released, as long as the registration is held).
+ *
+ * Ownership: `*token_out` receives a new reference.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `token_out` must be writable.
+ */
+tapir_status tapir_cancel_registration_token(const struct tapir_cancel_registration *registration,
+                                             const struct tapir_cancel_token **token_out);
+
+/**
+ * Adds a reference; returns `registration`, or NULL if NULL or invalid.
+ */
+const struct tapir_cancel_registration *tapir_cancel_registration_retain(const struct tapir_cancel_registration *registration);
+
+/**
+ * Releases a registration handle; it does NOT unregister. NULL is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_cancel_registration_release(const struct tapir_cancel_registration *registration);
+
+/**
+ * The number of callbacks registered on a token (or source) that have not run
+ * (diagnostics: proves registrations are removed). 0 for an invalid handle.
+ */
+size_t tapir_debug_cancel_registrations(const struct tapir_cancel_token *token);
+
+/**
+ * A task that succeeds (value NULL) after `delay_ms` (Task.Delay): 0 completes at
+ * once, -1 never (it ends only by `token`), never early. If `token` (NULL: none) is
+ * canceled first — or already — the task ends canceled with that token.
+ *
+ * Ownership: borrows `token`; `*task_out` receives a new reference. Releasing the task
+ * does not stop the timer early; canceling the token does, and frees its entry at once.
+ * Threading: any thread. Continuations of a delay never run on the timer thread: the
+ * timer posts the completion to the default pool.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (delay < -1 or > 4294967294).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_delay(int64_t delay_ms,
+                         const struct tapir_cancel_token *token,
+                         const struct tapir_task **task_out);
+
+/**
+ * A task that completes as `task` does, or fails with an error of code
+ * TAPIR_STATUS_TIMEOUT after `timeout_ms` (-1: never), or ends canceled when `token`
+ * (NULL: none) is canceled (Task.WaitAsync). `task` itself is never affected. If
+ * `task` has already completed, `*task_out` is `task` itself (a new reference).
+ *
+ * Ownership: borrows `task` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_task_wait_async(const struct tapir_task *task,
+                                   int64_t timeout_ms,
+                                   const struct tapir_cancel_token *token,
+                                   const struct tapir_task **task_out);
+
+/**
+ * Runs `work(user_data, source)` on `scheduler` (NULL: the default pool) and returns
+ * the task `source` completes (Task.Run, including Run with an async lambda: the work
+ * may retain `source` and complete it later). If `token` (NULL: none) is canceled
+ * before the work starts, the task ends canceled with it at once, and the work never
+ * runs.
+ *
+ * Ownership: on TAPIR_STATUS_OK tapir owns `user_data` (destroy runs once, after the
+ * work returns or when it is dropped unrun); `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never (the inline scheduler runs the work now).
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`work`, `task_out`), TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_run(const struct tapir_scheduler *scheduler,
+                       tapir_run_fn work,
+                       void *user_data,
+                       tapir_destroy_fn destroy,
+                       const struct tapir_cancel_token *token,
+                       const struct tapir_task **task_out);
+
+/**
+ * A task that completes asynchronously on the scheduler running the caller (the
+ * default pool when there is none), as `await Task.Yield()` does.
+ *
+ * Ownership: `*task_out` receives a new reference.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_yield(const struct tapir_task **task_out);
+
+/**
+ * A task that completes when all of `tasks[0..count]` have (Task.WhenAll).
+ *
+ * Succeeds when all succeeded: its value (tapir_task_result) points to `count`
+ * `void *` slots holding the inputs' values in input order, valid while the when_all
+ * task lives (it keeps the inputs alive). Fails when any failed, with every input
+ * error in input order, whatever the completion order (an input with several errors
+ * contributes all of them, in order); the inputs' errors count as observed. Otherwise,
+ * if any was canceled, ends canceled with the first canceled input's token (input
+ * order). Empty input succeeds at once; duplicates are allowed.
+ * Ownership: borrows the tasks; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`task_out`, or `tasks` NULL with `count` > 0),
+ * TAPIR_STATUS_INVALID_ARGUMENT (a NULL element), TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `tasks` must point to `count` readable pointers; `task_out` must be writable.
+ */
+tapir_status tapir_when_all(const struct tapir_task *const *tasks,
+                            size_t count,
+                            const struct tapir_task **task_out);
+
+/**
+ * As tapir_when_all, but always succeeds once every input has completed, whatever
+ * their outcomes (Promise.allSettled): its value points to `count` slots holding the
+ * input task handles (borrowed; kept alive by this task) to inspect one by one.
+ *
+ * # Safety
+ * As tapir_when_all.
+ */
+tapir_status tapir_when_all_settled(const struct tapir_task *const *tasks,
+                                    size_t count,
+                                    const struct tapir_task **task_out);
+
+/**
+ * The founding text's WhenAllOrFirstException: fails as soon as one input fails,
+ * with that input's errors (later failures are observed and dropped); otherwise
+ * completes as tapir_when_all (succeeds with the values in input order, or ends
+ * canceled once all completed and one was canceled). Empty input succeeds at once.
+ *
+ * # Safety
+ * As tapir_when_all.
+ */
+tapir_status tapir_when_all_or_first_error(const struct tapir_task *const *tasks,
+                                           size_t count,
+                                           const struct tapir_task **task_out);
+
+/**
+ * A task that succeeds when the first of `tasks[0..count]` completes, whatever that
+ * input's outcome (Task.WhenAny); its value is the winner's index (`uintptr_t` in the
+ * `void *`). Among inputs already completed, the first in input order wins. When it
+ * completes, its registrations on the other inputs are removed at once (their memory
+ * returns) and, if `cancel_on_complete` is non-NULL, that source is canceled so the
+ * losers can stop.
+ *
+ * Ownership: borrows everything; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_INVALID_ARGUMENT (`count` 0, a NULL element),
+ * TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `tasks` must point to `count` readable pointers; `task_out` must be writable.
+ */
+tapir_status tapir_when_any(const struct tapir_task *const *tasks,
+                            size_t count,
+                            const struct tapir_cancel_source *cancel_on_complete,
+                            const struct tapir_task **task_out);
+
+/**
+ * Interleaved (Task.WhenEach): writes `count` new tasks to `outputs[0..count]`; output
+ * k completes the way the k-th input to complete did (value shared, errors, or
+ * cancellation). O(count) in total, unlike repeated when_any.
+ *
+ * Ownership: borrows the inputs; each output is a new reference. Nothing is written
+ * on error.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_ARGUMENT (a NULL element),
+ * TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `tasks` must point to `count` readable pointers and `outputs` to `count` writable ones.
+ */
+tapir_status tapir_interleaved(const struct tapir_task *const *tasks,
+                               size_t count,
+                               const struct tapir_task **outputs);
+
+/**
+ * RetryOnFault: calls `factory(user_data, attempt)` for attempt 0, 1, ... — each only
+ * after the previous attempt's task completed — until one succeeds or `max_tries`
+ * attempts were made. The result completes as the last attempt did. With `gate`
+ * (may be NULL), `gate(user_data, attempt)` returns a task to wait for between tries
+ * (e.g. a tapir_delay); a gate that fails or is canceled ends the retry that way.
+ *
+ * Ownership: on TAPIR_STATUS_OK tapir owns `user_data` (destroy after the last call);
+ * `*task_out` receives a new reference.
+ * Threading: `factory` and `gate` run on the thread that completed the previous task.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`factory`, `task_out`),
+ * TAPIR_STATUS_INVALID_ARGUMENT (`max_tries` 0).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_retry_on_fault(tapir_task_factory_fn factory,
+                                  tapir_task_factory_fn gate,
+                                  void *user_data,
+                                  tapir_destroy_fn destroy,
+                                  uint32_t max_tries,
+                                  const struct tapir_task **task_out);
+
+/**
+ * NeedOnlyOne: calls `factory(user_data, i, token)` for i in 0..count, all sharing one
+ * token. The first task to complete gives the result (its value, errors or
+ * cancellation); the token is canceled right after so the others can stop, and their
+ * later failures are observed (never reported to the unobserved-error hook).
+ *
+ * Ownership: `user_data` is destroyed before this returns (all factories have run);
+ * `*task_out` receives a new reference.
+ * Threading: the factories run on this thread.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_ARGUMENT (`count` 0).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_need_only_one(tapir_cancelable_factory_fn factory,
+                                 void *user_data,
+                                 tapir_destroy_fn destroy,
+                                 uint32_t count,
+                                 const struct tapir_task **task_out);
+
+/**
+ * The founding text's throttled loop: runs `factory(user_data, i)` for i in 0..count
+ * with at most `max_in_flight` of the returned tasks pending at once, starting the next
+ * as each completes. The result succeeds (value NULL) when every task succeeded;
+ * otherwise fails with all errors in index order, or ends canceled.
+ *
+ * Ownership: on TAPIR_STATUS_OK tapir owns `user_data`; `*task_out` receives a new reference.
+ * Threading: `factory` runs on this thread and on the threads that complete the tasks.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_ARGUMENT (`max_in_flight` 0).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_for_each_throttled(tapir_task_factory_fn factory,
+                                      void *user_data,
+                                      tapir_destroy_fn destroy,
+                                      uint32_t count,
+                                      uint32_t max_in_flight,
+                                      const struct tapir_task **task_out);
+
+/**
  * The library version, e.g. "0.1.0" (static, NUL-terminated; never free it).
  *
  * Threading: any thread. Blocking: never.
@@ -351,6 +848,14 @@ tapir_status tapir_last_status(void);
  * Threading: any thread (the count is a snapshot). Blocking: never.
  */
 size_t tapir_debug_live_objects(int32_t kind);
+
+/**
+ * The number of pending timers (delays, timeouts, cancel_after): lets tests prove a
+ * canceled timer frees its entry at once. Diagnostics only.
+ *
+ * Threading: any thread. Blocking: briefly takes the timer lock.
+ */
+size_t tapir_debug_pending_timers(void);
 
 /**
  * Installs the process-wide unobserved-error hook (TaskScheduler.UnobservedTaskException);

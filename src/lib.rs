@@ -8,6 +8,6 @@
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("tapir handles are 64-bit values carried in pointers: 64-bit targets only");
 
-pub mod core;
+pub(crate) mod core;
 #[cfg(not(loom))]
 pub mod ffi;

@@ -48,7 +48,9 @@ impl CancelAction {
                 drop(data);
                 let h = Handle::from_bits(err as usize as u64)?;
                 // The callback handed us its reference: adopt it if it is an error.
-                (h.kind() == Some(Kind::Error)).then(|| adopt_error(h)).flatten()
+                (h.kind() == Some(Kind::Error))
+                    .then(|| adopt_error(h))
+                    .flatten()
             }
             CancelAction::Rust(f) => {
                 f();
@@ -107,7 +109,9 @@ fn live(h: Handle, kinds: &[Kind]) -> Result<&'static Entry<CancelCell>> {
 }
 
 fn entry_of(h: Handle) -> &'static Entry<CancelCell> {
-    CANCELS.entry(h.index()).expect("owned cancel handle has a slot")
+    CANCELS
+        .entry(h.index())
+        .expect("owned cancel handle has a slot")
 }
 
 fn alloc(kind: Kind, cancelable: bool, canceled: bool) -> Handle {
@@ -119,6 +123,23 @@ fn alloc(kind: Kind, cancelable: bool, canceled: bool) -> Handle {
         ..Inner::default()
     };
     h
+}
+
+/// Unregisters `id` from the token `weak` names, if that token still exists (the
+/// caller holds no reference to it).
+pub(crate) fn unregister_weak(weak: Handle, id: u64) {
+    with_weak(weak, |h| {
+        let e = entry_of(h);
+        let removed = {
+            let mut inner = e.value.inner.lock();
+            inner
+                .callbacks
+                .iter()
+                .position(|r| r.id == id)
+                .map(|pos| inner.callbacks.remove(pos))
+        };
+        drop(removed);
+    });
 }
 
 /// A new cancellation source (+1).
@@ -205,7 +226,9 @@ fn teardown(e: &'static Entry<CancelCell>, h: Handle) {
 
 /// Runs `f` with a library reference to the object `weak` names, if it still exists.
 fn with_weak(weak: Handle, f: impl FnOnce(Handle)) {
-    let Some(e) = CANCELS.entry(weak.index()) else { return };
+    let Some(e) = CANCELS.entry(weak.index()) else {
+        return;
+    };
     if e.word.upgrade(weak.generation()) {
         f(weak);
         release_internal(weak);
@@ -270,7 +293,11 @@ fn cancel_entry(e: &'static Entry<CancelCell>, stop_at_first: bool) -> Vec<Error
 /// Registers `action`. Returns `Some(id)` when queued; `None` when the token can never
 /// be canceled (the action is dropped) or was already canceled — then the action ran
 /// now on this thread, unless `run_if_canceled` is false (then it was dropped).
-pub(crate) fn register(h: Handle, action: CancelAction, run_if_canceled: bool) -> Result<Option<u64>> {
+pub(crate) fn register(
+    h: Handle,
+    action: CancelAction,
+    run_if_canceled: bool,
+) -> Result<Option<u64>> {
     let e = live(h, &[Kind::CancelSource, Kind::CancelToken])?;
     let mut inner = e.value.inner.lock();
     if !inner.cancelable {
@@ -316,7 +343,10 @@ pub(crate) fn unregister(h: Handle, id: u64, wait: bool) -> Result<bool> {
 
 /// A source canceled when any of `parents` is (CreateLinkedTokenSource) (+1).
 pub fn linked(parents: &[Handle]) -> Result<Handle> {
-    let parents: Vec<TokenRef> = parents.iter().map(|&p| TokenRef::retain_any(p)).collect::<Result<_>>()?;
+    let parents: Vec<TokenRef> = parents
+        .iter()
+        .map(|&p| TokenRef::retain_any(p))
+        .collect::<Result<_>>()?;
     let child = source_new();
     let mut links = Vec::new();
     for parent in parents {
@@ -367,7 +397,12 @@ pub fn cancel_after(h: Handle, delay: Option<Duration>) -> Result<()> {
 
 /// Number of registered callbacks not yet run (diagnostics).
 pub fn registration_count(h: Handle) -> Result<usize> {
-    Ok(live(h, &[Kind::CancelSource, Kind::CancelToken])?.value.inner.lock().callbacks.len())
+    Ok(live(h, &[Kind::CancelSource, Kind::CancelToken])?
+        .value
+        .inner
+        .lock()
+        .callbacks
+        .len())
 }
 
 // ---------------------------------------------------------------------------
@@ -375,7 +410,11 @@ pub fn registration_count(h: Handle) -> Result<usize> {
 
 /// Registers a foreign callback; returns a registration handle (+1), or None when the
 /// callback ran at once (already canceled) or can never run (none token).
-pub fn register_foreign(token: Handle, action: CancelAction, run_if_canceled: bool) -> Result<(Option<Handle>, bool)> {
+pub fn register_foreign(
+    token: Handle,
+    action: CancelAction,
+    run_if_canceled: bool,
+) -> Result<(Option<Handle>, bool)> {
     let t = TokenRef::retain_any(token)?;
     let canceled_before = is_canceled(token)?;
     match register(token, action, run_if_canceled)? {

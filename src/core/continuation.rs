@@ -94,6 +94,17 @@ pub(crate) enum Action {
     Rust(Box<dyn FnOnce(Handle) + Send>),
     /// A continuation with a cancellation token (see [`guard`]).
     Guarded(Box<Guard>),
+    /// Input `index` of a combinator completed: no heap allocation per input.
+    Combinator {
+        state: Arc<dyn Combinator>,
+        index: usize,
+    },
+}
+
+/// A multi-input combinator notified as each input completes.
+pub(crate) trait Combinator: Send + Sync {
+    /// Input `index` (the handle `task`, alive for the call) completed.
+    fn input_completed(&self, index: usize, task: Handle);
 }
 
 /// A continuation that a token can cancel.
@@ -132,7 +143,10 @@ impl Action {
     /// Internal actions run inline whatever the flags: they run no user code of their
     /// own beyond completing another task (which applies its own rules).
     pub(crate) fn is_internal(&self) -> bool {
-        matches!(self, Action::Forward { .. } | Action::Wake { .. })
+        matches!(
+            self,
+            Action::Forward { .. } | Action::Wake { .. } | Action::Combinator { .. }
+        )
     }
 
     /// Runs the action for `antecedent` (completed, kept alive by the caller).
@@ -152,7 +166,13 @@ impl Action {
                 if admits(flags, status) {
                     // SAFETY: as for Notify; `next` is kept alive by `next` (a source
                     // reference) until after the call.
-                    unsafe { f(data.ptr(), handle_ptr(antecedent), handle_ptr(next.handle())) };
+                    unsafe {
+                        f(
+                            data.ptr(),
+                            handle_ptr(antecedent),
+                            handle_ptr(next.handle()),
+                        )
+                    };
                 } else {
                     let _ = next.try_complete(Outcome::Canceled(None));
                 }
@@ -165,6 +185,7 @@ impl Action {
             }
             Action::Wake { waiter, index } => waiter.wake(index),
             Action::Rust(f) => f(antecedent),
+            Action::Combinator { state, index } => state.input_completed(index, antecedent),
             Action::Guarded(g) => {
                 let Guard {
                     inner,

@@ -76,14 +76,20 @@ impl ErrorRef {
     /// Gives the reference to the caller as a user handle.
     pub fn into_handle(self) -> Handle {
         let h = self.0;
-        ERRORS.entry(h.index()).expect("owned error has a slot").word.into_user();
+        ERRORS
+            .entry(h.index())
+            .expect("owned error has a slot")
+            .word
+            .into_user();
         std::mem::forget(self);
         h
     }
 
     /// The error's fields.
     pub fn data(&self) -> &ErrorData {
-        let entry = ERRORS.entry(self.0.index()).expect("owned error has a slot");
+        let entry = ERRORS
+            .entry(self.0.index())
+            .expect("owned error has a slot");
         // SAFETY: `self` owns a reference, so the slot is live and its data immutable.
         unsafe { (*entry.value.data.get()).as_ref() }.expect("live error has data")
     }
@@ -91,7 +97,9 @@ impl ErrorRef {
 
 impl Clone for ErrorRef {
     fn clone(&self) -> Self {
-        let entry = ERRORS.entry(self.0.index()).expect("owned error has a slot");
+        let entry = ERRORS
+            .entry(self.0.index())
+            .expect("owned error has a slot");
         entry.word.retain_owned();
         ErrorRef(self.0)
     }
@@ -99,7 +107,9 @@ impl Clone for ErrorRef {
 
 impl Drop for ErrorRef {
     fn drop(&mut self) {
-        let entry = ERRORS.entry(self.0.index()).expect("owned error has a slot");
+        let entry = ERRORS
+            .entry(self.0.index())
+            .expect("owned error has a slot");
         if entry.word.release_owned() == Released::Last {
             teardown(entry, self.0);
         }

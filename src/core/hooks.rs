@@ -12,8 +12,12 @@ use super::error::ErrorRef;
 use super::pool::Handle;
 
 /// `(user_data, task_id, errors, count)`: the errors are borrowed for the call.
-pub type UnobservedFn =
-    unsafe extern "C" fn(user_data: *mut c_void, task_id: u64, errors: *const *const c_void, count: usize);
+pub type UnobservedFn = unsafe extern "C" fn(
+    user_data: *mut c_void,
+    task_id: u64,
+    errors: *const *const c_void,
+    count: usize,
+);
 
 struct Hook {
     f: UnobservedFn,
@@ -37,6 +41,13 @@ pub(crate) fn report_unobserved(task: Handle, errors: &[ErrorRef]) {
         let ptrs: Vec<*const c_void> = errors.iter().map(|e| handle_ptr(e.handle())).collect();
         // SAFETY: the installer promised `f` may be called from any thread with its
         // user_data; the error handles stay alive (owned by `errors`) for the call.
-        unsafe { (hook.f)(hook.user_data as *mut c_void, task.bits(), ptrs.as_ptr(), ptrs.len()) };
+        unsafe {
+            (hook.f)(
+                hook.user_data as *mut c_void,
+                task.bits(),
+                ptrs.as_ptr(),
+                ptrs.len(),
+            )
+        };
     }
 }

@@ -34,6 +34,8 @@ pub mod callback;
 #[cfg(not(loom))]
 pub mod cancel;
 #[cfg(not(loom))]
+pub mod combinators;
+#[cfg(not(loom))]
 pub(crate) mod continuation;
 #[cfg(not(loom))]
 pub mod error;
@@ -60,4 +62,3 @@ pub mod wait;
 
 #[cfg(all(test, loom))]
 mod tests;
-

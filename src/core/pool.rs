@@ -247,7 +247,8 @@ impl<T: Default + 'static> Pool<T> {
         }
         drop(shared);
         let first = batch.pop().expect("refill yields at least one index");
-        let _ = CACHE.try_with(|c| c.borrow_mut().lists[self.id].extend(batch.iter().copied()))
+        let _ = CACHE
+            .try_with(|c| c.borrow_mut().lists[self.id].extend(batch.iter().copied()))
             .map_err(|_| self.give_back(batch));
         first
     }

@@ -84,12 +84,6 @@ impl RefWord {
         }
     }
 
-    /// The current generation (for the slot's owner).
-    pub(crate) fn generation(&self) -> u32 {
-        // Relaxed: read by the thread that owns the slot (allocating or tearing down).
-        self.load(Ordering::Relaxed).generation()
-    }
-
     /// Makes a free slot live with the given counts; returns its generation.
     pub(crate) fn activate(&self, user: u32, internal: u32) -> u32 {
         // Relaxed load: the free-list hand-off (a mutex, or this thread's own cache)

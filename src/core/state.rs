@@ -81,7 +81,7 @@ pub(crate) enum Lock {
     /// The lock is held; the task is pending. Release with `unlock` or `complete`.
     Held,
     /// The task already completed; nothing is held.
-    Completed(Snapshot),
+    Completed,
 }
 
 /// The state word of one task; see the module docs.
@@ -101,8 +101,10 @@ impl TaskState {
 
     /// Creates the state of a task that is completed from birth.
     pub(crate) fn reset_completed(&self, status: Final) {
-        self.0
-            .store(COMPLETED | ((status as u32) << STATUS_SHIFT), Ordering::Relaxed);
+        self.0.store(
+            COMPLETED | ((status as u32) << STATUS_SHIFT),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn load(&self) -> Snapshot {
@@ -118,7 +120,7 @@ impl TaskState {
         loop {
             let cur = self.load();
             if cur.is_completed() {
-                return Lock::Completed(cur);
+                return Lock::Completed;
             }
             if cur.is_locked() {
                 backoff.snooze();
@@ -149,8 +151,10 @@ impl TaskState {
         debug_assert!(self.load().is_locked());
         // Release: the outcome and the list detach happen-before any Acquire load that
         // sees COMPLETED.
-        self.0
-            .store(COMPLETED | ((status as u32) << STATUS_SHIFT), Ordering::Release);
+        self.0.store(
+            COMPLETED | ((status as u32) << STATUS_SHIFT),
+            Ordering::Release,
+        );
     }
 
     /// Sets OBSERVED on a completed task; returns the previous snapshot.

@@ -143,11 +143,17 @@ fn live(h: Handle, kind: Kind) -> Result<&'static TaskEntry> {
         }
         _ => e.word.is_live(h.generation()),
     };
-    if valid { Ok(e) } else { Err(Status::InvalidHandle) }
+    if valid {
+        Ok(e)
+    } else {
+        Err(Status::InvalidHandle)
+    }
 }
 
 fn entry_of(h: Handle) -> &'static TaskEntry {
-    TASKS.entry(h.index()).expect("owned task handle has a slot")
+    TASKS
+        .entry(h.index())
+        .expect("owned task handle has a slot")
 }
 
 // ---------------------------------------------------------------------------
@@ -168,13 +174,6 @@ impl TaskRef {
     }
     pub(crate) fn handle(&self) -> Handle {
         self.0
-    }
-    /// Gives the reference to the caller as a user handle.
-    pub(crate) fn into_handle(self) -> Handle {
-        let h = self.0;
-        entry_of(h).word.into_user();
-        std::mem::forget(self);
-        h
     }
 }
 
@@ -391,7 +390,7 @@ pub(crate) fn complete(h: Handle, outcome: Outcome) -> Result<()> {
 
 fn complete_entry(e: &'static TaskEntry, h: Handle, mut outcome: Outcome) -> Result<()> {
     let status = outcome.final_status();
-    if let Lock::Completed(_) = e.value.state.0.lock_if_pending() {
+    if let Lock::Completed = e.value.state.0.lock_if_pending() {
         // A refused value stays with the caller: its destroy must not run.
         if let Outcome::Value { destroy, .. } = &mut outcome {
             *destroy = None;
@@ -426,7 +425,11 @@ fn run_detached(task: Handle, list: List, options: u32) {
         // SAFETY: the completer owns the detached list and its nodes' specs.
         let (links, spec) = unsafe { (*node.value.links.get(), &mut *node.value.spec.get()) };
         match spec.as_ref().map(|s| runs_inline(s, force_async)) {
-            Some(true) if spec.as_ref().is_some_and(|s| matches!(s.action, Action::Wake { .. })) => {
+            Some(true)
+                if spec
+                    .as_ref()
+                    .is_some_and(|s| matches!(s.action, Action::Wake { .. })) =>
+            {
                 let s = spec.take().expect("checked above");
                 s.action.run(task, s.flags);
             }
@@ -502,8 +505,12 @@ fn release_node(index: u32) {
 fn free_node(index: u32) {
     let node = node_entry(index);
     // SAFETY: last reference: this thread alone owns the node's fields.
-    let (spec, antecedent) =
-        unsafe { ((*node.value.spec.get()).take(), (*node.value.antecedent.get()).take()) };
+    let (spec, antecedent) = unsafe {
+        (
+            (*node.value.spec.get()).take(),
+            (*node.value.antecedent.get()).take(),
+        )
+    };
     node.word.retire();
     NODES.free(index);
     drop(spec);
@@ -516,7 +523,11 @@ fn free_node(index: u32) {
 /// Registers `spec` on `task`. Returns a registration handle (+1) when asked and the
 /// node was queued; `None` when the task had completed and the action was run or
 /// dispatched at once.
-pub(crate) fn register(task: Handle, spec: NodeSpec, want_registration: bool) -> Result<Option<Handle>> {
+pub(crate) fn register(
+    task: Handle,
+    spec: NodeSpec,
+    want_registration: bool,
+) -> Result<Option<Handle>> {
     let e = live(task, Kind::Task)?;
     if e.value.state.0.load().is_completed() {
         run_now(task, e, spec);
@@ -554,7 +565,7 @@ pub(crate) fn register(task: Handle, spec: NodeSpec, want_registration: bool) ->
             e.value.state.0.unlock();
             Ok(want_registration.then_some(node_h))
         }
-        Lock::Completed(_) => {
+        Lock::Completed => {
             // Completed while we prepared the node: run it ourselves, drop the node.
             // SAFETY: the node was never linked; this thread still owns it alone.
             let spec = unsafe { (*node.value.spec.get()).take() }.expect("spec just stored");
@@ -594,7 +605,7 @@ pub(crate) fn remove(reg: Handle) -> Result<bool> {
         return Ok(false);
     };
     let e = entry_of(task.handle());
-    if let Lock::Completed(_) = e.value.state.0.lock_if_pending() {
+    if let Lock::Completed = e.value.state.0.lock_if_pending() {
         return Ok(false);
     }
     // SAFETY: LOCKED is held on a pending task: the list, the links of linked nodes and
@@ -789,4 +800,75 @@ pub(crate) fn completed_task() -> Handle {
     });
     entry_of(h).word.mint(h.generation());
     h
+}
+
+/// A task that never completes by itself and has no source (an infinite delay
+/// without a token): pending, and freed when its last handle goes (+1).
+pub(crate) fn never() -> Handle {
+    let (h, e) = TASKS.alloc(Kind::Task, 1, 0);
+    init_pending(e, 0, 0);
+    // Relaxed: unpublished slot. No source can ever complete it.
+    e.value.source_refs.store(0, Ordering::Relaxed);
+    h
+}
+
+/// Marks a faulted task's errors observed (a combinator consumed them).
+pub(crate) fn mark_observed(task: Handle) {
+    entry_of(task).value.state.0.mark_observed();
+}
+
+/// The errors of a completed task the caller keeps alive, without marking them observed.
+pub(crate) fn errors_of(task: Handle) -> Vec<ErrorRef> {
+    with_outcome(entry_of(task), |o| match o {
+        Outcome::Faulted(list) => list.clone(),
+        _ => Vec::new(),
+    })
+}
+
+/// The cancel token of a canceled task the caller keeps alive.
+pub(crate) fn token_of_canceled(task: Handle) -> Option<TokenRef> {
+    with_outcome(entry_of(task), |o| match o {
+        Outcome::Canceled(t) => t.clone(),
+        _ => None,
+    })
+}
+
+/// The value of a succeeded task the caller keeps alive.
+pub(crate) fn value_of_completed(task: Handle) -> usize {
+    with_outcome(entry_of(task), value_of)
+}
+
+impl TaskRef {
+    /// A library reference from a handle the caller keeps alive (no validation).
+    pub(crate) fn from_alive(h: Handle) -> TaskRef {
+        entry_of(h).word.retain_owned();
+        TaskRef(h)
+    }
+}
+
+impl SourceRef {
+    /// A second library reference to the same source.
+    pub(crate) fn duplicate(&self) -> SourceRef {
+        retain_source(self.0).expect("an owned source is live")
+    }
+}
+
+impl TaskRef {
+    /// Turns a library reference into raw bits stored elsewhere (see from_raw_internal).
+    pub(crate) fn into_raw_internal(self) -> usize {
+        let h = self.0;
+        std::mem::forget(self);
+        h.bits() as usize
+    }
+    /// Rebuilds a reference stored with into_raw_internal.
+    pub(crate) fn from_raw_internal(bits: usize) -> TaskRef {
+        TaskRef(Handle::from_bits(bits as u64).expect("stored handle is non-zero"))
+    }
+    /// Adopts a user reference just created by the library (e.g. `completed`) as a
+    /// library reference.
+    pub(crate) fn adopt_new(h: Handle) -> TaskRef {
+        let r = TaskRef::from_alive(h);
+        let _ = release(h);
+        r
+    }
 }

@@ -79,6 +79,15 @@ pub extern "C" fn tapir_debug_live_objects(kind: i32) -> usize {
     }
 }
 
+/// The number of pending timers (delays, timeouts, cancel_after): lets tests prove a
+/// canceled timer frees its entry at once. Diagnostics only.
+///
+/// Threading: any thread. Blocking: briefly takes the timer lock.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_debug_pending_timers() -> usize {
+    ffi_boundary! { crate::core::timer::pending_count() }
+}
+
 /// Installs the process-wide unobserved-error hook (TaskScheduler.UnobservedTaskException);
 /// a NULL `hook` removes it. tapir calls it deterministically: when the last reference
 /// to a faulted task whose errors were never read (tapir_task_error*, a FAULTED result

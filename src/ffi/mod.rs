@@ -42,6 +42,8 @@ use std::ffi::c_void;
 pub(crate) mod boundary;
 pub(crate) mod handle;
 
+pub mod cancel;
+pub mod combinators;
 pub mod debug;
 pub mod error;
 pub mod scheduler;

@@ -136,7 +136,9 @@ pub unsafe extern "C" fn tapir_scheduler_new_foreign(
 ///
 /// Threading: any thread. Blocking: never.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_scheduler_retain(scheduler: *const tapir_scheduler) -> *const tapir_scheduler {
+pub extern "C" fn tapir_scheduler_retain(
+    scheduler: *const tapir_scheduler,
+) -> *const tapir_scheduler {
     ffi_boundary! {
         require!(scheduler);
         try_core!(scheduler::retain(from_ptr(scheduler).expect("non-NULL")));
@@ -277,4 +279,3 @@ pub extern "C" fn tapir_shutdown() -> tapir_status {
         tapir_status::Ok
     }
 }
-

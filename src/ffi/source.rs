@@ -141,7 +141,10 @@ unsafe fn error_list(errors: *const *const tapir_error, count: usize) -> Result<
     }
     // SAFETY: guaranteed by the caller; non-NULL checked above.
     let handles = unsafe { array(errors, count) }.ok_or(Status::InvalidArgument)?;
-    let list: Vec<ErrorRef> = handles.into_iter().map(ErrorRef::retain).collect::<Result<_>>()?;
+    let list: Vec<ErrorRef> = handles
+        .into_iter()
+        .map(ErrorRef::retain)
+        .collect::<Result<_>>()?;
     Ok(Outcome::Faulted(list))
 }
 

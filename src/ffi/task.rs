@@ -464,7 +464,11 @@ pub extern "C" fn tapir_task_wait(task: *const tapir_task, timeout_ms: i64) -> t
 /// `tasks` must point to `count` readable pointers when non-NULL.
 unsafe fn task_list(tasks: *const *const tapir_task, count: usize) -> Result<Vec<Handle>> {
     if tasks.is_null() {
-        return if count == 0 { Ok(Vec::new()) } else { Err(Status::NullArgument) };
+        return if count == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(Status::NullArgument)
+        };
     }
     // SAFETY: guaranteed by the caller.
     unsafe { array(tasks, count) }.ok_or(Status::InvalidArgument)
@@ -642,7 +646,7 @@ pub unsafe extern "C" fn tapir_task_continue_with(
                 ContinueFn,
             >(f)
         };
-        let source_flags = if o.flags & TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
+        let source_flags = if o.flags & continuation::RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
             task::RUN_CONTINUATIONS_ASYNCHRONOUSLY
         } else {
             0
@@ -730,7 +734,9 @@ fn unwrap_outer(outer: Handle, proxy: task::SourceRef) {
 /// Threading: any thread. Blocking: never (does not wait for a running callback).
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_registration_remove(registration: *const tapir_registration) -> tapir_status {
+pub extern "C" fn tapir_registration_remove(
+    registration: *const tapir_registration,
+) -> tapir_status {
     ffi_boundary! {
         require!(registration);
         match try_core!(task::remove(from_ptr(registration).expect("non-NULL"))) {
@@ -759,7 +765,9 @@ pub extern "C" fn tapir_registration_retain(
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_INVALID_HANDLE.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_registration_release(registration: *const tapir_registration) -> tapir_status {
+pub extern "C" fn tapir_registration_release(
+    registration: *const tapir_registration,
+) -> tapir_status {
     ffi_boundary! {
         match from_ptr(registration) {
             None => tapir_status::Ok,
@@ -774,14 +782,38 @@ mod tests {
 
     #[test]
     fn c_flag_values_match_the_core() {
-        assert_eq!(TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, continuation::EXECUTE_SYNCHRONOUSLY);
-        assert_eq!(TAPIR_CONTINUATION_ONLY_ON_SUCCESS, continuation::ONLY_ON_SUCCESS);
-        assert_eq!(TAPIR_CONTINUATION_ONLY_ON_FAULTED, continuation::ONLY_ON_FAULTED);
-        assert_eq!(TAPIR_CONTINUATION_ONLY_ON_CANCELED, continuation::ONLY_ON_CANCELED);
-        assert_eq!(TAPIR_CONTINUATION_NOT_ON_SUCCESS, continuation::NOT_ON_SUCCESS);
-        assert_eq!(TAPIR_CONTINUATION_NOT_ON_FAULTED, continuation::NOT_ON_FAULTED);
-        assert_eq!(TAPIR_CONTINUATION_NOT_ON_CANCELED, continuation::NOT_ON_CANCELED);
-        assert_eq!(TAPIR_CONTINUATION_LAZY_CANCELLATION, continuation::LAZY_CANCELLATION);
+        assert_eq!(
+            TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY,
+            continuation::EXECUTE_SYNCHRONOUSLY
+        );
+        assert_eq!(
+            TAPIR_CONTINUATION_ONLY_ON_SUCCESS,
+            continuation::ONLY_ON_SUCCESS
+        );
+        assert_eq!(
+            TAPIR_CONTINUATION_ONLY_ON_FAULTED,
+            continuation::ONLY_ON_FAULTED
+        );
+        assert_eq!(
+            TAPIR_CONTINUATION_ONLY_ON_CANCELED,
+            continuation::ONLY_ON_CANCELED
+        );
+        assert_eq!(
+            TAPIR_CONTINUATION_NOT_ON_SUCCESS,
+            continuation::NOT_ON_SUCCESS
+        );
+        assert_eq!(
+            TAPIR_CONTINUATION_NOT_ON_FAULTED,
+            continuation::NOT_ON_FAULTED
+        );
+        assert_eq!(
+            TAPIR_CONTINUATION_NOT_ON_CANCELED,
+            continuation::NOT_ON_CANCELED
+        );
+        assert_eq!(
+            TAPIR_CONTINUATION_LAZY_CANCELLATION,
+            continuation::LAZY_CANCELLATION
+        );
         assert_eq!(TAPIR_CONTINUATION_LONG_RUNNING, continuation::LONG_RUNNING);
         assert_eq!(
             TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
@@ -797,9 +829,19 @@ mod tests {
     fn status_numbers_match_the_core() {
         use crate::core::status::Status as S;
         for s in [
-            S::NullArgument, S::InvalidArgument, S::InvalidState, S::AlreadyCompleted,
-            S::Canceled, S::Faulted, S::Timeout, S::Panic, S::InvalidHandle, S::NotCompleted,
-            S::BrokenPromise, S::Disposed, S::SchedulerError,
+            S::NullArgument,
+            S::InvalidArgument,
+            S::InvalidState,
+            S::AlreadyCompleted,
+            S::Canceled,
+            S::Faulted,
+            S::Timeout,
+            S::Panic,
+            S::InvalidHandle,
+            S::NotCompleted,
+            S::BrokenPromise,
+            S::Disposed,
+            S::SchedulerError,
         ] {
             assert_eq!(tapir_status::from(s) as i32, s.code(), "{s:?}");
         }

@@ -156,7 +156,11 @@ impl SchedRef {
     }
 
     fn imp(&self) -> &'static SchedulerImpl {
-        imp_of(SCHEDULERS.entry(self.0.index()).expect("owned scheduler has a slot"))
+        imp_of(
+            SCHEDULERS
+                .entry(self.0.index())
+                .expect("owned scheduler has a slot"),
+        )
     }
 
     /// True when work for this scheduler may run on the current thread now: always for
@@ -191,7 +195,9 @@ impl Drop for SchedRef {
 }
 
 fn entry_of(h: Handle) -> &'static Entry<SchedulerCell> {
-    SCHEDULERS.entry(h.index()).expect("owned scheduler has a slot")
+    SCHEDULERS
+        .entry(h.index())
+        .expect("owned scheduler has a slot")
 }
 
 fn post_to(h: Handle, imp: &SchedulerImpl, work: Work) {
@@ -283,6 +289,13 @@ impl Drop for CurrentGuard {
 pub fn current() -> Option<Handle> {
     let h = Handle::from_bits(CURRENT.get())?;
     mint(h).ok().map(|_| h)
+}
+
+/// The scheduler running the current callback, as a library reference.
+pub(crate) fn current_ref() -> Option<SchedRef> {
+    let h = Handle::from_bits(CURRENT.get())?;
+    let e = SCHEDULERS.entry(h.index())?;
+    e.word.upgrade(h.generation()).then_some(SchedRef(h))
 }
 
 /// Runs queued work of a manual scheduler on this thread until it is empty, `max_items`

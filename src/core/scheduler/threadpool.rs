@@ -8,8 +8,8 @@
 
 use std::cell::RefCell;
 use std::iter;
-use std::sync::{Arc, LazyLock};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -115,7 +115,8 @@ fn worker_main(me: usize, worker: Worker<Work>, stealers: Arc<Vec<Stealer<Work>>
     let _current = CurrentGuard::enter(super::default_handle());
     LOCAL.with_borrow_mut(|l| *l = Some(worker));
     loop {
-        let next = LOCAL.with_borrow(|l| find_work(me, l.as_ref().expect("worker deque"), &stealers));
+        let next =
+            LOCAL.with_borrow(|l| find_work(me, l.as_ref().expect("worker deque"), &stealers));
         if let Some(work) = next {
             work.run();
             continue;

@@ -1,0 +1,54 @@
+# tapir: the two commands the README names are `make demo` and `make test`.
+# `make bench` runs the benchmark suite against peer libraries (not part of test).
+
+CARGO ?= cargo
+RELEASE_LIB := target/release/libtapir.so
+LOOM_TIMEOUT ?= 600
+
+.PHONY: demo test bench deps lib lint rust-tests c-tests valgrind asan loom examples clean
+
+## demo: build and run the C tour (examples/c/tour.c)
+demo: lib
+	$(MAKE) -C examples/c run LIBDIR=$(CURDIR)/target/release
+
+## test: every suite — Rust (unit, integration, header), loom, C (plain, valgrind, ASan), examples
+test: deps lint rust-tests lib c-tests valgrind asan loom examples
+	@echo "make test: all suites passed"
+
+deps:
+	@scripts/deps.sh gcc g++ make valgrind libc6-dev
+
+lib:
+	$(CARGO) build --release
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+rust-tests:
+	$(CARGO) test
+
+c-tests: lib
+	$(MAKE) -C tests/c check LIBDIR=$(CURDIR)/target/release
+
+valgrind: lib
+	$(MAKE) -C tests/c valgrind LIBDIR=$(CURDIR)/target/release
+
+asan: lib
+	$(MAKE) -C tests/c asan LIBDIR=$(CURDIR)/target/release
+
+loom:
+	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+		timeout $(LOOM_TIMEOUT) $(CARGO) test --release --lib loom_
+
+examples: lib
+	$(MAKE) -C examples/c run LIBDIR=$(CURDIR)/target/release > /dev/null
+
+bench:
+	$(CARGO) build --release
+	$(MAKE) -C benches
+
+clean:
+	$(CARGO) clean
+	-$(MAKE) -C tests/c clean
+	-$(MAKE) -C examples/c clean
