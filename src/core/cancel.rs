@@ -519,7 +519,7 @@ impl TokenRef {
     /// Gives the reference to the caller as a token (user) handle.
     pub(crate) fn into_handle(self) -> Handle {
         let h = self.0.with_kind(Kind::CancelToken);
-        entry_of(h).word.into_user();
+        entry_of(h).word.internal_to_user();
         std::mem::forget(self);
         h
     }

@@ -80,7 +80,7 @@ impl ErrorRef {
             .entry(h.index())
             .expect("owned error has a slot")
             .word
-            .into_user();
+            .internal_to_user();
         std::mem::forget(self);
         h
     }

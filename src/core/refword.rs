@@ -182,7 +182,7 @@ impl RefWord {
     }
 
     /// Turns one internal reference into a user reference (handing it to a caller).
-    pub(crate) fn into_user(&self) {
+    pub(crate) fn internal_to_user(&self) {
         // Relaxed: the caller owns the internal reference; ownership moves, nothing else.
         let old = self.0.fetch_add(USER_ONE - 1, Ordering::Relaxed);
         debug_assert!(Word(old).internal() > 0);
@@ -264,7 +264,7 @@ mod tests {
         let w = RefWord::default();
         let g = w.activate(0, 1);
         assert!(!w.is_live(g));
-        w.into_user();
+        w.internal_to_user();
         assert!(w.is_live(g));
         assert_eq!(w.release_owned(), Released::Invalid);
         assert_eq!(w.release(g), Released::Last);
