@@ -34,8 +34,21 @@ c-tests: lib
 valgrind: lib
 	$(MAKE) -C tests/c valgrind LIBDIR=$(CURDIR)/target/release
 
+# ASan: with a nightly toolchain, libtapir.so itself is instrumented
+# (-Zsanitizer=address) and the C suite runs against it; without one, only the C
+# side is instrumented (still catching double frees through the shared allocator).
+ASAN_TRIPLE := x86_64-unknown-linux-gnu
+ASAN_LIBDIR := $(CURDIR)/target/asan/$(ASAN_TRIPLE)/debug
 asan: lib
-	$(MAKE) -C tests/c asan LIBDIR=$(CURDIR)/target/release
+	@if rustup run nightly rustc --version >/dev/null 2>&1; then \
+	  echo "asan: instrumenting libtapir.so with the nightly toolchain"; \
+	  RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=target/asan \
+	    $(CARGO) +nightly build --target $(ASAN_TRIPLE) && \
+	  $(MAKE) -C tests/c asan LIBDIR=$(ASAN_LIBDIR); \
+	else \
+	  echo "asan: no nightly toolchain here; instrumenting the C suite only"; \
+	  $(MAKE) -C tests/c asan LIBDIR=$(CURDIR)/target/release; \
+	fi
 
 loom:
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \

@@ -233,6 +233,11 @@ typedef struct tapir_cancel_token tapir_cancel_token;
 typedef struct tapir_error tapir_error;
 
 /**
+ * A progress reporter: each report runs a handler on a chosen scheduler (Progress<T>).
+ */
+typedef struct tapir_progress tapir_progress;
+
+/**
  * A continuation registered with `tapir_task_on_complete` that can be removed.
  */
 typedef struct tapir_registration tapir_registration;
@@ -304,6 +309,12 @@ typedef void (*tapir_unobserved_fn)(void *user_data,
                                     uint64_t task_id,
                                     const struct tapir_error *const *errors,
                                     size_t count);
+
+/**
+ * Handles one reported value; `value` is borrowed for the call (its destroy, if any,
+ * runs after the handler returns). Must not unwind.
+ */
+typedef void (*tapir_progress_fn)(void *user_data, void *value);
 
 /**
  * A host scheduler (a game engine's job system, a UI thread). Set `struct_size =
@@ -999,6 +1010,51 @@ tapir_status tapir_error_inner(const struct tapir_error *error,
  */
 tapir_status tapir_error_flatten(const struct tapir_error *error,
                                  const struct tapir_error **flat_out);
+
+/**
+ * Creates a progress reporter whose reports run `handler(user_data, value)` on
+ * `scheduler` (NULL: the default pool; pass a manual scheduler to receive them on a
+ * UI or game main thread). On a multi-threaded scheduler, reports may run concurrently
+ * and out of order, as with .NET's Progress<T> on the thread pool.
+ *
+ * Ownership: borrows `scheduler`; on TAPIR_STATUS_OK tapir owns `user_data` (destroyed
+ * after the reporter is released and its last queued report ran); `*progress_out`
+ * receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`handler`, `progress_out`), TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `progress_out` must be writable.
+ */
+tapir_status tapir_progress_new(const struct tapir_scheduler *scheduler,
+                                tapir_progress_fn handler,
+                                void *user_data,
+                                tapir_destroy_fn destroy,
+                                const struct tapir_progress **progress_out);
+
+/**
+ * Reports `value`: posts the handler to the reporter's scheduler and returns at once.
+ *
+ * Ownership: on TAPIR_STATUS_OK tapir owns `value` and calls `value_destroy(value)`
+ * (if non-NULL) once after the handler ran (or if the report is discarded unrun).
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_progress_report(const struct tapir_progress *progress,
+                                   void *value,
+                                   tapir_destroy_fn value_destroy);
+
+/**
+ * Adds a reference; returns `progress`, or NULL if NULL or invalid.
+ */
+const struct tapir_progress *tapir_progress_retain(const struct tapir_progress *progress);
+
+/**
+ * Releases a reference; reports already posted still run. NULL is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_progress_release(const struct tapir_progress *progress);
 
 /**
  * Writes the default scheduler: the work-stealing pool, one thread per core, started

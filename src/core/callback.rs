@@ -36,6 +36,10 @@ pub struct UserData {
 // usable from any thread; the library only moves the pointer between threads.
 unsafe impl Send for UserData {}
 
+// SAFETY: shared access only reads the pointer (`ptr`); the C contract makes user
+// data usable from any thread. Destroy runs once, on drop, by the last owner.
+unsafe impl Sync for UserData {}
+
 impl UserData {
     /// Takes ownership of `data`, to be freed with `destroy` (if any).
     pub fn new(data: *mut c_void, destroy: Option<DestroyFn>) -> UserData {

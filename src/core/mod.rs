@@ -45,6 +45,8 @@ pub mod hooks;
 pub mod pool;
 #[cfg(not(loom))]
 pub(crate) mod pools;
+#[cfg(not(loom))]
+pub mod progress;
 pub(crate) mod refword;
 #[cfg(not(loom))]
 pub mod scheduler;

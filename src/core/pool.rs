@@ -38,6 +38,8 @@ pub enum Kind {
     CancelToken = 7,
     /// A registration on a cancellation token.
     CancelRegistration = 8,
+    /// A progress reporter.
+    Progress = 9,
 }
 
 impl Kind {
@@ -51,6 +53,7 @@ impl Kind {
             6 => Kind::CancelSource,
             7 => Kind::CancelToken,
             8 => Kind::CancelRegistration,
+            9 => Kind::Progress,
             _ => return None,
         })
     }
@@ -142,7 +145,7 @@ fn segment_len(seg: usize) -> usize {
 }
 
 /// Number of pools (one per object type); indexes the per-thread caches.
-pub(crate) const POOL_COUNT: usize = 5;
+pub(crate) const POOL_COUNT: usize = 6;
 
 /// Returns a thread's cached free indices to their pool when the thread exits.
 struct LocalCache {

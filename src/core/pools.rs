@@ -4,6 +4,7 @@ use super::cancel::CancelCell;
 use super::continuation::NodeCell;
 use super::error::ErrorCell;
 use super::pool::Pool;
+use super::progress::ProgressCell;
 use super::scheduler::SchedulerCell;
 use super::task::TaskCell;
 
@@ -18,6 +19,9 @@ pub(crate) static SCHEDULERS: Pool<SchedulerCell> = Pool::new(3);
 /// Cancellation sources, their tokens and their registrations.
 pub(crate) static CANCELS: Pool<CancelCell> = Pool::new(4);
 
+/// Progress reporters.
+pub(crate) static PROGRESS: Pool<ProgressCell> = Pool::new(5);
+
 /// Returns a dead thread's cached free indices to pool `id`.
 pub(crate) fn give_back(id: usize, indices: Vec<u32>) {
     match id {
@@ -25,7 +29,8 @@ pub(crate) fn give_back(id: usize, indices: Vec<u32>) {
         1 => ERRORS.give_back(indices),
         2 => NODES.give_back(indices),
         3 => SCHEDULERS.give_back(indices),
-        _ => CANCELS.give_back(indices),
+        4 => CANCELS.give_back(indices),
+        _ => PROGRESS.give_back(indices),
     }
 }
 
@@ -36,6 +41,7 @@ pub(crate) fn live(id: usize) -> usize {
         1 => ERRORS.live(),
         2 => NODES.live(),
         3 => SCHEDULERS.live(),
-        _ => CANCELS.live(),
+        4 => CANCELS.live(),
+        _ => PROGRESS.live(),
     }
 }

@@ -38,6 +38,8 @@ pub enum tapir_object_kind {
     Scheduler = 4,
     /// Cancellation sources, tokens and their registrations (the none token is permanent).
     Cancel = 5,
+    /// Progress reporters.
+    Progress = 6,
 }
 
 /// The library version, e.g. "0.1.0" (static, NUL-terminated; never free it).
@@ -68,12 +70,13 @@ pub extern "C" fn tapir_debug_live_objects(kind: i32) -> usize {
     ffi_boundary! {
         use crate::core::pools::live;
         match kind {
-            0 => (0..5).map(live).sum(),
+            0 => (0..6).map(live).sum(),
             1 => live(0),
             2 => live(1),
             3 => live(2),
             4 => live(3),
             5 => live(4),
+            6 => live(5),
             _ => 0,
         }
     }

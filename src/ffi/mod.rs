@@ -46,6 +46,7 @@ pub mod cancel;
 pub mod combinators;
 pub mod debug;
 pub mod error;
+pub mod progress;
 pub mod scheduler;
 pub mod source;
 pub mod status;
