@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::callback::{UserData, handle_ptr};
+use super::callback::UserData;
 use super::error::ErrorRef;
 use super::pool::{Entry, Handle, Kind};
 use super::pools::CANCELS;
@@ -36,25 +36,37 @@ pub(crate) enum CancelAction {
     Foreign { f: CancelFn, data: UserData },
     /// Library code.
     Rust(Box<dyn FnOnce() + Send>),
+    /// Cancels a linked child (named weakly); its callbacks' errors are reported by
+    /// the parent's cancel.
+    Linked(Handle),
 }
 
 impl CancelAction {
-    fn run(self) -> Option<ErrorRef> {
+    fn run(self) -> Vec<ErrorRef> {
         match self {
             CancelAction::Foreign { f, data } => {
                 // SAFETY: the registrant's callback, called once with its user_data from
                 // the canceling thread, as the C contract allows.
                 let err = unsafe { f(data.ptr()) };
                 drop(data);
-                let h = Handle::from_bits(err as usize as u64)?;
+                let Some(h) = Handle::from_bits(err as usize as u64) else {
+                    return Vec::new();
+                };
                 // The callback handed us its reference: adopt it if it is an error.
                 (h.kind() == Some(Kind::Error))
                     .then(|| adopt_error(h))
                     .flatten()
+                    .into_iter()
+                    .collect()
             }
             CancelAction::Rust(f) => {
                 f();
-                None
+                Vec::new()
+            }
+            CancelAction::Linked(child) => {
+                let mut errors = Vec::new();
+                with_weak(child, |h| errors = cancel_entry(entry_of(h), false));
+                errors
             }
         }
     }
@@ -195,13 +207,41 @@ pub fn retain(h: Handle) -> Result<()> {
 pub fn release(h: Handle) -> Result<()> {
     let e = live(h, &[Kind::CancelSource, Kind::CancelToken])?;
     match e.word.release(h.generation()) {
-        Released::Alive => Ok(()),
+        Released::Alive => {
+            if e.word.has_no_user() {
+                dispose(e);
+            }
+            Ok(())
+        }
         Released::Invalid => Err(Status::InvalidHandle),
         Released::Last => {
             teardown(e, h);
             Ok(())
         }
     }
+}
+
+/// Dispose: the last user handle to the source and its tokens is gone, so nobody can
+/// cancel it any more. Pending callbacks are dropped (their destroy runs), the timer
+/// stops and the links to parents are removed, even while the library (or a held
+/// registration) still keeps the object readable.
+fn dispose(e: &'static Entry<CancelCell>) {
+    let (callbacks, timer, parents) = {
+        let mut inner = e.value.inner.lock();
+        (
+            std::mem::take(&mut inner.callbacks),
+            inner.timer.take(),
+            std::mem::take(&mut inner.parents),
+        )
+    };
+    if let Some(t) = timer {
+        super::timer::cancel(t);
+    }
+    for (parent, id) in &parents {
+        parent.unregister(*id);
+    }
+    drop(callbacks);
+    drop(parents);
 }
 
 fn release_internal(h: Handle) {
@@ -278,8 +318,9 @@ fn cancel_entry(e: &'static Entry<CancelCell>, stop_at_first: bool) -> Vec<Error
             next
         };
         let Some(reg) = next else { break };
-        if let Some(err) = reg.action.run() {
-            errors.push(err);
+        let reported = reg.action.run();
+        if !reported.is_empty() {
+            errors.extend(reported);
             if stop_at_first {
                 break;
             }
@@ -308,7 +349,7 @@ pub(crate) fn register(
     if e.value.canceled.load(Ordering::Acquire) {
         drop(inner);
         if run_if_canceled {
-            let _ = action.run();
+            drop(action.run());
         }
         return Ok(None);
     }
@@ -350,13 +391,7 @@ pub fn linked(parents: &[Handle]) -> Result<Handle> {
     let child = source_new();
     let mut links = Vec::new();
     for parent in parents {
-        let weak = child;
-        let fire = CancelAction::Rust(Box::new(move || {
-            with_weak(weak, |h| {
-                cancel_entry(entry_of(h), false);
-            })
-        }));
-        if let Some(id) = register(parent.0, fire, true)? {
+        if let Some(id) = register(parent.0, CancelAction::Linked(child), true)? {
             links.push((parent, id));
         }
     }
@@ -450,8 +485,9 @@ pub fn registration_token(reg: Handle) -> Result<Handle> {
     let e = reg_of(reg)?;
     // SAFETY: as in unregister_handle.
     let (token, _) = unsafe { (*e.value.reg.get()).as_ref() }.ok_or(Status::InvalidHandle)?;
-    retain(token.0)?;
-    Ok(token.0)
+    let t = token.0.with_kind(Kind::CancelToken);
+    entry_of(t).word.mint(t.generation());
+    Ok(t)
 }
 
 /// Releases a registration handle (does not unregister).
@@ -544,9 +580,4 @@ impl Drop for TokenRef {
     fn drop(&mut self) {
         release_internal(self.0);
     }
-}
-
-/// The pointer C sees for a token.
-pub(crate) fn token_ptr(t: &TokenRef) -> *const c_void {
-    handle_ptr(t.0.with_kind(Kind::CancelToken))
 }

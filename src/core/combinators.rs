@@ -275,36 +275,47 @@ pub enum AllMode {
     FirstException,
 }
 
+/// The value of a successful WhenAll: `len` slots, then the handles that keep the
+/// slots valid, in one allocation freed by [`free_results`]. The first word holds the
+/// length, with the top bit set when the kept handles are user references (the
+/// settled variant, whose slots are handles the caller may use).
+const USER_REFS: usize = 1 << (usize::BITS - 1);
+
 /// Builds the results block and returns the pointer to its first slot.
-fn make_results(slots: Vec<usize>, keep: Vec<TaskRef>) -> usize {
+fn make_results(slots: Vec<usize>, keep: Vec<Handle>, user_refs: bool) -> usize {
     let len = slots.len();
     let mut block: Vec<usize> = Vec::with_capacity(1 + 2 * len);
-    block.push(len);
+    block.push(len | if user_refs { USER_REFS } else { 0 });
     block.extend(slots);
-    block.extend(keep.into_iter().map(|t| t.into_raw_internal()));
-    let block = block.into_boxed_slice();
-    let base = Box::into_raw(block) as *mut usize;
+    block.extend(keep.into_iter().map(|h| h.bits() as usize));
+    let base = Box::into_raw(block.into_boxed_slice()) as *mut usize;
     // SAFETY: the block has 1 + 2*len elements; slot 0 is the length.
     unsafe { base.add(1) as usize }
 }
 
 /// `tapir_destroy_fn` for a results block.
 unsafe extern "C" fn free_results(slots: *mut c_void) {
-    // SAFETY: `slots` came from make_results: one usize before it is the length, and
-    // the block holds 1 + 2*len elements.
+    // SAFETY: `slots` came from make_results: one usize before it is the length word,
+    // and the block holds 1 + 2*len elements.
     unsafe {
         let base = (slots as *mut usize).sub(1);
-        let len = *base;
+        let len = *base & !USER_REFS;
+        let user_refs = *base & USER_REFS != 0;
         let block = Box::from_raw(std::ptr::slice_from_raw_parts_mut(base, 1 + 2 * len));
-        for &h in &block[1 + len..] {
-            drop(TaskRef::from_raw_internal(h));
+        for &bits in &block[1 + len..] {
+            let h = Handle::from_bits(bits as u64).expect("kept handle is non-zero");
+            if user_refs {
+                let _ = task::release(h);
+            } else {
+                drop(TaskRef::from_raw_internal(bits));
+            }
         }
     }
 }
 
-fn results_outcome(slots: Vec<usize>, keep: Vec<TaskRef>) -> Outcome {
+fn results_outcome(slots: Vec<usize>, keep: Vec<Handle>, user_refs: bool) -> Outcome {
     Outcome::Value {
-        value: make_results(slots, keep),
+        value: make_results(slots, keep, user_refs),
         destroy: Some(free_results as DestroyFn),
     }
 }
@@ -352,7 +363,21 @@ impl AllState {
                     _ => task::value_of_completed(t.handle()),
                 })
                 .collect();
-            results_outcome(slots, self.inputs.clone())
+            let settled = self.mode == AllMode::Settled;
+            let keep = self
+                .inputs
+                .iter()
+                .map(|t| {
+                    if settled {
+                        task::lend_forever(t.handle())
+                    } else {
+                        // An internal reference, released by free_results.
+                        let bits = t.clone().into_raw_internal();
+                        Handle::from_bits(bits as u64).expect("task handle is non-zero")
+                    }
+                })
+                .collect();
+            results_outcome(slots, keep, settled)
         };
         self.source.try_complete(outcome);
     }
@@ -385,7 +410,7 @@ pub fn when_all(inputs: &[Handle], mode: AllMode) -> Result<Handle> {
         .collect::<Result<_>>()?;
     if refs.is_empty() {
         return Ok(task::completed(
-            results_outcome(Vec::new(), Vec::new()),
+            results_outcome(Vec::new(), Vec::new(), false),
             0,
             0,
         ));
@@ -566,7 +591,7 @@ fn on_done(t: &TaskRef, then: impl FnOnce(Handle) + Send + 'static) {
         flags: EXECUTE_SYNCHRONOUSLY,
         scheduler: None,
     };
-    let _ = task::register(t.handle(), spec, false);
+    task::register_ref(t, spec);
 }
 
 struct Retry {
@@ -646,6 +671,14 @@ struct NeedOne {
     won: AtomicBool,
     source: SourceRef,
     token: TokenRef,
+    /// A user reference on the token, so factories may query the handle they get.
+    lent_token: Handle,
+}
+
+impl Drop for NeedOne {
+    fn drop(&mut self) {
+        let _ = cancel::release(self.lent_token);
+    }
 }
 
 impl Combinator for NeedOne {
@@ -669,14 +702,16 @@ pub fn need_only_one(factory: CancelableFactoryFn, data: UserData, count: u32) -
     }
     let cts = cancel::source_new();
     let token = TokenRef::retain_any(cts)?;
-    let _ = cancel::release(cts);
     let (source, out) = pending();
+    let lent_token = cancel::token_of(cts)?;
     let state = Arc::new(NeedOne {
         won: AtomicBool::new(false),
         source,
         token,
+        lent_token,
     });
-    let token_ptr = cancel::token_ptr(&state.token);
+    let _ = cancel::release(cts);
+    let token_ptr = handle_ptr(state.lent_token);
     for i in 0..count {
         // SAFETY: the caller's factory, called with its user_data and a borrowed token.
         let t = adopt_task(unsafe { factory(data.ptr(), i, token_ptr) });
@@ -690,7 +725,7 @@ pub fn need_only_one(factory: CancelableFactoryFn, data: UserData, count: u32) -
                     flags: EXECUTE_SYNCHRONOUSLY,
                     scheduler: None,
                 };
-                task::register(t.handle(), spec, false)?;
+                task::register_ref(&t, spec);
             }
             None => {
                 if !state.won.swap(true, Ordering::AcqRel) {

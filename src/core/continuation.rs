@@ -155,6 +155,7 @@ impl Action {
         match self {
             Action::Notify { f, data } => {
                 if admits(flags, status) {
+                    let _lend = task::Lend::task(antecedent);
                     // SAFETY: `f` is the registrant's callback; the C contract makes it
                     // callable once from any thread with its user_data and a borrowed
                     // task handle, which the caller keeps alive for the call.
@@ -164,6 +165,7 @@ impl Action {
             }
             Action::Continue { f, data, next } => {
                 if admits(flags, status) {
+                    let _lend = task::Lend::task(antecedent);
                     // SAFETY: as for Notify; `next` is kept alive by `next` (a source
                     // reference) until after the call.
                     unsafe {

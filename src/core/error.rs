@@ -85,6 +85,16 @@ impl ErrorRef {
         h
     }
 
+    /// Mints a user reference on the same error (for lending to a callback); the
+    /// caller releases it with [`release`].
+    pub(crate) fn lend(&self) -> Handle {
+        let entry = ERRORS
+            .entry(self.0.index())
+            .expect("owned error has a slot");
+        entry.word.mint(self.0.generation());
+        self.0
+    }
+
     /// The error's fields.
     pub fn data(&self) -> &ErrorData {
         let entry = ERRORS

@@ -38,7 +38,8 @@ pub fn set_unobserved_hook(hook: Option<(UnobservedFn, *mut c_void)>) {
 pub(crate) fn report_unobserved(task: Handle, errors: &[ErrorRef]) {
     let hook = HOOK.read();
     if let Some(hook) = hook.as_ref() {
-        let ptrs: Vec<*const c_void> = errors.iter().map(|e| handle_ptr(e.handle())).collect();
+        // Lend user references so the hook may query the errors like any handle.
+        let ptrs: Vec<*const c_void> = errors.iter().map(|e| handle_ptr(e.lend())).collect();
         // SAFETY: the installer promised `f` may be called from any thread with its
         // user_data; the error handles stay alive (owned by `errors`) for the call.
         unsafe {
@@ -49,5 +50,8 @@ pub(crate) fn report_unobserved(task: Handle, errors: &[ErrorRef]) {
                 ptrs.len(),
             )
         };
+        for e in errors {
+            let _ = super::error::release(e.handle());
+        }
     }
 }

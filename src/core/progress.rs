@@ -44,6 +44,11 @@ fn live(h: Handle) -> Result<&'static Entry<ProgressCell>> {
     }
 }
 
+/// Ok when `h` names a live progress reporter.
+pub(crate) fn check(h: Handle) -> Result<()> {
+    live(h).map(|_| ())
+}
+
 /// A progress object whose reports run `handler` on `scheduler` (None: the default pool) (+1).
 pub(crate) fn new(scheduler: Option<SchedRef>, handler: ReportFn, data: UserData) -> Handle {
     let (h, e) = PROGRESS.alloc(Kind::Progress, 1, 0);

@@ -221,6 +221,12 @@ impl RefWord {
         self.0.store((next as u64) << GEN_SHIFT, Ordering::Relaxed);
     }
 
+    /// True when no user handle is outstanding (the lend fast-path check).
+    pub(crate) fn has_no_user(&self) -> bool {
+        // Relaxed: a hint; `mint` re-checks the generation atomically.
+        self.load(Ordering::Relaxed).user() == 0
+    }
+
     /// True for a live object that is not an immortal singleton (diagnostics).
     pub(crate) fn counts_as_live(&self) -> bool {
         let w = self.load(Ordering::Relaxed);

@@ -68,6 +68,13 @@ impl Outcome {
         }
     }
 
+    /// Makes a refused value stay with its owner: its destroy will not run.
+    pub(crate) fn disarm(&mut self) {
+        if let Outcome::Value { destroy, .. } = self {
+            *destroy = None;
+        }
+    }
+
     /// A failure outcome with one library error.
     pub(crate) fn library_error(status: Status, message: &str) -> Outcome {
         Outcome::Faulted(vec![ErrorRef::library(status.code(), message)])
@@ -383,18 +390,22 @@ fn teardown(e: &'static TaskEntry, h: Handle) {
 // Completion.
 
 /// Completes the task of source `h`. `Err(AlreadyCompleted)` if it had completed.
-pub(crate) fn complete(h: Handle, outcome: Outcome) -> Result<()> {
-    let e = live(h, Kind::Source)?;
-    complete_entry(e, h, outcome)
+/// On any error the outcome is refused: a value stays with the caller (its destroy
+/// does not run); error and token references taken for it are released.
+pub(crate) fn complete(h: Handle, mut outcome: Outcome) -> Result<()> {
+    match live(h, Kind::Source) {
+        Ok(e) => complete_entry(e, h, outcome),
+        Err(s) => {
+            outcome.disarm();
+            Err(s)
+        }
+    }
 }
 
 fn complete_entry(e: &'static TaskEntry, h: Handle, mut outcome: Outcome) -> Result<()> {
     let status = outcome.final_status();
     if let Lock::Completed = e.value.state.0.lock_if_pending() {
-        // A refused value stays with the caller: its destroy must not run.
-        if let Outcome::Value { destroy, .. } = &mut outcome {
-            *destroy = None;
-        }
+        outcome.disarm();
         return Err(Status::AlreadyCompleted);
     }
     // SAFETY: LOCKED is held and the task is pending: this thread alone writes the
@@ -517,6 +528,38 @@ fn free_node(index: u32) {
     drop(antecedent);
 }
 
+/// A user reference lent for the duration of a callback, so the handle the callback
+/// receives is valid for every user call even when the caller already released its
+/// own handles (only the library holds the task). Free when a user handle exists.
+pub(crate) struct Lend(Option<Handle>);
+
+impl Lend {
+    /// Lends `task` (which the caller keeps alive) if it has no user handle.
+    pub(crate) fn task(task: Handle) -> Lend {
+        let e = entry_of(task);
+        if e.word.has_no_user() && e.word.mint(task.generation()) {
+            Lend(Some(task))
+        } else {
+            Lend(None)
+        }
+    }
+}
+
+impl Drop for Lend {
+    fn drop(&mut self) {
+        if let Some(h) = self.0 {
+            let _ = release(h);
+        }
+    }
+}
+
+/// Mints a user reference on a task the caller keeps alive; the holder releases it
+/// with [`release`]. Used where the library hands out handles it keeps valid.
+pub(crate) fn lend_forever(task: Handle) -> Handle {
+    entry_of(task).word.mint(task.generation());
+    task
+}
+
 // ---------------------------------------------------------------------------
 // Registration and removal.
 
@@ -529,6 +572,21 @@ pub(crate) fn register(
     want_registration: bool,
 ) -> Result<Option<Handle>> {
     let e = live(task, Kind::Task)?;
+    register_entry(task, e, spec, want_registration)
+}
+
+/// As [`register`], for a task the library holds by reference (its user handles may
+/// all be gone).
+pub(crate) fn register_ref(task: &TaskRef, spec: NodeSpec) {
+    let _ = register_entry(task.0, entry_of(task.0), spec, false);
+}
+
+fn register_entry(
+    task: Handle,
+    e: &'static TaskEntry,
+    spec: NodeSpec,
+    want_registration: bool,
+) -> Result<Option<Handle>> {
     if e.value.state.0.load().is_completed() {
         run_now(task, e, spec);
         return Ok(None);
@@ -539,11 +597,7 @@ pub(crate) fn register(
     // published.
     unsafe {
         *node.value.spec.get() = Some(spec);
-        *node.value.antecedent.get() = if want_registration {
-            Some(TaskRef::retain(task)?)
-        } else {
-            None
-        };
+        *node.value.antecedent.get() = want_registration.then(|| TaskRef::from_alive(task));
     }
     match e.value.state.0.lock_if_pending() {
         Lock::Held => {

@@ -346,7 +346,9 @@ pub unsafe extern "C" fn tapir_cancel_token_register(
             return tapir_status::InvalidHandle;
         }
         let run_if_canceled = flags & TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED == 0;
-        if !run_if_canceled && try_core!(cancel::is_canceled(h)) {
+        // Validated before the user data is adopted: a refused call destroys nothing.
+        let already = try_core!(cancel::is_canceled(h));
+        if !run_if_canceled && already {
             return tapir_status::Canceled;
         }
         // SAFETY: same ABI; only the pointee type of the returned pointer differs.

@@ -67,7 +67,10 @@ pub extern "C" fn tapir_progress_report(
 ) -> tapir_status {
     ffi_boundary! {
         require!(progress);
-        from_result(progress::report(from_ptr(progress).expect("non-NULL"), UserData::new(value, value_destroy)))
+        let h = from_ptr(progress).expect("non-NULL");
+        // Checked before the value is adopted: a refused report destroys nothing.
+        try_core!(progress::check(h));
+        from_result(progress::report(h, UserData::new(value, value_destroy)))
     }
 }
 

@@ -178,6 +178,8 @@ pub extern "C" fn tapir_scheduler_post(
         require!(scheduler);
         let f = require_fn!(r#fn);
         let h = from_ptr(scheduler).expect("non-NULL");
+        // Checked before the user data is adopted: a refused post destroys nothing.
+        try_core!(scheduler::check(h));
         let work = Work::Call { f, data: UserData::new(user_data, destroy) };
         from_result(scheduler::post(h, work))
     }

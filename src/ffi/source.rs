@@ -103,15 +103,19 @@ pub unsafe extern "C" fn tapir_source_task(
 }
 
 fn set(source: *const tapir_source, outcome: Result<Outcome>) -> tapir_status {
-    let h = try_core!(self::source(source));
-    let outcome = try_core!(outcome);
-    from_result(task::complete(h, outcome))
+    let mut outcome = try_core!(outcome);
+    match self::source(source) {
+        Ok(h) => from_result(task::complete(h, outcome)),
+        Err(s) => {
+            outcome.disarm();
+            s.into()
+        }
+    }
 }
 
 fn try_set(source: *const tapir_source, outcome: Result<Outcome>) -> bool {
     match set(source, outcome) {
         tapir_status::Ok => true,
-        tapir_status::AlreadyCompleted => false,
         other => {
             super::boundary::set_last(other);
             false

@@ -703,9 +703,7 @@ fn unwrap_outer(outer: Handle, proxy: task::SourceRef) {
         proxy.try_complete(task::forwarded_outcome(outer));
         return;
     }
-    let inner = task::result(outer)
-        .ok()
-        .and_then(|v| Handle::from_bits(v as u64))
+    let inner = Handle::from_bits(task::value_of_completed(outer) as u64)
         .filter(|&h| task::snapshot(h).is_ok());
     match inner {
         None => {

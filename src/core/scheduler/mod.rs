@@ -228,6 +228,11 @@ pub(crate) fn post_default(work: Work) {
     threadpool::post(work);
 }
 
+/// Ok when `h` names a live scheduler.
+pub(crate) fn check(h: Handle) -> Result<()> {
+    live(h).map(|_| ())
+}
+
 /// Posts `work` to the scheduler named by `h`.
 pub(crate) fn post(h: Handle, work: Work) -> Result<()> {
     let e = live(h)?;
