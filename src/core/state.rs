@@ -123,7 +123,7 @@ impl TaskState {
                 return Lock::Completed;
             }
             if cur.is_locked() {
-                backoff.snooze();
+                super::sync::spin(&backoff);
                 continue;
             }
             // Acquire: pairs with the Release in `unlock`, so list edits made by the

@@ -59,6 +59,9 @@ pub unsafe extern "C" fn tapir_source_new(
 pub extern "C" fn tapir_source_retain(source: *const tapir_source) -> *const tapir_source {
     ffi_boundary! {
         let h = try_core!(self::source(source));
+        if h.kind() != Some(crate::core::pool::Kind::Source) {
+            return super::boundary::OnFailure::on_failure(tapir_status::InvalidHandle);
+        }
         try_core!(task::retain(h));
         source
     }

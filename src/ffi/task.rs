@@ -232,6 +232,9 @@ pub unsafe extern "C" fn tapir_task_completed(task_out: *mut *const tapir_task) 
 pub extern "C" fn tapir_task_retain(task: *const tapir_task) -> *const tapir_task {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
+        if h.kind() != Some(crate::core::pool::Kind::Task) {
+            return super::boundary::OnFailure::on_failure(tapir_status::InvalidHandle);
+        }
         try_core!(task::retain(h));
         task
     }

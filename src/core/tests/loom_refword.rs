@@ -24,8 +24,6 @@ struct Slot {
 // SAFETY: the body is read by reference holders and written only by the thread that
 // released the last reference (loom checks this); the rest is atomic.
 unsafe impl Sync for Slot {}
-// SAFETY: as above.
-unsafe impl Send for Slot {}
 
 impl Slot {
     /// A live slot with `user` and `internal` references; returns it and its generation.
@@ -41,6 +39,8 @@ impl Slot {
 
     /// A holder uses the object: it must still be alive.
     fn touch(&self) {
+        // SAFETY: the caller holds a reference, so no teardown can run concurrently
+        // (the property under test: loom reports a race otherwise).
         let v = self.body.with(|b| unsafe { *b });
         assert_eq!(v, ALIVE, "a reference holder saw a torn-down object");
     }
@@ -48,6 +48,8 @@ impl Slot {
     /// Handles a release result: `Last` tears down and retires.
     fn on_release(&self, r: Released) -> Released {
         if r == Released::Last {
+            // SAFETY: this thread released the last reference: it alone owns the body
+            // (the property under test: loom reports a race otherwise).
             self.body.with_mut(|b| unsafe {
                 assert_eq!(*b, ALIVE, "torn down twice");
                 *b = DEAD;

@@ -15,7 +15,7 @@ use loom::thread;
 
 use crate::core::state::{Final, Lock, TaskState};
 
-/// The outcome a completer writes (a value tagged with the completer's id).
+/// The outcome cell before any completer wrote it (completers write non-zero values).
 const NO_OUTCOME: u32 = 0;
 
 /// A task reduced to what the protocol touches.
@@ -31,10 +31,9 @@ struct Model {
     tickets: UnsafeCell<u32>,
 }
 
-// SAFETY: the cells follow the protocol of the module docs; loom checks every access.
+// SAFETY: the cells follow the protocol of the module docs (list and tickets under
+// LOCKED, the outcome written under LOCKED before COMPLETED); loom checks every access.
 unsafe impl Sync for Model {}
-// SAFETY: as above; the model owns plain data.
-unsafe impl Send for Model {}
 
 /// What a registration did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +58,7 @@ impl Model {
     /// Runs item `id` for a completed task: reads the outcome (a data race unless the
     /// caller saw COMPLETED through the Acquire load or wrote it itself).
     fn run(&self, id: u32) {
-        let seen = self.outcome.with(|o| unsafe { *o });
+        let seen = self.outcome();
         assert_ne!(
             seen, NO_OUTCOME,
             "item {id} ran before the outcome was written"
@@ -70,11 +69,13 @@ impl Model {
     fn register(&self, id: u32) -> Registered {
         match self.state.lock_if_pending() {
             Lock::Held => {
-                // SAFETY (model): LOCKED is held on a pending task.
+                // SAFETY: LOCKED is held on a pending task: the list and the ticket
+                // counter are this thread's alone until `unlock`.
                 let ticket = self.tickets.with_mut(|t| unsafe {
                     *t += 1;
                     *t
                 });
+                // SAFETY: as above.
                 self.list.with_mut(|l| unsafe { (*l).push(id) });
                 self.state.unlock();
                 Registered::Queued(ticket)
@@ -95,7 +96,10 @@ impl Model {
                 false
             }
             Lock::Held => {
+                // SAFETY: LOCKED is held on a pending task: the outcome and the list are
+                // this thread's alone until `complete` publishes them.
                 self.outcome.with_mut(|o| unsafe { *o = value });
+                // SAFETY: as above.
                 let list = self.list.with_mut(|l| unsafe { std::mem::take(&mut *l) });
                 self.state.complete(status);
                 for id in list {
@@ -111,6 +115,7 @@ impl Model {
         match self.state.lock_if_pending() {
             Lock::Completed => false,
             Lock::Held => {
+                // SAFETY: LOCKED is held on a pending task: the list is ours until `unlock`.
                 let removed = self.list.with_mut(|l| unsafe {
                     let l = &mut *l;
                     match l.iter().position(|&x| x == id) {
@@ -125,6 +130,14 @@ impl Model {
                 removed
             }
         }
+    }
+
+    /// Reads the outcome; only valid once COMPLETED was seen (or written by this
+    /// thread): loom reports the read as a data race otherwise.
+    fn outcome(&self) -> u32 {
+        // SAFETY: callers saw COMPLETED through an Acquire load, or completed the task
+        // themselves; the outcome is immutable from then on.
+        self.outcome.with(|o| unsafe { *o })
     }
 
     fn ran(&self) -> Vec<(u32, u32)> {
@@ -180,7 +193,7 @@ fn loom_state_complete_vs_complete() {
         };
         assert_eq!(m.ran(), vec![(1, value)]);
         assert_eq!(m.state.load().final_status(), Some(status));
-        assert_eq!(m.outcome.with(|o| unsafe { *o }), value);
+        assert_eq!(m.outcome(), value);
     });
 }
 
@@ -272,7 +285,7 @@ fn loom_state_reader_sees_outcome_after_completed() {
                 let s = m.state.load();
                 if let Some(status) = s.final_status() {
                     assert_eq!(status, Final::Faulted);
-                    assert_eq!(m.outcome.with(|o| unsafe { *o }), 42);
+                    assert_eq!(m.outcome(), 42);
                     reads.fetch_add(1, Ordering::Relaxed);
                 }
             })
