@@ -5,7 +5,7 @@ CARGO ?= cargo
 RELEASE_LIB := target/release/libtapir.so
 LOOM_TIMEOUT ?= 600
 
-.PHONY: demo test bench deps lib lint rust-tests c-tests valgrind asan loom examples clean
+.PHONY: demo test bench scaling deps lib lint rust-tests c-tests valgrind asan loom examples clean
 
 ## demo: build and run the C tour (examples/c/tour.c)
 demo: lib
@@ -60,6 +60,12 @@ examples: lib
 bench:
 	$(CARGO) build --release
 	$(MAKE) -C benches
+
+## scaling: issue 3's combinator and timer scaling/memory figures (tapir only)
+scaling: lib
+	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -I include benches/tapir_scaling.c \
+		-L target/release -ltapir -Wl,-rpath,$(CURDIR)/target/release -lpthread -o target/tapir_scaling
+	target/tapir_scaling
 
 clean:
 	$(CARGO) clean

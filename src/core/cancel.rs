@@ -12,6 +12,7 @@
 //! they never keep it alive: the child's last release unregisters it from its parents.
 
 use std::cell::UnsafeCell;
+use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
@@ -79,16 +80,14 @@ fn adopt_error(h: Handle) -> Option<ErrorRef> {
     Some(e)
 }
 
-struct Registered {
-    id: u64,
-    action: CancelAction,
-}
-
 #[derive(Default)]
 struct Inner {
     cancelable: bool,
     next_id: u64,
-    callbacks: Vec<Registered>,
+    /// Pending callbacks by registration id. Ids only grow, so the last entry is the
+    /// newest (cancel pops from the end); register, unregister and pop are O(log n),
+    /// which keeps a million registrations (one per pending delay) cheap to cancel.
+    callbacks: BTreeMap<u64, CancelAction>,
     running: Option<(ThreadId, u64)>,
     timer: Option<super::timer::TimerId>,
     parents: Vec<(TokenRef, u64)>,
@@ -144,11 +143,7 @@ pub(crate) fn unregister_weak(weak: Handle, id: u64) {
         let e = entry_of(h);
         let removed = {
             let mut inner = e.value.inner.lock();
-            inner
-                .callbacks
-                .iter()
-                .position(|r| r.id == id)
-                .map(|pos| inner.callbacks.remove(pos))
+            inner.callbacks.remove(&id)
         };
         drop(removed);
     });
@@ -313,12 +308,12 @@ fn cancel_entry(e: &'static Entry<CancelCell>, stop_at_first: bool) -> Vec<Error
     loop {
         let next = {
             let mut inner = e.value.inner.lock();
-            let next = inner.callbacks.pop();
-            inner.running = next.as_ref().map(|r| (me, r.id));
+            let next = inner.callbacks.pop_last();
+            inner.running = next.as_ref().map(|(id, _)| (me, *id));
             next
         };
-        let Some(reg) = next else { break };
-        let reported = reg.action.run();
+        let Some((_, action)) = next else { break };
+        let reported = action.run();
         if !reported.is_empty() {
             errors.extend(reported);
             if stop_at_first {
@@ -355,7 +350,7 @@ pub(crate) fn register(
     }
     inner.next_id += 1;
     let id = inner.next_id;
-    inner.callbacks.push(Registered { id, action });
+    inner.callbacks.insert(id, action);
     Ok(Some(id))
 }
 
@@ -364,8 +359,7 @@ pub(crate) fn register(
 pub(crate) fn unregister(h: Handle, id: u64, wait: bool) -> Result<bool> {
     let e = live(h, &[Kind::CancelSource, Kind::CancelToken])?;
     let mut inner = e.value.inner.lock();
-    if let Some(pos) = inner.callbacks.iter().position(|r| r.id == id) {
-        let reg = inner.callbacks.remove(pos);
+    if let Some(reg) = inner.callbacks.remove(&id) {
         drop(inner);
         drop(reg);
         return Ok(true);
