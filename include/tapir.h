@@ -213,6 +213,51 @@ typedef int32_t tapir_task_status;
 #endif // __cplusplus
 
 /**
+ * Object kinds counted by tapir_debug_live_objects.
+ */
+enum tapir_object_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Every kind below, summed.
+   */
+  TAPIR_OBJECT_KIND_ALL = 0,
+  /**
+   * Tasks (a source and its task are one object).
+   */
+  TAPIR_OBJECT_KIND_TASK = 1,
+  /**
+   * Error values.
+   */
+  TAPIR_OBJECT_KIND_ERROR = 2,
+  /**
+   * Continuation nodes (pending continuations and registrations).
+   */
+  TAPIR_OBJECT_KIND_REGISTRATION = 3,
+  /**
+   * Schedulers (the default and inline ones are permanent and always counted).
+   */
+  TAPIR_OBJECT_KIND_SCHEDULER = 4,
+  /**
+   * Cancellation sources, tokens and their registrations (the none token is permanent).
+   */
+  TAPIR_OBJECT_KIND_CANCEL = 5,
+  /**
+   * Progress reporters.
+   */
+  TAPIR_OBJECT_KIND_PROGRESS = 6,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tapir_object_kind tapir_object_kind;
+#else
+typedef int32_t tapir_object_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A registration on a cancellation token.
  */
 typedef struct tapir_cancel_registration tapir_cancel_registration;
@@ -917,8 +962,9 @@ tapir_status tapir_error_new(int32_t code,
  * receives a new reference.
  * Threading: any thread. Blocking: never.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT (`error_out` NULL, `inner` NULL with a non-zero
- * count, a NULL element, or `message` NULL with a non-zero length),
- * TAPIR_STATUS_INVALID_HANDLE (a stale element), TAPIR_STATUS_INVALID_ARGUMENT (not UTF-8).
+ * count, or `message` NULL with a non-zero length), TAPIR_STATUS_INVALID_ARGUMENT (a
+ * NULL element, as for every list argument; or a message that is not UTF-8),
+ * TAPIR_STATUS_INVALID_HANDLE (a stale element).
  *
  * # Safety
  * `message` must point to `message_len` bytes, `inner` to `inner_count` pointers.

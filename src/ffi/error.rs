@@ -74,8 +74,9 @@ pub unsafe extern "C" fn tapir_error_new(
 /// receives a new reference.
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT (`error_out` NULL, `inner` NULL with a non-zero
-/// count, a NULL element, or `message` NULL with a non-zero length),
-/// TAPIR_STATUS_INVALID_HANDLE (a stale element), TAPIR_STATUS_INVALID_ARGUMENT (not UTF-8).
+/// count, or `message` NULL with a non-zero length), TAPIR_STATUS_INVALID_ARGUMENT (a
+/// NULL element, as for every list argument; or a message that is not UTF-8),
+/// TAPIR_STATUS_INVALID_HANDLE (a stale element).
 ///
 /// # Safety
 /// `message` must point to `message_len` bytes, `inner` to `inner_count` pointers.
@@ -96,7 +97,7 @@ pub unsafe extern "C" fn tapir_error_new_aggregate(
         // SAFETY: the caller guarantees message_len readable bytes.
         let message = try_core!(unsafe { message_bytes(message, message_len) });
         // SAFETY: the caller guarantees inner_count readable pointers.
-        let handles = try_core!(unsafe { array(inner, inner_count) }.ok_or(Status::NullArgument));
+        let handles = try_core!(unsafe { array(inner, inner_count) }.ok_or(Status::InvalidArgument));
         let inner: Vec<ErrorRef> = try_core!(handles.into_iter().map(ErrorRef::retain).collect());
         let e = ErrorRef::new(ErrorData { code, message, payload: None, inner });
         // SAFETY: non-NULL checked above.

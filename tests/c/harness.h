@@ -47,17 +47,6 @@
 
 #include "tapir.h"
 
-/* The kinds tapir_debug_live_objects takes (tapir_object_kind in src/ffi/debug.rs;
- * the generated header does not export that enum yet, so the values are here). */
-enum {
-  H_OBJECT_ALL = 0,
-  H_OBJECT_TASK = 1,          /* a source and its task are one object */
-  H_OBJECT_ERROR = 2,
-  H_OBJECT_REGISTRATION = 3,  /* continuation nodes: pending continuations, registrations */
-  H_OBJECT_SCHEDULER = 4,     /* the default and inline schedulers are permanent */
-  H_OBJECT_CANCEL_SOURCE = 5
-};
-
 /* ------------------------------------------------------------------ checks */
 
 #if defined(__GNUC__)
@@ -194,7 +183,7 @@ static inline bool h_wait_ge(atomic_int *p, int want, int timeout_ms) {
 }
 
 /* Live objects of every kind. */
-static inline size_t h_live(void) { return tapir_debug_live_objects(H_OBJECT_ALL); }
+static inline size_t h_live(void) { return tapir_debug_live_objects(TAPIR_OBJECT_KIND_ALL); }
 
 /* Wait (bounded) until the live-object count is back at `want`. */
 bool h_wait_live(size_t want, int timeout_ms);
@@ -224,6 +213,11 @@ static inline void h_gate_open_when(h_gate *g, int arrivals) {
 
 /* Number of threads in this process (from /proc/self/task). */
 int h_thread_count(void);
+/* Waits (bounded) until the process has `want` threads: a joined thread can stay
+ * listed in /proc for a moment after pthread_join returns. */
+bool h_wait_thread_count(int want, int timeout_ms);
+/* The names (comm) of this process's threads, comma-separated, into buf. */
+const char *h_thread_names(char *buf, size_t len);
 
 /* ------------------------------------------------- counting callbacks etc. */
 
@@ -463,6 +457,38 @@ int h_thread_count(void) {
   return n;
 }
 
+bool h_wait_thread_count(int want, int timeout_ms) {
+  double end = h_now_ms() + timeout_ms;
+  while (h_thread_count() != want) {
+    if (h_now_ms() > end) return false;
+    h_sleep_ms(1);
+  }
+  return true;
+}
+
+const char *h_thread_names(char *buf, size_t len) {
+  size_t used = 0;
+  buf[0] = '\0';
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return buf;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], name[64] = "?";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f) {
+      if (fgets(name, sizeof name, f)) name[strcspn(name, "\n")] = '\0';
+      fclose(f);
+    }
+    int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", name);
+    if (n < 0 || (size_t)n >= len - used) break;
+    used += (size_t)n;
+  }
+  closedir(d);
+  return buf;
+}
+
 const tapir_source *h_source(void) {
   const tapir_source *s = NULL;
   CHECK_OK(tapir_source_new(0, NULL, &s));
@@ -623,11 +649,11 @@ static int h_run_here(const h_test *t) {
     h_fail(__FILE__, __LINE__,
            "live objects not back to start: %zu before, %zu after "
            "(task %zu, error %zu, registration %zu, scheduler %zu, cancel %zu)",
-           before, h_live(), tapir_debug_live_objects(H_OBJECT_TASK),
-           tapir_debug_live_objects(H_OBJECT_ERROR),
-           tapir_debug_live_objects(H_OBJECT_REGISTRATION),
-           tapir_debug_live_objects(H_OBJECT_SCHEDULER),
-           tapir_debug_live_objects(H_OBJECT_CANCEL_SOURCE));
+           before, h_live(), tapir_debug_live_objects(TAPIR_OBJECT_KIND_TASK),
+           tapir_debug_live_objects(TAPIR_OBJECT_KIND_ERROR),
+           tapir_debug_live_objects(TAPIR_OBJECT_KIND_REGISTRATION),
+           tapir_debug_live_objects(TAPIR_OBJECT_KIND_SCHEDULER),
+           tapir_debug_live_objects(TAPIR_OBJECT_KIND_CANCEL));
   }
   alarm(0);
   return atomic_load(&h_failures_);

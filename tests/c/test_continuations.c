@@ -311,6 +311,14 @@ static void ct05_invalid_options(void) {
     CHECK_PTR_EQ(ct, h_int(0x10));
     CHECK_PTR_EQ(reg, h_int(0x10));
   }
+  /* options too small to hold the flags */
+  for (uint32_t size = 0; size < 8; size += 4) {
+    tapir_continuation_options o = {size, 0, NULL, NULL};
+    const tapir_task *ct = NULL;
+    CHECKF(tapir_task_continue_with(a, h_count_cont, &c, h_count_destroy, &o, &ct) ==
+               TAPIR_STATUS_INVALID_ARGUMENT,
+           "struct_size %u accepted", (unsigned)size);
+  }
   CHECK_EQ(h_live(), live);
   /* the antecedent is unaffected, and nothing was registered */
   CHECK_EQ(tapir_task_get_status(a), TAPIR_TASK_STATUS_PENDING);
@@ -326,8 +334,13 @@ static void ct05_invalid_options(void) {
   CHECK_OK(tapir_task_on_complete(a, h_count_cb, &c, h_count_destroy, &ok, NULL));
   ok.flags = TAPIR_CONTINUATION_LAZY_CANCELLATION;
   CHECK_OK(tapir_task_on_complete(a, h_count_cb, &c, h_count_destroy, &ok, NULL));
-  CHECK(h_wait_eq(&c.destroys, 3, h_prompt_ms()));
-  CHECK_EQ(atomic_load(&c.calls), 3);
+  /* an older, shorter struct: fields past struct_size read as zero (scheduler
+   * ignored here, or this would be a wrong-kind handle) */
+  tapir_continuation_options older = {8, TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY,
+                                      (const tapir_scheduler *)h_int(0x10), NULL};
+  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &c, h_count_destroy, &older, NULL));
+  CHECK(h_wait_eq(&c.destroys, 4, h_prompt_ms()));
+  CHECK_EQ(atomic_load(&c.calls), 4);
   CHECK_OK(tapir_source_release(s));
   CHECK_OK(tapir_task_release(a));
 }
@@ -765,10 +778,110 @@ static void long_running_continuation(void) {
   CHECK_OK(tapir_task_release(done));
 }
 
+/* CT-03 t4/t5: a continuation that "returns a task" hands `next` to
+ * tapir_source_set_from_task; the continuation task then mirrors that task. */
+typedef struct {
+  const tapir_task *inner;
+} returns_task_rec;
+
+static void return_inner_task(void *ud, const tapir_task *antecedent, const tapir_source *next) {
+  (void)antecedent;
+  CHECK_OK(tapir_source_set_from_task(next, ((returns_task_rec *)ud)->inner));
+}
+
+static void ct03_continuation_returns_a_task(void) {
+  const tapir_task *done = NULL;
+  REQUIRE_OK(tapir_task_from_result(h_int(5), NULL, &done));
+  /* inner already complete: 10 */
+  returns_task_rec r1 = {NULL};
+  REQUIRE_OK(tapir_task_from_result(h_int(10), NULL, &r1.inner));
+  const tapir_task *c1 = NULL;
+  CHECK_OK(tapir_task_continue_with(done, return_inner_task, &r1, NULL, NULL, &c1));
+  CHECK_EQ(h_settle(c1), TAPIR_TASK_STATUS_SUCCEEDED);
+  void *v = NULL;
+  CHECK_OK(tapir_task_result(c1, &v));
+  CHECK_PTR_EQ(v, h_int(10));
+  /* inner pending, completed later from another thread: "worked" */
+  static const char worked[] = "worked";
+  const tapir_source *is = h_source();
+  returns_task_rec r2 = {h_task_of(is)};
+  const tapir_task *c2 = NULL;
+  CHECK_OK(tapir_task_continue_with(done, return_inner_task, &r2, NULL, &SYNC, &c2));
+  CHECK_EQ(tapir_task_get_status(c2), TAPIR_TASK_STATUS_PENDING);
+  h_later l;
+  h_complete_later(&l, is, 20, H_RESULT, (void *)worked);
+  CHECK_EQ(h_settle(c2), TAPIR_TASK_STATUS_SUCCEEDED);
+  CHECK_OK(tapir_task_result(c2, &v));
+  CHECK(v == (void *)worked);
+  h_later_join(&l);
+  CHECK_OK(tapir_source_release(is));
+  CHECK_OK(tapir_task_release(r2.inner));
+  CHECK_OK(tapir_task_release(r1.inner));
+  CHECK_OK(tapir_task_release(c1));
+  CHECK_OK(tapir_task_release(c2));
+  CHECK_OK(tapir_task_release(done));
+}
+
+/* ER-07: continuation callbacks that report errors, on many tasks from many
+ * threads: each continuation task ends FAULTED with exactly its own error. */
+typedef struct {
+  int n;
+  int bad;
+} er07_arg;
+
+static void fail_with_own_error(void *ud, const tapir_task *antecedent, const tapir_source *next) {
+  (void)antecedent;
+  const tapir_error *e = NULL;
+  if (tapir_error_new((int32_t)(intptr_t)ud, NULL, 0, NULL, NULL, &e) == TAPIR_STATUS_OK) {
+    (void)tapir_source_set_error(next, e);
+    tapir_error_release(e);
+  }
+}
+
+static void *er07_worker(void *arg) {
+  er07_arg *a = (er07_arg *)arg;
+  const tapir_task **cs = calloc((size_t)a->n, sizeof *cs);
+  const tapir_source *s = h_source();
+  const tapir_task *t = h_task_of(s);
+  for (int i = 0; i < a->n; i++)
+    if (tapir_task_continue_with(t, fail_with_own_error, h_int((uintptr_t)i + 1000), NULL,
+                                 (i % 2) ? &SYNC : NULL, &cs[i]) != TAPIR_STATUS_OK)
+      a->bad++;
+  (void)tapir_source_set_result(s, NULL, NULL);
+  for (int i = 0; i < a->n; i++) {
+    if (!cs[i]) continue;
+    const tapir_error *e = NULL;
+    if (tapir_task_wait(cs[i], h_prompt_ms()) != TAPIR_STATUS_FAULTED || tapir_task_error_count(cs[i]) != 1 ||
+        tapir_task_error(cs[i], &e) != TAPIR_STATUS_OK || tapir_error_code(e) != i + 1000)
+      a->bad++;
+    tapir_error_release(e);
+    tapir_task_release(cs[i]);
+  }
+  tapir_source_release(s);
+  tapir_task_release(t);
+  free(cs);
+  return NULL;
+}
+
+static void er07_callback_failures_are_captured(void) {
+  enum { THREADS = 4 };
+  er07_arg args[THREADS];
+  pthread_t ts[THREADS];
+  for (int k = 0; k < THREADS; k++) {
+    args[k] = (er07_arg){h_slow() ? 100 : 2500, 0};
+    ts[k] = h_spawn(er07_worker, &args[k]);
+  }
+  for (int k = 0; k < THREADS; k++) {
+    h_join(ts[k]);
+    CHECKF(args[k].bad == 0, "thread %d: %d continuation tasks not faulted with their own error", k, args[k].bad);
+  }
+}
+
 void register_continuation_tests(void) {
   REG(ct01_continuation_fires_once);
   REG(ct02_on_completed_antecedent);
   REG(ct03_continuation_outcome);
+  REG(ct03_continuation_returns_a_task);
   REG(continuation_that_forgets_next_is_broken_promise);
   REG(ct04_outcome_filters);
   REG(on_complete_filters);
@@ -785,4 +898,5 @@ void register_continuation_tests(void) {
   REG(continue_with_completes_next_later);
   REG(concurrent_registration_never_lost);
   REG(long_running_continuation);
+  REG(er07_callback_failures_are_captured);
 }

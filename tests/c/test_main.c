@@ -4,25 +4,22 @@
  *   ./test_tapir unwrap deep     only tests whose name contains "unwrap" or "deep"
  *   ./test_tapir --list          the test names
  * Environment: TAPIR_TEST_DEEP (depth of the million-link chains),
- * TAPIR_TEST_TIMEOUT (seconds per test), TAPIR_TEST_SETTLE_MS, TAPIR_TEST_VALGRIND. */
+ * TAPIR_TEST_TIMEOUT (seconds per test), TAPIR_TEST_SETTLE_MS, TAPIR_TEST_VALGRIND.
+ *
+ * The groups are found by the Makefile: every test_*.c defines one
+ * `void register_<group>_tests(void)`, and build/registry.inc lists them as
+ * REGISTER_GROUP(register_<group>_tests) lines, so adding a test file needs no
+ * edit here. */
 #define HARNESS_MAIN
 #include "harness.h"
 
-void register_error_tests(void);
-void register_source_tests(void);
-void register_task_tests(void);
-void register_continuation_tests(void);
-void register_unwrap_tests(void);
-void register_scheduler_tests(void);
-void register_misuse_tests(void);
+#define REGISTER_GROUP(fn) void fn(void);
+#include "registry.inc"
+#undef REGISTER_GROUP
 
 int main(int argc, char **argv) {
-  register_source_tests();
-  register_task_tests();
-  register_continuation_tests();
-  register_unwrap_tests();
-  register_error_tests();
-  register_scheduler_tests();
-  register_misuse_tests();
+#define REGISTER_GROUP(fn) fn();
+#include "registry.inc"
+#undef REGISTER_GROUP
   return h_main(argc, argv);
 }

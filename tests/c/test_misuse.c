@@ -270,9 +270,12 @@ static void mb06_stale_handles(void) {
     CHECK_ST(tapir_task_on_complete(t, h_count_cb, &c, h_count_destroy, NULL, NULL), TAPIR_STATUS_INVALID_HANDLE);
     CHECK_ST(tapir_task_unwrap(t, &out), TAPIR_STATUS_INVALID_HANDLE);
     CHECK_ST(tapir_task_release(t), TAPIR_STATUS_INVALID_HANDLE);
-    CHECK_ST(tapir_source_set_result(s, NULL, NULL), TAPIR_STATUS_INVALID_HANDLE);
-    CHECK(!tapir_source_try_set_result(s, NULL, NULL));
+    atomic_int destroyed = 0; /* refused values and user data stay the caller's */
+    CHECK_ST(tapir_source_set_result(s, &destroyed, h_bump_destroy), TAPIR_STATUS_INVALID_HANDLE);
+    CHECK(!tapir_source_try_set_result(s, &destroyed, h_bump_destroy));
     CHECK_LAST(TAPIR_STATUS_INVALID_HANDLE);
+    CHECK_ST(tapir_scheduler_post(m, h_bump_destroy, &destroyed, h_bump_destroy), TAPIR_STATUS_INVALID_HANDLE);
+    CHECK_EQ(atomic_load(&destroyed), 0);
     CHECK_ST(tapir_source_set_canceled(s, NULL), TAPIR_STATUS_INVALID_HANDLE);
     CHECK_ST(tapir_source_task(s, &out), TAPIR_STATUS_INVALID_HANDLE);
     CHECK(tapir_source_retain(s) == NULL);
@@ -352,9 +355,11 @@ static void mb_wrong_kind_handles(void) {
   size_t ran = 0;
 
   /* a task where a source is expected, and the other way round */
-  CHECK_ST(tapir_source_set_result((const tapir_source *)t, NULL, NULL), TAPIR_STATUS_INVALID_HANDLE);
-  CHECK(!tapir_source_try_set_result((const tapir_source *)t, NULL, NULL));
+  atomic_int destroyed = 0;
+  CHECK_ST(tapir_source_set_result((const tapir_source *)t, &destroyed, h_bump_destroy), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK(!tapir_source_try_set_result((const tapir_source *)t, &destroyed, h_bump_destroy));
   CHECK_LAST(TAPIR_STATUS_INVALID_HANDLE);
+  CHECK_EQ(atomic_load(&destroyed), 0); /* the refused value stays the caller's */
   CHECK_ST(tapir_source_release((const tapir_source *)t), TAPIR_STATUS_INVALID_HANDLE);
   CHECK_ST(tapir_source_task((const tapir_source *)t, &out), TAPIR_STATUS_INVALID_HANDLE);
   CHECK_ST(tapir_task_release((const tapir_task *)s), TAPIR_STATUS_INVALID_HANDLE);
@@ -484,10 +489,10 @@ static void last_status_is_per_thread(void) {
 }
 
 static void live_object_counts_by_kind(void) {
-  size_t all = h_live(), tasks = tapir_debug_live_objects(H_OBJECT_TASK),
-         errors = tapir_debug_live_objects(H_OBJECT_ERROR),
-         regs = tapir_debug_live_objects(H_OBJECT_REGISTRATION),
-         scheds = tapir_debug_live_objects(H_OBJECT_SCHEDULER);
+  size_t all = h_live(), tasks = tapir_debug_live_objects(TAPIR_OBJECT_KIND_TASK),
+         errors = tapir_debug_live_objects(TAPIR_OBJECT_KIND_ERROR),
+         regs = tapir_debug_live_objects(TAPIR_OBJECT_KIND_REGISTRATION),
+         scheds = tapir_debug_live_objects(TAPIR_OBJECT_KIND_SCHEDULER);
   const tapir_source *s = h_source();
   const tapir_task *t = h_task_of(s); /* a source and its task are one object */
   const tapir_error *e = h_error(1, "e");
@@ -497,10 +502,10 @@ static void live_object_counts_by_kind(void) {
   CHECK_OK(tapir_task_on_complete(t, h_count_cb, &never, NULL, NULL, &reg));
   const tapir_scheduler *m = NULL;
   REQUIRE_OK(tapir_scheduler_new_manual(&m));
-  CHECK_EQ(tapir_debug_live_objects(H_OBJECT_TASK), tasks + 1);
-  CHECK_EQ(tapir_debug_live_objects(H_OBJECT_ERROR), errors + 1);
-  CHECK_EQ(tapir_debug_live_objects(H_OBJECT_REGISTRATION), regs + 1);
-  CHECK_EQ(tapir_debug_live_objects(H_OBJECT_SCHEDULER), scheds + 1);
+  CHECK_EQ(tapir_debug_live_objects(TAPIR_OBJECT_KIND_TASK), tasks + 1);
+  CHECK_EQ(tapir_debug_live_objects(TAPIR_OBJECT_KIND_ERROR), errors + 1);
+  CHECK_EQ(tapir_debug_live_objects(TAPIR_OBJECT_KIND_REGISTRATION), regs + 1);
+  CHECK_EQ(tapir_debug_live_objects(TAPIR_OBJECT_KIND_SCHEDULER), scheds + 1);
   CHECK_EQ(h_live(), all + 4);
   CHECK_OK(tapir_registration_remove(reg));
   CHECK_OK(tapir_registration_release(reg));

@@ -206,7 +206,7 @@ static void manual_scheduler_arguments(void) {
   CHECK_ST(tapir_scheduler_run_pending(NULL, 0, -1, &ran), TAPIR_STATUS_NULL_ARGUMENT);
   CHECK_ST(tapir_scheduler_run_pending(m, 0, -2, &ran), TAPIR_STATUS_INVALID_ARGUMENT);
   CHECK_ST(tapir_scheduler_run_pending(m, 0, 4294967295LL, &ran), TAPIR_STATUS_INVALID_ARGUMENT);
-  CHECK(tapir_scheduler_run_pending(d, 0, -1, &ran) != TAPIR_STATUS_OK); /* manual schedulers only */
+  CHECK_ST(tapir_scheduler_run_pending(d, 0, -1, &ran), TAPIR_STATUS_INVALID_ARGUMENT); /* manual only */
   CHECK_EQ(ran, 77);
   work_rec w;
   work_init(&w);
@@ -404,9 +404,148 @@ static void ct16_current_scheduler_not_captured(void) {
   CHECK(h_wait_eq(&r.ctx_destroyed, 1, h_prompt_ms()));
 }
 
+/* Releasing the last reference to a manual scheduler discards its queue: a
+ * queued continuation never runs, its user data is destroyed once, and its task
+ * breaks its promise (nothing is left waiting, nothing leaks). */
+static void manual_release_breaks_queued_continuations(void) {
+  const tapir_scheduler *m = NULL;
+  REQUIRE_OK(tapir_scheduler_new_manual(&m));
+  const tapir_source *s = h_source();
+  const tapir_task *a = h_task_of(s), *c = NULL;
+  h_counter cc;
+  h_counter_init(&cc);
+  tapir_continuation_options o = {sizeof o, 0, m, NULL};
+  CHECK_OK(tapir_task_continue_with(a, h_count_cont, &cc, h_count_destroy, &o, &c));
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL)); /* queued on m */
+  CHECK_OK(tapir_scheduler_release(m));
+  CHECK_ST(tapir_task_wait(c, h_prompt_ms()), TAPIR_STATUS_FAULTED);
+  const tapir_error *e = NULL;
+  if (tapir_task_error(c, &e) == TAPIR_STATUS_OK) {
+    CHECK_EQ(tapir_error_code(e), TAPIR_STATUS_BROKEN_PROMISE);
+    tapir_error_release(e);
+  }
+  CHECK(h_wait_eq(&cc.destroys, 1, h_prompt_ms()));
+  CHECK_EQ(atomic_load(&cc.calls), 0);
+  CHECK_OK(tapir_source_release(s));
+  CHECK_OK(tapir_task_release(a));
+  CHECK_OK(tapir_task_release(c));
+}
+
+/* tapir_work_discard on a continuation's work item: destroy, no callback, and
+ * the continuation task fails with BROKEN_PROMISE. */
+static void foreign_discard_breaks_continuation(void) {
+  h_recsched r;
+  if (!h_recsched_init(&r)) return;
+  const tapir_source *s = h_source();
+  const tapir_task *a = h_task_of(s), *c = NULL;
+  h_counter cc;
+  h_counter_init(&cc);
+  tapir_continuation_options o = {sizeof o, 0, r.sched, NULL};
+  CHECK_OK(tapir_task_continue_with(a, h_count_cont, &cc, h_count_destroy, &o, &c));
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_EQ(h_recsched_discard_all(&r), 1);
+  CHECK_ST(tapir_task_wait(c, h_prompt_ms()), TAPIR_STATUS_FAULTED);
+  const tapir_error *e = NULL;
+  if (tapir_task_error(c, &e) == TAPIR_STATUS_OK) {
+    CHECK_EQ(tapir_error_code(e), TAPIR_STATUS_BROKEN_PROMISE);
+    tapir_error_release(e);
+  }
+  CHECK_EQ(atomic_load(&cc.destroys), 1);
+  CHECK_EQ(atomic_load(&cc.calls), 0);
+  CHECK_OK(tapir_source_release(s));
+  CHECK_OK(tapir_task_release(a));
+  CHECK_OK(tapir_task_release(c));
+  h_recsched_fini(&r);
+  CHECK(h_wait_eq(&r.ctx_destroyed, 1, h_prompt_ms()));
+}
+
+/* The inline scheduler bounds its nesting: work that posts more inline work,
+ * a million levels deep, on a 256 KiB stack, does not overflow. */
+typedef struct {
+  const tapir_scheduler *inl;
+  long remaining;
+  long ran;
+} nest_rec;
+
+static void nest_fn(void *ud) {
+  nest_rec *n = (nest_rec *)ud;
+  n->ran++;
+  if (n->remaining-- > 0) (void)tapir_scheduler_post(n->inl, nest_fn, n, NULL);
+}
+
+static void *nest_on_small_stack(void *arg) {
+  nest_rec *n = (nest_rec *)arg;
+  CHECK_OK(tapir_scheduler_post(n->inl, nest_fn, n, NULL));
+  return NULL;
+}
+
+static void inline_scheduler_nesting_is_bounded(void) {
+  nest_rec n = {NULL, h_deep_n(), 0};
+  REQUIRE_OK(tapir_scheduler_inline(&n.inl));
+  h_run_on_stack(nest_on_small_stack, &n, 256 * 1024);
+  /* everything ran before the outermost post returned */
+  CHECK_EQ(n.ran, h_deep_n() + 1);
+  CHECK_OK(tapir_scheduler_release(n.inl));
+}
+
+/* A synchronous continuation reports the scheduler of the code that completed
+ * its antecedent: the manual scheduler inside run_pending, none on a plain thread. */
+typedef struct {
+  const tapir_source *s;
+} complete_rec;
+
+static void complete_source_work(void *ud) {
+  CHECK_OK(tapir_source_set_result(((complete_rec *)ud)->s, NULL, NULL));
+}
+
+typedef struct {
+  const tapir_scheduler *current;
+  atomic_int calls;
+} current_rec;
+
+static void record_current(void *ud, const tapir_task *t) {
+  (void)t;
+  current_rec *r = (current_rec *)ud;
+  r->current = tapir_scheduler_current();
+  atomic_fetch_add(&r->calls, 1);
+}
+
+static void scheduler_current_in_sync_continuation(void) {
+  const tapir_continuation_options sync = {sizeof sync, TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
+  const tapir_scheduler *m = NULL;
+  REQUIRE_OK(tapir_scheduler_new_manual(&m));
+  complete_rec cr = {h_source()};
+  const tapir_task *a = h_task_of(cr.s);
+  current_rec rec = {NULL, 0};
+  CHECK_OK(tapir_task_on_complete(a, record_current, &rec, NULL, &sync, NULL));
+  CHECK_OK(tapir_scheduler_post(m, complete_source_work, &cr, NULL));
+  size_t ran = 0;
+  CHECK_OK(tapir_scheduler_run_pending(m, 0, -1, &ran));
+  CHECK_EQ(atomic_load(&rec.calls), 1);
+  CHECK_PTR_EQ(rec.current, m);
+  if (rec.current) tapir_scheduler_release(rec.current);
+  CHECK_OK(tapir_source_release(cr.s));
+  CHECK_OK(tapir_task_release(a));
+
+  /* completed on this plain thread: no current scheduler */
+  cr.s = h_source();
+  a = h_task_of(cr.s);
+  rec = (current_rec){NULL, 0};
+  CHECK_OK(tapir_task_on_complete(a, record_current, &rec, NULL, &sync, NULL));
+  complete_source_work(&cr);
+  CHECK_EQ(atomic_load(&rec.calls), 1);
+  CHECK(rec.current == NULL);
+  if (rec.current) tapir_scheduler_release(rec.current);
+  CHECK_OK(tapir_source_release(cr.s));
+  CHECK_OK(tapir_task_release(a));
+  CHECK_OK(tapir_scheduler_release(m));
+}
+
 /* ---- shutdown */
 
 static void shutdown_joins_threads_and_library_restarts(void) {
+  /* baseline without the pool (earlier tests in this process may have started it) */
+  CHECK_OK(tapir_shutdown());
   int before = h_thread_count();
   const tapir_scheduler *d = NULL;
   REQUIRE_OK(tapir_scheduler_default(&d));
@@ -417,8 +556,9 @@ static void shutdown_joins_threads_and_library_restarts(void) {
   work_fini(&w);
   CHECK(h_thread_count() > before); /* the pool started lazily */
   CHECK_OK(tapir_shutdown());
-  CHECKF(h_thread_count() == before, "%d threads after shutdown, %d before the pool started", h_thread_count(),
-         before);
+  char names[1024];
+  CHECKF(h_wait_thread_count(before, 500), "%d threads after shutdown (%s), %d before the pool started",
+         h_thread_count(), h_thread_names(names, sizeof names), before);
   CHECK_OK(tapir_shutdown()); /* idempotent */
 
   /* continued use: the pool starts again on demand */
@@ -437,7 +577,8 @@ static void shutdown_joins_threads_and_library_restarts(void) {
   CHECK_OK(tapir_task_release(done));
   CHECK_OK(tapir_scheduler_release(d));
   CHECK_OK(tapir_shutdown());
-  CHECK_EQ(h_thread_count(), before);
+  CHECKF(h_wait_thread_count(before, 500), "%d threads after the second shutdown (%s), want %d",
+         h_thread_count(), h_thread_names(names, sizeof names), before);
 }
 
 void register_scheduler_tests(void) {
@@ -454,5 +595,9 @@ void register_scheduler_tests(void) {
   REG(continuation_on_foreign_scheduler);
   REG(foreign_scheduler_arguments);
   REG(ct16_current_scheduler_not_captured);
+  REG(manual_release_breaks_queued_continuations);
+  REG(foreign_discard_breaks_continuation);
+  REG(inline_scheduler_nesting_is_bounded);
+  REG(scheduler_current_in_sync_continuation);
   REG(shutdown_joins_threads_and_library_restarts);
 }

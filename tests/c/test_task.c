@@ -316,13 +316,31 @@ static void task_result_and_error_queries(void) {
   REQUIRE_OK(tapir_task_from_result(h_int(42), NULL, &t));
   CHECK_ST(tapir_task_result(t, NULL), TAPIR_STATUS_NULL_ARGUMENT);
   const tapir_error *e = (const tapir_error *)h_int(0x1);
-  CHECK(tapir_task_error(t, &e) != TAPIR_STATUS_OK); /* succeeded: no error */
+  CHECK_ST(tapir_task_error(t, &e), TAPIR_STATUS_INVALID_STATE); /* succeeded: no error */
   CHECK_PTR_EQ(e, h_int(0x1));
-  CHECK(tapir_task_error_at(t, 0, &e) != TAPIR_STATUS_OK);
+  CHECK_ST(tapir_task_error_at(t, 0, &e), TAPIR_STATUS_INVALID_STATE);
   CHECK_PTR_EQ(e, h_int(0x1));
   CHECK_EQ(tapir_task_error_count(t), 0);
-  const tapir_cancel_token *tok = NULL;
-  CHECK(tapir_task_cancel_token(t, &tok) != TAPIR_STATUS_OK);
+  const tapir_cancel_token *tok = (const tapir_cancel_token *)h_int(0x1);
+  CHECK_ST(tapir_task_cancel_token(t, &tok), TAPIR_STATUS_INVALID_STATE); /* not canceled */
+  CHECK_PTR_EQ(tok, h_int(0x1));
+  CHECK_OK(tapir_task_release(t));
+
+  /* pending: NOT_COMPLETED from every non-blocking query */
+  const tapir_source *s = h_source();
+  t = h_task_of(s);
+  void *v = h_int(0x1);
+  CHECK_ST(tapir_task_result(t, &v), TAPIR_STATUS_NOT_COMPLETED);
+  CHECK_ST(tapir_task_error(t, &e), TAPIR_STATUS_NOT_COMPLETED);
+  CHECK_ST(tapir_task_error_at(t, 0, &e), TAPIR_STATUS_NOT_COMPLETED);
+  CHECK_ST(tapir_task_cancel_token(t, &tok), TAPIR_STATUS_NOT_COMPLETED);
+  CHECK(v == h_int(0x1) && e == h_int(0x1) && tok == h_int(0x1));
+  CHECK_OK(tapir_source_set_canceled(s, NULL));
+  /* canceled: no error either; the token (none here) is reported as NULL */
+  CHECK_ST(tapir_task_error(t, &e), TAPIR_STATUS_INVALID_STATE);
+  CHECK_OK(tapir_task_cancel_token(t, &tok));
+  CHECK(tok == NULL);
+  CHECK_OK(tapir_source_release(s));
   CHECK_OK(tapir_task_release(t));
 
   const tapir_error *err = h_error(1, "x");
