@@ -1939,7 +1939,7 @@ fn errors_new_aggregate_flatten_and_payload() {
         let with_null = [leaves[0], null()];
         assert_eq!(
             tapir_error_new_aggregate(0, null(), 0, with_null.as_ptr(), 2, &mut x),
-            St::NullArgument
+            St::InvalidArgument
         );
         assert_eq!(
             tapir_error_new_aggregate(0, null(), 0, null(), 1, &mut x),
