@@ -328,32 +328,43 @@ struct AllState {
     source: SourceRef,
 }
 
+/// The outcome of a group of completed tasks, unless all succeeded: every error in
+/// task order (the errors count as observed), else canceled with the first canceled
+/// task's token. The WhenAll rule, shared by the throttled loop.
+fn failure_of_all<'a>(tasks: impl Iterator<Item = &'a TaskRef>) -> Option<Outcome> {
+    let mut errors: Vec<ErrorRef> = Vec::new();
+    let mut canceled: Option<Option<TokenRef>> = None;
+    for t in tasks {
+        match task::final_status(t.handle()) {
+            Some(Final::Faulted) => {
+                task::mark_observed(t.handle());
+                errors.extend(task::errors_of(t.handle()));
+            }
+            Some(Final::Canceled) if canceled.is_none() => {
+                canceled = Some(task::token_of_canceled(t.handle()));
+            }
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        Some(Outcome::Faulted(errors))
+    } else {
+        canceled.map(Outcome::Canceled)
+    }
+}
+
 impl AllState {
     fn complete_all(&self) {
-        let mut errors: Vec<ErrorRef> = Vec::new();
-        let mut canceled: Option<Option<TokenRef>> = None;
-        if self.mode != AllMode::Settled {
-            for t in &self.inputs {
-                match task::final_status(t.handle()) {
-                    Some(Final::Faulted) => {
-                        task::mark_observed(t.handle());
-                        errors.extend(task::errors_of(t.handle()));
-                    }
-                    Some(Final::Canceled) if canceled.is_none() => {
-                        canceled = Some(task::token_of_canceled(t.handle()));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let failure = match self.mode {
+            AllMode::Settled => None,
+            _ => failure_of_all(self.inputs.iter()),
+        };
         // AcqRel: FirstException may have completed already.
         if self.finished.swap(true, Ordering::AcqRel) {
             return;
         }
-        let outcome = if !errors.is_empty() {
-            Outcome::Faulted(errors)
-        } else if let Some(token) = canceled {
-            Outcome::Canceled(token)
+        let outcome = if let Some(failure) = failure {
+            failure
         } else {
             let slots = self
                 .inputs
@@ -774,27 +785,7 @@ impl Throttle {
 
     fn finish(&self) {
         let tasks = std::mem::take(&mut *self.tasks.lock());
-        let mut errors = Vec::new();
-        let mut canceled = None;
-        for t in tasks.iter().flatten() {
-            match task::final_status(t.handle()) {
-                Some(Final::Faulted) => {
-                    task::mark_observed(t.handle());
-                    errors.extend(task::errors_of(t.handle()));
-                }
-                Some(Final::Canceled) if canceled.is_none() => {
-                    canceled = Some(task::token_of_canceled(t.handle()));
-                }
-                _ => {}
-            }
-        }
-        let outcome = if !errors.is_empty() {
-            Outcome::Faulted(errors)
-        } else if let Some(t) = canceled {
-            Outcome::Canceled(t)
-        } else {
-            succeeded_with(0)
-        };
+        let outcome = failure_of_all(tasks.iter().flatten()).unwrap_or_else(|| succeeded_with(0));
         self.source.try_complete(outcome);
     }
 }
