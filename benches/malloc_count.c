@@ -5,7 +5,9 @@
  * functions with dlsym, so they run unchanged without the preload.
  * realloc counts as one allocation (and one free when it is given a pointer).
  * With MALLOC_COUNT_VERBOSE set it also prints the whole-process totals to stderr at exit. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
