@@ -115,6 +115,9 @@ pub(crate) fn wait_any(
     if tasks.is_empty() || timeout == Some(Duration::ZERO) {
         return Ok(None);
     }
+    if let Some(i) = spin_for_completion(tasks) {
+        return Ok(Some(i));
+    }
     let deadline = timeout.map(|t| Instant::now() + t);
     let waiter = Waiter::new();
     let mut registrations = Vec::with_capacity(tasks.len());
@@ -149,6 +152,40 @@ pub(crate) fn wait_any(
         w if woken => Ok(w),
         _ => Ok(None),
     }
+}
+
+/// Spins briefly before parking, as .NET's SpinWait does: when the other side answers
+/// within microseconds (a ping-pong, a short critical section), a futex round trip
+/// (tens of microseconds on a VM) costs far more than the spin. Bounded: about 20
+/// rounds of exponential pause, then a few yields; only for small task lists.
+fn spin_for_completion(tasks: &[Handle]) -> Option<usize> {
+    const SPIN_ROUNDS: u32 = 10;
+    const YIELD_ROUNDS: u32 = 10;
+    // Cached: available_parallelism reads cgroup files on every call (tens of µs).
+    static MULTI_CORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let multi_core = *MULTI_CORE
+        .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
+    if tasks.len() > 4 || !multi_core {
+        return None;
+    }
+    let completed = || {
+        tasks
+            .iter()
+            .position(|&t| task::snapshot(t).is_ok_and(|s| s.is_completed()))
+    };
+    for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+        if let Some(i) = completed() {
+            return Some(i);
+        }
+        if round < SPIN_ROUNDS {
+            for _ in 0..(1u32 << round.min(8)) {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    completed()
 }
 
 /// Blocks until every task completes or the timeout passes. Ok when all succeeded;
