@@ -163,8 +163,8 @@ fn spin_for_completion(tasks: &[Handle]) -> Option<usize> {
     const YIELD_ROUNDS: u32 = 10;
     // Cached: available_parallelism reads cgroup files on every call (tens of µs).
     static MULTI_CORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let multi_core = *MULTI_CORE
-        .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
+    let multi_core =
+        *MULTI_CORE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
     if tasks.len() > 4 || !multi_core {
         return None;
     }
