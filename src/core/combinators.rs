@@ -227,24 +227,51 @@ pub fn run(
         })))
         .map(|id| (weak, id))
     });
-    let work = Work::Boxed(Box::new(move || {
+    // Carried inline in the work item: no heap allocation per job.
+    let work = Work::Run(RunItem {
+        f,
+        data,
+        source,
+        eager,
+    });
+    match scheduler {
+        Some(s) => s.post(work),
+        None => scheduler::post_default(work),
+    }
+    out
+}
+
+/// A queued tapir_run: the work function, its data, the task's source, and the eager
+/// cancellation registration to remove when the work starts.
+pub(crate) struct RunItem {
+    f: RunFn,
+    data: UserData,
+    source: SourceRef,
+    eager: Option<(Handle, u64)>,
+}
+
+impl RunItem {
+    /// Runs the work unless its token canceled the task first (then `data` is dropped:
+    /// destroy runs, the work never does).
+    pub(crate) fn run(self) {
+        let RunItem {
+            f,
+            data,
+            source,
+            eager,
+        } = self;
         if let Some((t, id)) = eager {
             cancel::unregister_weak(t, id);
         }
         if task::final_status(source.task_handle()).is_some() {
-            return; // canceled before it started: `data` drops (destroy runs)
+            return;
         }
         // SAFETY: the caller's work function, called once with its user_data and a
         // source handle that `source` keeps alive for the call.
         unsafe { f(data.ptr(), handle_ptr(source.handle())) };
         drop(data);
         drop(source);
-    }));
-    match scheduler {
-        Some(s) => s.post(work),
-        None => scheduler::post_default(work),
     }
-    out
 }
 
 /// Task.Yield: a task that completes asynchronously, on the scheduler running the

@@ -17,6 +17,8 @@ pub(crate) enum Work {
     },
     /// `tapir_scheduler_post`.
     Call { f: WorkFn, data: UserData },
+    /// `tapir_run`.
+    Run(crate::core::combinators::RunItem),
     /// Library-internal work.
     Boxed(Box<dyn FnOnce() + Send>),
 }
@@ -49,6 +51,7 @@ impl Work {
                 unsafe { f(data.ptr()) };
                 drop(data);
             }
+            Work::Run(item) => item.run(),
             Work::Boxed(f) => f(),
         }));
     }
