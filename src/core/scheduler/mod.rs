@@ -150,11 +150,6 @@ impl SchedRef {
             .ok_or(Status::InvalidHandle)
     }
 
-    fn duplicate(&self) -> SchedRef {
-        entry_of(self.0).word.retain_owned();
-        SchedRef(self.0)
-    }
-
     fn imp(&self) -> &'static SchedulerImpl {
         imp_of(
             SCHEDULERS
@@ -176,12 +171,6 @@ impl SchedRef {
     /// Queues `work` (runs it at once for the inline scheduler).
     pub(crate) fn post(&self, work: Work) {
         post_to(self.0, self.imp(), work);
-    }
-
-    /// A second library reference to the same scheduler.
-    #[allow(dead_code)]
-    pub(crate) fn clone_ref(&self) -> SchedRef {
-        self.duplicate()
     }
 }
 
