@@ -288,6 +288,16 @@ pub fn yield_now() -> Handle {
     out
 }
 
+/// The node that tells a combinator its input `index` completed; inline, since it
+/// only updates the combinator's state (and completes its task through the usual rules).
+fn input_spec(state: Arc<dyn Combinator>, index: usize) -> NodeSpec {
+    NodeSpec {
+        action: Action::Combinator { state, index },
+        flags: EXECUTE_SYNCHRONOUSLY,
+        scheduler: None,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // WhenAll and its variants.
 
@@ -462,14 +472,7 @@ pub fn when_all(inputs: &[Handle], mode: AllMode) -> Result<Handle> {
         source,
     });
     for (index, t) in state.inputs.iter().enumerate() {
-        let spec = NodeSpec {
-            action: Action::Combinator {
-                state: state.clone(),
-                index,
-            },
-            flags: EXECUTE_SYNCHRONOUSLY,
-            scheduler: None,
-        };
+        let spec = input_spec(state.clone(), index);
         task::register(t.handle(), spec, false)?;
     }
     Ok(out)
@@ -532,14 +535,7 @@ pub fn when_any(inputs: &[Handle], cancel_on_complete: Option<TokenRef>) -> Resu
         if state.won.load(Ordering::Acquire) {
             break;
         }
-        let spec = NodeSpec {
-            action: Action::Combinator {
-                state: state.clone(),
-                index,
-            },
-            flags: EXECUTE_SYNCHRONOUSLY,
-            scheduler: None,
-        };
+        let spec = input_spec(state.clone(), index);
         if let Some(reg) = task::register(h, spec, true)? {
             let mut regs = state.registrations.lock();
             if state.won.load(Ordering::Acquire) {
@@ -587,14 +583,7 @@ pub fn interleaved(inputs: &[Handle]) -> Result<Vec<Handle>> {
         next: AtomicUsize::new(0),
     });
     for (index, &h) in inputs.iter().enumerate() {
-        let spec = NodeSpec {
-            action: Action::Combinator {
-                state: state.clone(),
-                index,
-            },
-            flags: EXECUTE_SYNCHRONOUSLY,
-            scheduler: None,
-        };
+        let spec = input_spec(state.clone(), index);
         task::register(h, spec, false)?;
     }
     Ok(handles)
@@ -755,14 +744,7 @@ pub fn need_only_one(factory: CancelableFactoryFn, data: UserData, count: u32) -
         let t = adopt_task(unsafe { factory(data.ptr(), i, token_ptr) });
         match t {
             Some(t) => {
-                let spec = NodeSpec {
-                    action: Action::Combinator {
-                        state: state.clone(),
-                        index: i as usize,
-                    },
-                    flags: EXECUTE_SYNCHRONOUSLY,
-                    scheduler: None,
-                };
+                let spec = input_spec(state.clone(), i as usize);
                 task::register_ref(&t, spec);
             }
             None => {

@@ -185,6 +185,30 @@ static inline bool h_wait_ge(atomic_int *p, int want, int timeout_ms) {
 /* Live objects of every kind. */
 static inline size_t h_live(void) { return tapir_debug_live_objects(TAPIR_OBJECT_KIND_ALL); }
 
+/* Options for a continuation that runs inline on the completing thread. */
+static inline const tapir_continuation_options *h_sync(void) {
+  static const tapir_continuation_options sync = {sizeof(tapir_continuation_options),
+                                                  TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
+  return &sync;
+}
+
+/* A cancellation source and its token; false (and a recorded failure) if either fails. */
+static inline bool h_new_cts(const tapir_cancel_source **src, const tapir_cancel_token **tok) {
+  *src = NULL;
+  *tok = NULL;
+  if (tapir_cancel_source_new(src) != TAPIR_STATUS_OK || *src == NULL ||
+      tapir_cancel_source_token(*src, tok) != TAPIR_STATUS_OK || *tok == NULL) {
+    h_fail(__FILE__, __LINE__, "could not create a cancellation source and its token");
+    return false;
+  }
+  return true;
+}
+
+static inline void h_release_cts(const tapir_cancel_source *src, const tapir_cancel_token *tok) {
+  CHECK_OK(tapir_cancel_token_release(tok));
+  CHECK_OK(tapir_cancel_source_release(src));
+}
+
 /* Wait (bounded) until the live-object count is back at `want`. */
 bool h_wait_live(size_t want, int timeout_ms);
 

@@ -44,8 +44,6 @@ static atomic_int stop;
 static atomic_llong ops_total;
 static long batches_run;
 
-static const tapir_continuation_options SYNC = {sizeof(tapir_continuation_options),
-                                                TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
 
 static void rec_cb(void *ud, const tapir_task *t) {
   (void)t;
@@ -57,7 +55,7 @@ static void rec_cb(void *ud, const tapir_task *t) {
 static void rec_destroy(void *ud) { atomic_fetch_add(&((rec *)ud)->destroys, 1); }
 
 /* Sync for even indices, dispatched to the pool for odd ones. */
-static const tapir_continuation_options *opts_for(int i) { return (i % 2 == 0) ? &SYNC : NULL; }
+static const tapir_continuation_options *opts_for(int i) { return (i % 2 == 0) ? h_sync() : NULL; }
 
 static void remove_and_check(rec *r, const tapir_registration *reg) {
   if (reg == NULL) return; /* registered after completion: it runs, nothing to remove */

@@ -5,26 +5,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-/* A fresh source and its token (+1 each); false (and a failure) if that fails. */
-static bool new_cts(const tapir_cancel_source **src, const tapir_cancel_token **tok) {
-  *src = NULL;
-  *tok = NULL;
-  if (tapir_cancel_source_new(src) != TAPIR_STATUS_OK || *src == NULL) {
-    h_fail(__FILE__, __LINE__, "tapir_cancel_source_new failed");
-    return false;
-  }
-  if (tapir_cancel_source_token(*src, tok) != TAPIR_STATUS_OK || *tok == NULL) {
-    h_fail(__FILE__, __LINE__, "tapir_cancel_source_token failed");
-    return false;
-  }
-  return true;
-}
-
-static void release_cts(const tapir_cancel_source *src, const tapir_cancel_token *tok) {
-  CHECK_OK(tapir_cancel_token_release(tok));
-  CHECK_OK(tapir_cancel_source_release(src));
-}
-
 /* A cancellation callback that counts into an h_counter and reports no error. */
 static const tapir_error *count_cancel_cb(void *user_data) {
   h_counter_hit((h_counter *)user_data);
@@ -182,7 +162,7 @@ static void cn02_pre_canceled_token(void) {
 static void cn03_cancel_runs_callbacks_once_inline(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   CHECK(tapir_cancel_token_can_be_canceled(tok));
   CHECK(!tapir_cancel_token_is_canceled(tok));
   CHECK(!tapir_cancel_source_is_canceled(src));
@@ -218,7 +198,7 @@ static void cn03_cancel_runs_callbacks_once_inline(void) {
   /* the registration ran: unregister reports it */
   CHECK_ST(tapir_cancel_registration_unregister(reg), TAPIR_STATUS_ALREADY_COMPLETED);
   CHECK_OK(tapir_cancel_registration_release(reg));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 }
 
 typedef struct {
@@ -242,7 +222,7 @@ static void cn03_sixteen_threads_cancel_once(void) {
   for (int round = 0; round < rounds; round++) {
     const tapir_cancel_source *src;
     const tapir_cancel_token *tok;
-    if (!new_cts(&src, &tok)) return;
+    if (!h_new_cts(&src, &tok)) return;
     h_counter c;
     h_counter_init(&c);
     REQUIRE_OK(reg_counter(tok, &c, 0, NULL));
@@ -256,7 +236,7 @@ static void cn03_sixteen_threads_cancel_once(void) {
     CHECKF(atomic_load(&c.calls) == 1, "round %d: callback ran %d times", round, atomic_load(&c.calls));
     CHECK_EQ(atomic_load(&r.bad), 0);
     CHECK(h_wait_eq(&c.destroys, 1, h_prompt_ms()));
-    release_cts(src, tok);
+    h_release_cts(src, tok);
   }
 }
 
@@ -265,7 +245,7 @@ static void cn03_sixteen_threads_cancel_once(void) {
 static void cn05_register_after_cancel(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   CHECK_OK(tapir_cancel_source_cancel(src, 0, NULL));
 
   atomic_int returned = 0;
@@ -289,10 +269,10 @@ static void cn05_register_after_cancel(void) {
   CHECK_EQ(atomic_load(&n.calls), 0);
   CHECK_EQ(atomic_load(&n.destroys), 0);
   CHECK_EQ(tapir_debug_cancel_registrations(tok), 0);
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* NO_RUN_IF_CANCELED on a live token registers normally */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   reg = NULL;
   CHECK_OK(reg_counter(tok, &n, TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED, &reg));
   CHECK(reg != NULL);
@@ -305,8 +285,8 @@ static void cn05_register_after_cancel(void) {
   /* a source given cancel_after(0) is canceled at once: a later register runs inline */
   const tapir_cancel_source *z;
   const tapir_cancel_token *zt;
-  release_cts(src, tok);
-  if (!new_cts(&z, &zt)) return;
+  h_release_cts(src, tok);
+  if (!h_new_cts(&z, &zt)) return;
   CHECK_OK(tapir_cancel_source_cancel_after(z, 0));
   CHECK(tapir_cancel_token_is_canceled(zt));
   h_counter zc;
@@ -314,7 +294,7 @@ static void cn05_register_after_cancel(void) {
   CHECK_OK(reg_counter(zt, &zc, 0, NULL));
   CHECK_EQ(atomic_load(&zc.calls), 1);
   CHECK(pthread_equal(zc.thread, pthread_self()));
-  release_cts(z, zt);
+  h_release_cts(z, zt);
 }
 
 /* ---- callbacks run newest first */
@@ -323,7 +303,7 @@ static void cn_callbacks_run_newest_first(void) {
   enum { N = 6 };
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   atomic_int seq = 0;
   h_counter c[N];
   for (int i = 0; i < N; i++) {
@@ -340,7 +320,7 @@ static void cn_callbacks_run_newest_first(void) {
     CHECK(pthread_equal(c[i].thread, pthread_self()));
   }
   for (int i = 0; i < N; i++) CHECK(h_wait_eq(&c[i].destroys, 1, h_prompt_ms()));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 }
 
 /* ---- CN-09 callback failures */
@@ -366,7 +346,7 @@ static void cn09_callback_errors_collected(void) {
   /* collect-all: A (registered first) and B both fail; a plain one sits between */
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   atomic_int seq = 0;
   failing_rec a, b;
   h_counter mid;
@@ -401,12 +381,12 @@ static void cn09_callback_errors_collected(void) {
   tapir_error_release(e0);
   tapir_error_release(e1);
   CHECK_OK(tapir_error_release(agg));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK(h_wait_eq(&a.c.destroys, 1, h_prompt_ms()));
   CHECK(h_wait_eq(&b.c.destroys, 1, h_prompt_ms()));
 
   /* stop at first: only B (the newest) runs; A never does */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   h_counter_init(&a.c);
   h_counter_init(&b.c);
   a.fail = tapir_error_retain(ea);
@@ -429,25 +409,25 @@ static void cn09_callback_errors_collected(void) {
   /* a second cancel does not run the skipped callback */
   CHECK_OK(tapir_cancel_source_cancel(src, 0, NULL));
   CHECK_EQ(atomic_load(&a.c.calls), 0);
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK(h_wait_eq(&a.c.destroys, 1, h_prompt_ms())); /* dropped with the source */
   CHECK_EQ(atomic_load(&a.c.calls), 0);
   CHECK_OK(tapir_error_release(a.fail)); /* never handed over */
   a.fail = NULL;
 
   /* without errors_out the reported errors are released (the leak check proves it) */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   h_counter_init(&a.c);
   a.fail = tapir_error_retain(ea);
   REQUIRE_OK(tapir_cancel_token_register(tok, failing_cancel_cb, &a, h_count_destroy, 0, NULL));
   CHECK_OK(tapir_cancel_source_cancel(src, 0, NULL));
   CHECK_EQ(atomic_load(&a.c.calls), 1);
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* a failure in a linked source's callback reaches the caller of the original cancel */
   const tapir_cancel_source *parent, *child;
   const tapir_cancel_token *ptok, *ctok;
-  if (!new_cts(&parent, &ptok)) return;
+  if (!h_new_cts(&parent, &ptok)) return;
   REQUIRE_OK(tapir_cancel_source_new_linked(&ptok, 1, &child));
   REQUIRE_OK(tapir_cancel_source_token(child, &ctok));
   h_counter_init(&b.c);
@@ -462,8 +442,8 @@ static void cn09_callback_errors_collected(void) {
     CHECKF(agg_has_leaf(agg, eb), "the parent's cancel reported an aggregate without the child's error");
     tapir_error_release(agg);
   }
-  release_cts(child, ctok);
-  release_cts(parent, ptok);
+  h_release_cts(child, ctok);
+  h_release_cts(parent, ptok);
   CHECK_OK(tapir_error_release(ea));
   CHECK_OK(tapir_error_release(eb));
 }
@@ -473,7 +453,7 @@ static void cn09_callback_errors_collected(void) {
 static void cn06_unregister(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   h_counter c;
   h_counter_init(&c);
   const tapir_cancel_registration *reg = NULL;
@@ -520,7 +500,7 @@ static void cn06_unregister(void) {
     if (i == 1) continue;
     CHECK_OK(tapir_cancel_registration_release(r4[i]));
   }
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   /* the source and its tokens are gone; the registration still reads its token */
   rt = NULL;
   CHECK_OK(tapir_cancel_registration_token(r4[1], &rt));
@@ -532,16 +512,16 @@ static void cn06_unregister(void) {
   CHECK_OK(tapir_cancel_registration_release(r4[1]));
 
   /* releasing a source (and its tokens) with a pending callback drops it: destroy, no call */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   h_counter d;
   h_counter_init(&d);
   REQUIRE_OK(reg_counter(tok, &d, 0, NULL));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK(h_wait_eq(&d.destroys, 1, h_prompt_ms()));
   CHECK_EQ(atomic_load(&d.calls), 0);
 
   /* a registration handle released without unregistering still runs at cancel */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   h_counter e;
   h_counter_init(&e);
   const tapir_cancel_registration *er = NULL;
@@ -549,7 +529,7 @@ static void cn06_unregister(void) {
   CHECK_OK(tapir_cancel_registration_release(er));
   CHECK_OK(tapir_cancel_source_cancel(src, 0, NULL));
   CHECK_EQ(atomic_load(&e.calls), 1);
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK(h_wait_eq(&e.destroys, 1, h_prompt_ms()));
 }
 
@@ -559,12 +539,12 @@ static void cn06_unregister(void) {
 static void cn_release_source_drops_callbacks_despite_registration(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   h_counter c;
   h_counter_init(&c);
   const tapir_cancel_registration *reg = NULL;
   REQUIRE_OK(reg_counter(tok, &c, 0, &reg));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECKF(h_wait_eq(&c.destroys, 1, h_prompt_ms()),
          "pending callback not dropped after the last source/token release while a registration is held");
   CHECK_EQ(atomic_load(&c.calls), 0);
@@ -619,7 +599,7 @@ static void *open_later_body(void *arg) {
 static void cn_unregister_wait_waits_for_running_callback(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   blocker b;
   memset(&b, 0, sizeof b);
   h_counter_init(&b.c);
@@ -643,7 +623,7 @@ static void cn_unregister_wait_waits_for_running_callback(void) {
   h_join(canceler);
   CHECK_EQ(atomic_load(&b.c.calls), 1);
   CHECK_OK(tapir_cancel_registration_release(reg));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK(h_wait_eq(&b.c.destroys, 1, h_prompt_ms()));
 }
 
@@ -658,7 +638,7 @@ static const tapir_error *self_unregister_cb(void *ud) {
 static void cn_unregister_wait_inside_callback(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   blocker b;
   memset(&b, 0, sizeof b);
   h_counter_init(&b.c);
@@ -674,7 +654,7 @@ static void cn_unregister_wait_inside_callback(void) {
   CHECK_EQ(atomic_load(&b.finished), 1);
   CHECK_ST(atomic_load(&b.self_status), TAPIR_STATUS_ALREADY_COMPLETED);
   CHECK_OK(tapir_cancel_registration_release(b.reg));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK(h_wait_eq(&b.c.destroys, 1, h_prompt_ms()));
 }
 
@@ -696,7 +676,7 @@ static const tapir_error *linked_cb(void *ud) {
 static void cn10_linked_sources(void) {
   const tapir_cancel_source *a, *b;
   const tapir_cancel_token *at, *bt;
-  if (!new_cts(&a, &at) || !new_cts(&b, &bt)) return;
+  if (!h_new_cts(&a, &at) || !h_new_cts(&b, &bt)) return;
   const tapir_cancel_token *ins[2] = {at, bt};
 
   /* canceling a parent cancels the child, within the parent's cancel */
@@ -719,9 +699,9 @@ static void cn10_linked_sources(void) {
   CHECK_EQ(r.saw_inside, 1);
   CHECK(pthread_equal(r.c.thread, pthread_self()));
   CHECK(!tapir_cancel_token_is_canceled(bt));
-  release_cts(l, lt);
-  release_cts(a, at);
-  if (!new_cts(&a, &at)) return;
+  h_release_cts(l, lt);
+  h_release_cts(a, at);
+  if (!h_new_cts(&a, &at)) return;
   ins[0] = at;
 
   /* canceling the child leaves its parents alone */
@@ -743,7 +723,7 @@ static void cn10_linked_sources(void) {
   /* two-level composition: link(c, L1) with L1 canceled */
   const tapir_cancel_source *c;
   const tapir_cancel_token *ct;
-  if (!new_cts(&c, &ct)) return;
+  if (!h_new_cts(&c, &ct)) return;
   const tapir_cancel_token *l1t = NULL;
   REQUIRE_OK(tapir_cancel_source_token(l1, &l1t));
   const tapir_cancel_token *ins3[2] = {ct, l1t};
@@ -755,7 +735,7 @@ static void cn10_linked_sources(void) {
   CHECK_OK(tapir_cancel_token_release(l1t));
   CHECK_OK(tapir_cancel_source_release(l1));
   CHECK_OK(tapir_cancel_token_release(pre));
-  release_cts(c, ct);
+  h_release_cts(c, ct);
 
   /* link(a, none): canceled by a */
   const tapir_cancel_token *none = NULL;
@@ -767,17 +747,17 @@ static void cn10_linked_sources(void) {
   CHECK(tapir_cancel_source_is_canceled(l));
   CHECK_OK(tapir_cancel_source_release(l));
   CHECK_OK(tapir_cancel_token_release(none));
-  release_cts(a, at);
+  h_release_cts(a, at);
 
   /* releasing a parent does not cancel the child, nor break its later use */
-  if (!new_cts(&a, &at)) return;
+  if (!h_new_cts(&a, &at)) return;
   ins[0] = at;
   REQUIRE_OK(tapir_cancel_source_new_linked(ins, 2, &l));
   REQUIRE_OK(tapir_cancel_source_token(l, &lt));
   h_counter k;
   h_counter_init(&k);
   REQUIRE_OK(reg_counter(lt, &k, 0, NULL));
-  release_cts(a, at);
+  h_release_cts(a, at);
   h_sleep_ms(20);
   CHECK(!tapir_cancel_token_is_canceled(lt));
   CHECK_EQ(atomic_load(&k.calls), 0);
@@ -785,21 +765,21 @@ static void cn10_linked_sources(void) {
   CHECK_OK(tapir_cancel_source_cancel(b, 0, NULL));
   CHECK(tapir_cancel_token_is_canceled(lt));
   CHECK_EQ(atomic_load(&k.calls), 1);
-  release_cts(l, lt);
+  h_release_cts(l, lt);
   CHECK(h_wait_eq(&k.destroys, 1, h_prompt_ms()));
-  release_cts(b, bt);
+  h_release_cts(b, bt);
 
   /* arguments */
   const tapir_cancel_source *out = NULL;
   CHECK_ST(tapir_cancel_source_new_linked(NULL, 1, &out), TAPIR_STATUS_NULL_ARGUMENT);
   CHECK(out == NULL);
-  if (!new_cts(&a, &at)) return;
+  if (!h_new_cts(&a, &at)) return;
   ins[0] = at;
   CHECK_ST(tapir_cancel_source_new_linked(ins, 1, NULL), TAPIR_STATUS_NULL_ARGUMENT);
   const tapir_cancel_token *with_null[2] = {at, NULL};
   CHECK_ST(tapir_cancel_source_new_linked(with_null, 2, &out), TAPIR_STATUS_INVALID_ARGUMENT);
   CHECK(out == NULL);
-  release_cts(a, at);
+  h_release_cts(a, at);
   /* `at` is stale now */
   CHECK_ST(tapir_cancel_source_new_linked(ins, 1, &out), TAPIR_STATUS_INVALID_HANDLE);
   CHECK(out == NULL);
@@ -827,7 +807,7 @@ static void cn11_cancel_after(void) {
   const tapir_cancel_token *tok;
 
   /* fires promptly; the callback runs on a pool thread, not the timer thread */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   where_rec w;
   memset(&w, 0, sizeof w);
   h_counter_init(&w.c);
@@ -840,20 +820,20 @@ static void cn11_cancel_after(void) {
   CHECK(!pthread_equal(w.c.thread, pthread_self()));
   CHECKF(strcmp(w.name, "tapir-timer") != 0, "cancel_after callback ran on the timer thread");
   CHECKF(is_default_scheduler(w.current), "cancel_after callback did not run on the default pool");
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* -1 never fires (and clears an earlier deadline) */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   CHECK_OK(tapir_cancel_source_cancel_after(src, TAPIR_INFINITE));
   const tapir_cancel_source *src2;
   const tapir_cancel_token *tok2;
-  if (!new_cts(&src2, &tok2)) return;
+  if (!h_new_cts(&src2, &tok2)) return;
   CHECK_OK(tapir_cancel_source_cancel_after(src2, 40));
   CHECK_OK(tapir_cancel_source_cancel_after(src2, TAPIR_INFINITE));
   /* re-arming replaces: a later deadline wins over an earlier one */
   const tapir_cancel_source *src3;
   const tapir_cancel_token *tok3;
-  if (!new_cts(&src3, &tok3)) return;
+  if (!h_new_cts(&src3, &tok3)) return;
   CHECK_OK(tapir_cancel_source_cancel_after(src3, 40));
   CHECK_OK(tapir_cancel_source_cancel_after(src3, 1000000));
   h_sleep_ms(200);
@@ -865,12 +845,12 @@ static void cn11_cancel_after(void) {
   double end = h_now_ms() + h_prompt_ms();
   while (!tapir_cancel_token_is_canceled(tok3) && h_now_ms() < end) h_sleep_ms(1);
   CHECK(tapir_cancel_token_is_canceled(tok3));
-  release_cts(src, tok);
-  release_cts(src2, tok2);
-  release_cts(src3, tok3);
+  h_release_cts(src, tok);
+  h_release_cts(src2, tok2);
+  h_release_cts(src3, tok3);
 
   /* 0 cancels now, on this thread */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   h_counter z;
   h_counter_init(&z);
   REQUIRE_OK(reg_counter(tok, &z, 0, NULL));
@@ -878,10 +858,10 @@ static void cn11_cancel_after(void) {
   CHECK_EQ(atomic_load(&z.calls), 1);
   CHECK(pthread_equal(z.thread, pthread_self()));
   CHECK(tapir_cancel_token_is_canceled(tok));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* range: -2, 2^32-1 and beyond are invalid; the maximum is accepted, not fired */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   CHECK_ST(tapir_cancel_source_cancel_after(src, -2), TAPIR_STATUS_INVALID_ARGUMENT);
   CHECK_ST(tapir_cancel_source_cancel_after(src, INT64_MIN), TAPIR_STATUS_INVALID_ARGUMENT);
   CHECK_ST(tapir_cancel_source_cancel_after(src, 4294967295LL), TAPIR_STATUS_INVALID_ARGUMENT);
@@ -894,7 +874,7 @@ static void cn11_cancel_after(void) {
   h_sleep_ms(20);
   CHECK(!tapir_cancel_token_is_canceled(tok));
   /* releasing the source and its tokens drops the timer */
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   end = h_now_ms() + h_prompt_ms();
   while (tapir_debug_pending_timers() != timers0 && h_now_ms() < end) h_sleep_ms(1);
   CHECK_EQ(tapir_debug_pending_timers(), timers0);
@@ -909,7 +889,7 @@ static void cn11_cancel_after(void) {
 static void cn_debug_cancel_registrations(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   CHECK_EQ(tapir_debug_cancel_registrations(tok), 0);
   h_counter c;
   h_counter_init(&c);
@@ -933,7 +913,7 @@ static void cn_debug_cancel_registrations(void) {
   CHECK_EQ(atomic_load(&c.calls), 2);
   for (int i = 0; i < 3; i++) CHECK_OK(tapir_cancel_registration_release(r[i]));
   CHECK(h_wait_eq(&c.destroys, 1003, h_prompt_ms()));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   /* invalid handles count 0 */
   CHECK_EQ(tapir_debug_cancel_registrations(NULL), 0);
   CHECK_EQ(tapir_debug_cancel_registrations(tok), 0);
@@ -947,7 +927,7 @@ static void cn_misuse(void) {
   CHECK_ST(tapir_cancel_source_new(NULL), TAPIR_STATUS_NULL_ARGUMENT);
   CHECK_ST(tapir_cancel_token_none(NULL), TAPIR_STATUS_NULL_ARGUMENT);
   CHECK_ST(tapir_cancel_token_new_canceled(NULL), TAPIR_STATUS_NULL_ARGUMENT);
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   const tapir_cancel_token *t2 = NULL;
   CHECK_ST(tapir_cancel_source_token(NULL, &t2), TAPIR_STATUS_NULL_ARGUMENT);
   CHECK_ST(tapir_cancel_source_token(src, NULL), TAPIR_STATUS_NULL_ARGUMENT);
@@ -1016,7 +996,7 @@ static void cn_misuse(void) {
   CHECK_OK(tapir_cancel_registration_release(reg));
   CHECK_ST(tapir_cancel_registration_release(reg), TAPIR_STATUS_INVALID_HANDLE);
   CHECK_ST(tapir_cancel_registration_unregister(reg), TAPIR_STATUS_INVALID_HANDLE);
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK(h_wait_eq(&c.destroys, 1, h_prompt_ms())); /* the one registered callback was dropped */
   CHECK_EQ(atomic_load(&c.calls), 0);
   CHECK_ST(tapir_cancel_source_release(src), TAPIR_STATUS_INVALID_HANDLE);
@@ -1047,7 +1027,7 @@ static void cn_misuse(void) {
 static void ct10_continuation_token_eager(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   const tapir_source *s = h_source();
   const tapir_task *a = h_task_of(s);
   tapir_continuation_options opts = {sizeof opts, 0, NULL, tok};
@@ -1108,7 +1088,7 @@ static void ct10_continuation_token_eager(void) {
   CHECK_OK(tapir_source_release(s));
   CHECK(h_wait_eq(&c1.destroys, 1, h_prompt_ms()));
   CHECK(h_wait_eq(&c2.destroys, 1, h_prompt_ms()));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 }
 
 /* ---- CT-11 lazy cancellation */
@@ -1117,7 +1097,7 @@ static void ct11_lazy_cancellation(void) {
   for (int pre = 0; pre < 2; pre++) {
     const tapir_cancel_source *src;
     const tapir_cancel_token *tok;
-    if (!new_cts(&src, &tok)) return;
+    if (!h_new_cts(&src, &tok)) return;
     if (pre) CHECK_OK(tapir_cancel_source_cancel(src, 0, NULL));
     const tapir_source *s = h_source();
     const tapir_task *a = h_task_of(s);
@@ -1146,7 +1126,7 @@ static void ct11_lazy_cancellation(void) {
     CHECK_OK(tapir_source_release(s));
     CHECK(h_wait_eq(&c.destroys, 1, h_prompt_ms()));
     CHECK(h_wait_eq(&d.destroys, 1, h_prompt_ms()));
-    release_cts(src, tok);
+    h_release_cts(src, tok);
   }
 }
 
@@ -1194,14 +1174,14 @@ static void cn12_run_with_pre_canceled_token(void) {
   /* a live token that is never canceled does not get in the way */
   const tapir_cancel_source *src;
   const tapir_cancel_token *live;
-  if (!new_cts(&src, &live)) return;
+  if (!h_new_cts(&src, &live)) return;
   h_counter_init(&w);
   REQUIRE_OK(tapir_run(NULL, run_work, &w, h_count_destroy, live, &t));
   CHECK_EQ(h_settle(t), TAPIR_TASK_STATUS_SUCCEEDED);
   CHECK_EQ(atomic_load(&w.calls), 1);
   CHECK(h_wait_eq(&w.destroys, 1, h_prompt_ms()));
   CHECK_OK(tapir_task_release(t));
-  release_cts(src, live);
+  h_release_cts(src, live);
   CHECK_OK(tapir_cancel_token_release(tok));
   CHECK(h_wait_eq(&k.destroys, 1, h_prompt_ms()));
 }
@@ -1217,26 +1197,26 @@ static void cn_waits_with_token(void) {
   /* wait_all */
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   CHECK_OK(tapir_cancel_source_cancel_after(src, 50));
   double t0 = h_now_ms();
   CHECK_ST(tapir_task_wait_all(list, 1, 5000, tok), TAPIR_STATUS_CANCELED);
   double took = h_now_ms() - t0;
   CHECKF(took >= 48 && took < 5000, "wait_all canceled after %.1f ms", took);
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* wait_any */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   CHECK_OK(tapir_cancel_source_cancel_after(src, 50));
   t0 = h_now_ms();
   CHECK_ST(tapir_task_wait_any(list, 1, TAPIR_INFINITE, tok, &idx), TAPIR_STATUS_CANCELED);
   took = h_now_ms() - t0;
   CHECKF(took >= 48 && took < 5000, "wait_any canceled after %.1f ms", took);
   CHECK_EQ(idx, 99); /* nothing written */
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* tapir_task_wait has no token: the token-aware wait is wait_async + wait */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   const tapir_task *w = NULL;
   REQUIRE_OK(tapir_task_wait_async(p, TAPIR_INFINITE, tok, &w));
   CHECK_OK(tapir_cancel_source_cancel_after(src, 50));
@@ -1245,17 +1225,17 @@ static void cn_waits_with_token(void) {
   took = h_now_ms() - t0;
   CHECKF(took >= 45 && took < 5000, "wait on wait_async canceled after %.1f ms", took);
   CHECK_OK(tapir_task_release(w));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* canceled from another thread while waiting, without a timer */
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   blocker b;
   memset(&b, 0, sizeof b);
   b.src = src;
   pthread_t th = h_spawn(cancel_body, &b);
   CHECK_ST(tapir_task_wait_all(list, 1, TAPIR_INFINITE, tok), TAPIR_STATUS_CANCELED);
   h_join(th);
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* a canceled token is checked first, even when every task has completed */
   const tapir_cancel_token *pre = NULL;

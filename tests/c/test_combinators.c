@@ -3,25 +3,8 @@
  * (CB-04) and for_each_throttled. */
 #include "harness.h"
 
-static const tapir_continuation_options SYNC = {sizeof(tapir_continuation_options),
-                                                TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
 
 /* ------------------------------------------------------------- helpers */
-
-static bool new_cts(const tapir_cancel_source **src, const tapir_cancel_token **tok) {
-  *src = NULL;
-  *tok = NULL;
-  if (tapir_cancel_source_new(src) != TAPIR_STATUS_OK || tapir_cancel_source_token(*src, tok) != TAPIR_STATUS_OK) {
-    h_fail(__FILE__, __LINE__, "could not create a cancellation source");
-    return false;
-  }
-  return true;
-}
-
-static void release_cts(const tapir_cancel_source *src, const tapir_cancel_token *tok) {
-  CHECK_OK(tapir_cancel_token_release(tok));
-  CHECK_OK(tapir_cancel_source_release(src));
-}
 
 /* Reads a faulted task's errors (marking them observed) and releases it. */
 static void release_quiet(const tapir_task *t) {
@@ -366,7 +349,7 @@ static void wa05_errors_in_input_order(void) {
 static void wa07_canceled_with_first_canceled_token(void) {
   const tapir_cancel_source *x1, *x2;
   const tapir_cancel_token *tok1, *tok2;
-  if (!new_cts(&x1, &tok1) || !new_cts(&x2, &tok2)) return;
+  if (!h_new_cts(&x1, &tok1) || !h_new_cts(&x2, &tok2)) return;
   for (int shape = 0; shape < 2; shape++) {
     for (int rev = 0; rev < 2; rev++) {
       const tapir_source *s0 = h_source(), *s1 = h_source();
@@ -397,8 +380,8 @@ static void wa07_canceled_with_first_canceled_token(void) {
       CHECK_OK(tapir_source_release(s1));
     }
   }
-  release_cts(x1, tok1);
-  release_cts(x2, tok2);
+  h_release_cts(x1, tok1);
+  h_release_cts(x2, tok2);
 }
 
 static void wa08_duplicates(void) {
@@ -491,7 +474,7 @@ static void wa_inputs_observed_when_all_not(void) {
 static void when_all_settled_inspects_each(void) {
   const tapir_cancel_source *x;
   const tapir_cancel_token *tok;
-  if (!new_cts(&x, &tok)) return;
+  if (!h_new_cts(&x, &tok)) return;
   const tapir_source *ss[3] = {h_source(), h_source(), h_source()};
   const tapir_task *in[3];
   for (int i = 0; i < 3; i++) in[i] = h_task_of(ss[i]);
@@ -535,7 +518,7 @@ static void when_all_settled_inspects_each(void) {
   CHECK_EQ(tapir_task_get_status(got[2]), TAPIR_TASK_STATUS_CANCELED);
   CHECK_OK(tapir_task_release(w));
   tapir_error_release(e);
-  release_cts(x, tok);
+  h_release_cts(x, tok);
 }
 
 /* ------------------------------------------ CB-07 when_all_or_first_error */
@@ -695,7 +678,7 @@ static void wy04_losers_registrations_removed(void) {
   const tapir_task *l = h_task_of(ls);
   h_counter mine;
   h_counter_init(&mine);
-  REQUIRE_OK(tapir_task_on_complete(l, h_count_cb, &mine, h_count_destroy, &SYNC, NULL));
+  REQUIRE_OK(tapir_task_on_complete(l, h_count_cb, &mine, h_count_destroy, h_sync(), NULL));
   size_t live0 = h_live();
   size_t regs0 = tapir_debug_live_objects(TAPIR_OBJECT_KIND_REGISTRATION);
   size_t max_live = live0;
@@ -765,7 +748,7 @@ static void wy04_losers_registrations_removed(void) {
 static void wy_cancel_on_complete(void) {
   const tapir_cancel_source *cs;
   const tapir_cancel_token *tok;
-  if (!new_cts(&cs, &tok)) return;
+  if (!h_new_cts(&cs, &tok)) return;
   const tapir_source *s[2] = {h_source(), h_source()};
   const tapir_task *in[2] = {h_task_of(s[0]), h_task_of(s[1])};
   const tapir_task *a = NULL;
@@ -785,10 +768,10 @@ static void wy_cancel_on_complete(void) {
     CHECK_OK(tapir_task_release(in[i]));
     CHECK_OK(tapir_source_release(s[i]));
   }
-  release_cts(cs, tok);
+  h_release_cts(cs, tok);
 
   /* a pre-completed input: the source is canceled as well */
-  if (!new_cts(&cs, &tok)) return;
+  if (!h_new_cts(&cs, &tok)) return;
   const tapir_task *done = NULL;
   REQUIRE_OK(tapir_task_from_result(NULL, NULL, &done));
   const tapir_source *ps = h_source();
@@ -804,7 +787,7 @@ static void wy_cancel_on_complete(void) {
   CHECK_OK(tapir_source_set_result(ps, NULL, NULL));
   CHECK_OK(tapir_task_release(p));
   CHECK_OK(tapir_source_release(ps));
-  release_cts(cs, tok);
+  h_release_cts(cs, tok);
 }
 
 typedef struct {
@@ -833,7 +816,7 @@ static void wy06_timeout_idiom(void) {
   REQUIRE_OK(tapir_when_any(in, 2, NULL, &a));
   time_rec tr;
   memset(&tr, 0, sizeof tr);
-  REQUIRE_OK(tapir_task_on_complete(a, time_cb, &tr, NULL, &SYNC, NULL));
+  REQUIRE_OK(tapir_task_on_complete(a, time_cb, &tr, NULL, h_sync(), NULL));
   CHECK_EQ(h_settle(a), TAPIR_TASK_STATUS_SUCCEEDED);
   CHECK(h_wait_eq(&tr.done, 1, h_prompt_ms()));
   CHECK_EQ(index_of(a), 1); /* the delay won: the operation timed out */
@@ -854,7 +837,7 @@ static void wy06_timeout_idiom(void) {
   op = h_task_of(ops);
   const tapir_cancel_source *cs;
   const tapir_cancel_token *tok;
-  if (!new_cts(&cs, &tok)) return;
+  if (!h_new_cts(&cs, &tok)) return;
   REQUIRE_OK(tapir_delay(60000, tok, &d)); /* a delay the winner can stop */
   const tapir_task *in2[2] = {op, d};
   REQUIRE_OK(tapir_when_any(in2, 2, cs, &a));
@@ -866,7 +849,7 @@ static void wy06_timeout_idiom(void) {
   CHECK_OK(tapir_task_release(d));
   CHECK_OK(tapir_task_release(op));
   CHECK_OK(tapir_source_release(ops));
-  release_cts(cs, tok);
+  h_release_cts(cs, tok);
 }
 
 /* ------------------------------------------------------ CB-05 interleaved */

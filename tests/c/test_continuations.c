@@ -1,8 +1,6 @@
 /* Continuations (CT) and removable registrations. */
 #include "harness.h"
 
-static const tapir_continuation_options SYNC = {sizeof(tapir_continuation_options),
-                                                TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
 
 static void complete_as(const tapir_source *s, int kind, void *value) {
   if (kind == H_RESULT) {
@@ -98,7 +96,7 @@ static void ct02_on_completed_antecedent(void) {
     dc.completer_returned = &returned;
     const tapir_task *st = NULL, *dt = NULL;
     /* synchronous: runs on this thread before the registration returns */
-    CHECK_OK(tapir_task_continue_with(a, h_count_cont, &sc, h_count_destroy, &SYNC, &st));
+    CHECK_OK(tapir_task_continue_with(a, h_count_cont, &sc, h_count_destroy, h_sync(), &st));
     CHECKF(atomic_load(&sc.calls) == 1, "kind %d: sync continuation had not run on return", kind);
     CHECK(pthread_equal(sc.thread, pthread_self()));
     CHECK_EQ(atomic_load(&sc.destroys), 1);
@@ -146,7 +144,7 @@ static void ct03_continuation_outcome(void) {
   const tapir_task *t1 = NULL, *t2 = NULL, *t3 = NULL;
   CHECK_OK(tapir_task_continue_with(a, h_count_cont, &c1, NULL, NULL, &t1));
   CHECK_OK(tapir_task_continue_with(t1, h_count_cont, &c2, NULL, NULL, &t2));
-  CHECK_OK(tapir_task_continue_with(t2, h_count_cont, &c3, NULL, &SYNC, &t3));
+  CHECK_OK(tapir_task_continue_with(t2, h_count_cont, &c3, NULL, h_sync(), &t3));
   CHECK_OK(tapir_source_set_result(s, h_int(2), NULL));
 
   CHECK_EQ(h_settle(f), TAPIR_TASK_STATUS_FAULTED);
@@ -372,8 +370,8 @@ static void ct06_sync_continuation_runs_inside_set(void) {
   h_counter_init(&sc);
   h_counter_init(&oc);
   const tapir_task *ct = NULL;
-  CHECK_OK(tapir_task_continue_with(a, h_count_cont, &sc, h_count_destroy, &SYNC, &ct));
-  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &oc, h_count_destroy, &SYNC, NULL));
+  CHECK_OK(tapir_task_continue_with(a, h_count_cont, &sc, h_count_destroy, h_sync(), &ct));
+  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &oc, h_count_destroy, h_sync(), NULL));
   completer x = {.source = s, .probe = &sc};
   pthread_t xt = h_spawn(completer_body, &x);
   h_join(xt);
@@ -460,11 +458,11 @@ static void ct09_order_sync_after_dispatch(void) {
     d_recs[i].r = &r;
   }
   /* S1, D1, S2, D2, S3 */
-  CHECK_OK(tapir_task_on_complete(a, ordered_cb, &sync_recs[0], NULL, &SYNC, NULL));
+  CHECK_OK(tapir_task_on_complete(a, ordered_cb, &sync_recs[0], NULL, h_sync(), NULL));
   CHECK_OK(tapir_task_on_complete(a, ordered_cb, &d_recs[0], NULL, &on_r, NULL));
-  CHECK_OK(tapir_task_on_complete(a, ordered_cb, &sync_recs[1], NULL, &SYNC, NULL));
+  CHECK_OK(tapir_task_on_complete(a, ordered_cb, &sync_recs[1], NULL, h_sync(), NULL));
   CHECK_OK(tapir_task_on_complete(a, ordered_cb, &d_recs[1], NULL, &on_r, NULL));
-  CHECK_OK(tapir_task_on_complete(a, ordered_cb, &sync_recs[2], NULL, &SYNC, NULL));
+  CHECK_OK(tapir_task_on_complete(a, ordered_cb, &sync_recs[2], NULL, h_sync(), NULL));
   CHECK_EQ(atomic_load(&r.posted), 0);
   CHECK_OK(tapir_source_set_result(s, NULL, NULL));
   /* S1, S2, S3 ran on this thread, in registration order, before set returned */
@@ -494,7 +492,7 @@ static void sync_continuations_in_registration_order(void) {
   for (int i = 0; i < N; i++) {
     h_counter_init(&cs[i]);
     cs[i].order_src = &seq;
-    CHECK_OK(tapir_task_on_complete(a, h_count_cb, &cs[i], h_count_destroy, &SYNC, NULL));
+    CHECK_OK(tapir_task_on_complete(a, h_count_cb, &cs[i], h_count_destroy, h_sync(), NULL));
   }
   CHECK_OK(tapir_source_set_result(s, NULL, NULL));
   for (int i = 0; i < N; i++) {
@@ -518,8 +516,8 @@ static void rca_source_never_runs_continuations_inline(void) {
   sc.completer_returned = &x.returned;
   oc.completer_returned = &x.returned;
   const tapir_task *ct = NULL;
-  CHECK_OK(tapir_task_continue_with(a, h_count_cont, &sc, h_count_destroy, &SYNC, &ct));
-  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &oc, h_count_destroy, &SYNC, NULL));
+  CHECK_OK(tapir_task_continue_with(a, h_count_cont, &sc, h_count_destroy, h_sync(), &ct));
+  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &oc, h_count_destroy, h_sync(), NULL));
   pthread_t xt = h_spawn(completer_body, &x);
   h_join(xt);
   CHECK_EQ(h_settle(ct), TAPIR_TASK_STATUS_SUCCEEDED);
@@ -559,7 +557,7 @@ static void continuation_flag_run_continuations_async(void) {
   h_counter sc;
   h_counter_init(&sc);
   sc.completer_returned = &p.returned;
-  CHECK_OK(tapir_task_on_complete(ct, h_count_cb, &sc, h_count_destroy, &SYNC, NULL));
+  CHECK_OK(tapir_task_on_complete(ct, h_count_cb, &sc, h_count_destroy, h_sync(), NULL));
   CHECK_OK(tapir_source_set_result(s, NULL, NULL));
   CHECK(h_wait_eq(&sc.destroys, 1, h_prompt_ms()));
   CHECK_EQ(atomic_load(&sc.calls), 1);
@@ -580,7 +578,7 @@ static void on_complete_basics(void) {
   const tapir_registration *reg = NULL;
   CHECK_OK(tapir_task_on_complete(a, h_count_cb, &c1, h_count_destroy, NULL, &reg));
   CHECK(reg != NULL);
-  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &c2, NULL, &SYNC, NULL)); /* no registration wanted */
+  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &c2, NULL, h_sync(), NULL)); /* no registration wanted */
   CHECK_OK(tapir_source_set_result(s, h_int(3), NULL));
   CHECK_EQ(atomic_load(&c2.calls), 1);
   CHECK_EQ(c2.status, TAPIR_TASK_STATUS_SUCCEEDED);
@@ -603,7 +601,7 @@ static void registration_remove(void) {
   h_counter_init(&kept);
   const tapir_registration *rd = NULL, *rs = NULL, *rk = NULL;
   CHECK_OK(tapir_task_on_complete(a, h_count_cb, &removed_d, h_count_destroy, NULL, &rd));
-  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &removed_s, h_count_destroy, &SYNC, &rs));
+  CHECK_OK(tapir_task_on_complete(a, h_count_cb, &removed_s, h_count_destroy, h_sync(), &rs));
   CHECK_OK(tapir_task_on_complete(a, h_count_cb, &kept, h_count_destroy, NULL, &rk));
   CHECK_PTR_EQ(tapir_registration_retain(rd), rd);
   CHECK_OK(tapir_registration_release(rd));
@@ -721,7 +719,7 @@ static void *register_many(void *arg) {
   reg_racer *r = (reg_racer *)arg;
   h_gate_wait(r->gate);
   for (int i = 0; i < r->n; i++) {
-    const tapir_continuation_options *o = (i & 1) ? &SYNC : NULL;
+    const tapir_continuation_options *o = (i & 1) ? h_sync() : NULL;
     CHECK_OK(tapir_task_on_complete(r->task, h_count_cb, &r->cs[i], h_count_destroy, o, NULL));
   }
   return NULL;
@@ -806,7 +804,7 @@ static void ct03_continuation_returns_a_task(void) {
   const tapir_source *is = h_source();
   returns_task_rec r2 = {h_task_of(is)};
   const tapir_task *c2 = NULL;
-  CHECK_OK(tapir_task_continue_with(done, return_inner_task, &r2, NULL, &SYNC, &c2));
+  CHECK_OK(tapir_task_continue_with(done, return_inner_task, &r2, NULL, h_sync(), &c2));
   CHECK_EQ(tapir_task_get_status(c2), TAPIR_TASK_STATUS_PENDING);
   h_later l;
   h_complete_later(&l, is, 20, H_RESULT, (void *)worked);
@@ -845,7 +843,7 @@ static void *er07_worker(void *arg) {
   const tapir_task *t = h_task_of(s);
   for (int i = 0; i < a->n; i++)
     if (tapir_task_continue_with(t, fail_with_own_error, h_int((uintptr_t)i + 1000), NULL,
-                                 (i % 2) ? &SYNC : NULL, &cs[i]) != TAPIR_STATUS_OK)
+                                 (i % 2) ? h_sync() : NULL, &cs[i]) != TAPIR_STATUS_OK)
       a->bad++;
   (void)tapir_source_set_result(s, NULL, NULL);
   for (int i = 0; i < a->n; i++) {

@@ -2,23 +2,6 @@
  * where timer-driven completions run. */
 #include "harness.h"
 
-static const tapir_continuation_options SYNC = {sizeof(tapir_continuation_options),
-                                                TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
-
-static bool new_cts(const tapir_cancel_source **src, const tapir_cancel_token **tok) {
-  *src = NULL;
-  *tok = NULL;
-  if (tapir_cancel_source_new(src) != TAPIR_STATUS_OK || tapir_cancel_source_token(*src, tok) != TAPIR_STATUS_OK) {
-    h_fail(__FILE__, __LINE__, "could not create a cancellation source");
-    return false;
-  }
-  return true;
-}
-
-static void release_cts(const tapir_cancel_source *src, const tapir_cancel_token *tok) {
-  CHECK_OK(tapir_cancel_token_release(tok));
-  CHECK_OK(tapir_cancel_source_release(src));
-}
 
 /* Where and when a completion was seen: filled by a callback. */
 typedef struct {
@@ -96,7 +79,7 @@ static void dl01_zero_delay_completes_on_return(void) {
 
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   REQUIRE_OK(tapir_delay(0, tok, &d));
   CHECK_EQ(tapir_task_get_status(d), TAPIR_TASK_STATUS_SUCCEEDED);
   CHECK_OK(tapir_task_release(d));
@@ -107,7 +90,7 @@ static void dl01_zero_delay_completes_on_return(void) {
   CHECK_EQ(tapir_task_get_status(d), TAPIR_TASK_STATUS_SUCCEEDED);
   CHECK_OK(tapir_task_release(d));
   CHECK_OK(tapir_cancel_token_release(none));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK_EQ(tapir_debug_pending_timers(), timers0); /* no timer for a zero delay */
 }
 
@@ -116,7 +99,7 @@ static void dl01_zero_delay_completes_on_return(void) {
 static void dl02_delay_not_early(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   const tapir_task *longd = NULL;
   REQUIRE_OK(tapir_delay(10000, tok, &longd));
 
@@ -126,7 +109,7 @@ static void dl02_delay_not_early(void) {
     const tapir_task *d = NULL;
     double t0 = h_now_ms();
     REQUIRE_OK(tapir_delay(50, NULL, &d));
-    REQUIRE_OK(tapir_task_on_complete(d, stamp_cb, &s, NULL, &SYNC, NULL));
+    REQUIRE_OK(tapir_task_on_complete(d, stamp_cb, &s, NULL, h_sync(), NULL));
     CHECK_EQ(tapir_task_wait(d, 5000), TAPIR_STATUS_OK);
     CHECK(h_wait_eq(&s.done, 1, 5000));
     double fired = s.at - t0;
@@ -141,7 +124,7 @@ static void dl02_delay_not_early(void) {
   CHECK_OK(tapir_cancel_source_cancel(src, 0, NULL)); /* frees its timer for the leak check */
   CHECK_EQ(tapir_task_get_status(longd), TAPIR_TASK_STATUS_CANCELED);
   CHECK_OK(tapir_task_release(longd));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* many short delays of different lengths: none early, all complete */
   enum { N = 64 };
@@ -151,7 +134,7 @@ static void dl02_delay_not_early(void) {
   for (int i = 0; i < N; i++) {
     stamp_init(&st[i]);
     REQUIRE_OK(tapir_delay(1 + (i * 7) % 40, NULL, &ds[i]));
-    REQUIRE_OK(tapir_task_on_complete(ds[i], stamp_cb, &st[i], NULL, &SYNC, NULL));
+    REQUIRE_OK(tapir_task_on_complete(ds[i], stamp_cb, &st[i], NULL, h_sync(), NULL));
   }
   CHECK_OK(tapir_task_wait_all(ds, N, 5000, NULL));
   for (int i = 0; i < N; i++) {
@@ -175,7 +158,7 @@ static void *cancel_later_body(void *arg) {
 static void dl03_infinite_delay_ends_only_by_cancel(void) {
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   const tapir_task *inf = NULL, *day = NULL;
   REQUIRE_OK(tapir_delay(TAPIR_INFINITE, tok, &inf));
   REQUIRE_OK(tapir_delay(86400000, tok, &day));
@@ -197,7 +180,7 @@ static void dl03_infinite_delay_ends_only_by_cancel(void) {
     CHECK_ST(tapir_task_result(both[i], &v), TAPIR_STATUS_CANCELED);
     CHECK_OK(tapir_task_release(both[i]));
   }
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* -1 without a token is allowed: it never completes (and holds no timer) */
   size_t timers0 = tapir_debug_pending_timers();
@@ -231,13 +214,13 @@ static void dl04_pre_canceled_token(void) {
   /* a source canceled before the delay is made */
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   CHECK_OK(tapir_cancel_source_cancel(src, 0, NULL));
   const tapir_task *d = NULL;
   REQUIRE_OK(tapir_delay(1000, tok, &d));
   CHECK_EQ(tapir_task_get_status(d), TAPIR_TASK_STATUS_CANCELED);
   CHECK_OK(tapir_task_release(d));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK_OK(tapir_cancel_token_release(pre));
   CHECK_EQ(tapir_debug_pending_timers(), timers0);
 }
@@ -256,7 +239,7 @@ static void dl06_delay_range(void) {
   size_t timers0 = tapir_debug_pending_timers();
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   const tapir_task *max = NULL;
   REQUIRE_OK(tapir_delay(TAPIR_MAX_TIMEOUT_MS, tok, &max));
   CHECK_EQ(tapir_task_get_status(max), TAPIR_TASK_STATUS_PENDING);
@@ -268,7 +251,7 @@ static void dl06_delay_range(void) {
   CHECK_EQ(tapir_task_get_status(max), TAPIR_TASK_STATUS_CANCELED);
   CHECK_EQ(tapir_debug_pending_timers(), timers0);
   CHECK_OK(tapir_task_release(max));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* stale and wrong-kind tokens */
   d = NULL;
@@ -288,7 +271,7 @@ static void dl_cancel_frees_timer_entries_at_once(void) {
   size_t timers0 = tapir_debug_pending_timers();
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   const tapir_task *ds[N];
   for (int i = 0; i < N; i++) REQUIRE_OK(tapir_delay(3600000 + i, tok, &ds[i]));
   CHECK_EQ(tapir_debug_pending_timers(), timers0 + N);
@@ -301,13 +284,13 @@ static void dl_cancel_frees_timer_entries_at_once(void) {
     CHECK_EQ(tapir_task_get_status(ds[i]), TAPIR_TASK_STATUS_CANCELED);
     CHECK_OK(tapir_task_release(ds[i]));
   }
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 
   /* one source per delay, canceled one by one */
   const tapir_cancel_source *srcs[8];
   const tapir_cancel_token *toks[8];
   for (int i = 0; i < 8; i++) {
-    if (!new_cts(&srcs[i], &toks[i])) return;
+    if (!h_new_cts(&srcs[i], &toks[i])) return;
     REQUIRE_OK(tapir_delay(3600000, toks[i], &ds[i]));
   }
   for (int i = 0; i < 8; i++) {
@@ -315,7 +298,7 @@ static void dl_cancel_frees_timer_entries_at_once(void) {
     CHECK_OK(tapir_cancel_source_cancel(srcs[i], 0, NULL));
     CHECK_EQ(tapir_debug_pending_timers(), timers0 + (size_t)(7 - i));
     CHECK_OK(tapir_task_release(ds[i]));
-    release_cts(srcs[i], toks[i]);
+    h_release_cts(srcs[i], toks[i]);
   }
 }
 
@@ -329,10 +312,10 @@ static void dl_delay_continuations_not_on_timer_thread(void) {
   stamp_init(&sync_cont);
   stamp_init(&def_cont);
   REQUIRE_OK(tapir_delay(20, NULL, &d));
-  REQUIRE_OK(tapir_task_on_complete(d, stamp_cb, &sync_cb, NULL, &SYNC, NULL));
+  REQUIRE_OK(tapir_task_on_complete(d, stamp_cb, &sync_cb, NULL, h_sync(), NULL));
   REQUIRE_OK(tapir_task_on_complete(d, stamp_cb, &def_cb, NULL, NULL, NULL));
   const tapir_task *c1 = NULL, *c2 = NULL;
-  REQUIRE_OK(tapir_task_continue_with(d, stamp_cont, &sync_cont, NULL, &SYNC, &c1));
+  REQUIRE_OK(tapir_task_continue_with(d, stamp_cont, &sync_cont, NULL, h_sync(), &c1));
   REQUIRE_OK(tapir_task_continue_with(d, stamp_cont, &def_cont, NULL, NULL, &c2));
   CHECK_EQ(h_settle(c1), TAPIR_TASK_STATUS_SUCCEEDED);
   CHECK_EQ(h_settle(c2), TAPIR_TASK_STATUS_SUCCEEDED);
@@ -373,7 +356,7 @@ static void dl08_wait_async_expires(void) {
   const tapir_task *p = h_task_of(s);
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
 
   const tapir_task *w0 = NULL, *w1 = NULL, *w1t = NULL, *w50 = NULL;
   REQUIRE_OK(tapir_task_wait_async(p, 0, NULL, &w0));
@@ -383,7 +366,7 @@ static void dl08_wait_async_expires(void) {
   stamp_init(&at50);
   double t0 = h_now_ms();
   REQUIRE_OK(tapir_task_wait_async(p, 50, NULL, &w50));
-  REQUIRE_OK(tapir_task_on_complete(w50, stamp_cb, &at50, NULL, &SYNC, NULL));
+  REQUIRE_OK(tapir_task_on_complete(w50, stamp_cb, &at50, NULL, h_sync(), NULL));
   CHECK(w0 != p && w1 != p && w50 != p);
   expect_timeout_fault(w0, "wait_async(P, 0)");
   expect_timeout_fault(w1, "wait_async(P, 1)");
@@ -401,7 +384,7 @@ static void dl08_wait_async_expires(void) {
   /* ... and still completes normally */
   CHECK_OK(tapir_source_set_result(s, h_int(5), NULL));
   CHECK_EQ(tapir_task_get_status(p), TAPIR_TASK_STATUS_SUCCEEDED);
-  release_cts(src, tok);
+  h_release_cts(src, tok);
   CHECK_OK(tapir_task_release(p));
   CHECK_OK(tapir_source_release(s));
 }
@@ -415,7 +398,7 @@ static void dl_wait_async_completes_as_original(void) {
     const tapir_task *p = h_task_of(s);
     const tapir_cancel_source *src;
     const tapir_cancel_token *tok;
-    if (!new_cts(&src, &tok)) return;
+    if (!h_new_cts(&src, &tok)) return;
     const tapir_task *w = NULL;
     REQUIRE_OK(tapir_task_wait_async(p, 60000, tok, &w));
     CHECK(w != p);
@@ -454,7 +437,7 @@ static void dl_wait_async_completes_as_original(void) {
     CHECK_OK(tapir_task_release(w));
     CHECK_OK(tapir_task_release(p));
     CHECK_OK(tapir_source_release(s));
-    release_cts(src, tok);
+    h_release_cts(src, tok);
   }
 }
 
@@ -466,7 +449,7 @@ static void dl09_wait_async_canceled(void) {
   const tapir_task *p = h_task_of(s);
   const tapir_cancel_source *src;
   const tapir_cancel_token *tok;
-  if (!new_cts(&src, &tok)) return;
+  if (!h_new_cts(&src, &tok)) return;
   const tapir_task *wi = NULL, *wt = NULL;
   REQUIRE_OK(tapir_task_wait_async(p, TAPIR_INFINITE, tok, &wi));
   REQUIRE_OK(tapir_task_wait_async(p, 60000, tok, &wt));
@@ -499,7 +482,7 @@ static void dl09_wait_async_canceled(void) {
   CHECK_OK(tapir_source_set_result(s, NULL, NULL));
   CHECK_OK(tapir_task_release(p));
   CHECK_OK(tapir_source_release(s));
-  release_cts(src, tok);
+  h_release_cts(src, tok);
 }
 
 /* ---- wait_async on an already-completed original returns it as is */

@@ -2,8 +2,6 @@
  * chains that must not overflow a 256 KiB stack (CT-14, UW-06). */
 #include "harness.h"
 
-static const tapir_continuation_options SYNC = {sizeof(tapir_continuation_options),
-                                                TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
 
 enum { SMALL_STACK = 256 * 1024 };
 
@@ -255,7 +253,7 @@ static void deep_sync_continue_with_chain(void) {
   atomic_store(&chain_out_of_order, 0);
   j.tasks[0] = h_task_of(j.source);
   for (long i = 1; i <= n; i++) {
-    int32_t st = tapir_task_continue_with(j.tasks[i - 1], chain_link, h_int((uintptr_t)(i - 1)), NULL, &SYNC,
+    int32_t st = tapir_task_continue_with(j.tasks[i - 1], chain_link, h_int((uintptr_t)(i - 1)), NULL, h_sync(),
                                           &j.tasks[i]);
     if (st != TAPIR_STATUS_OK) {
       CHECKF(false, "link %ld: continue_with -> %s", i, h_status_name(st));
@@ -325,7 +323,7 @@ static void deep_chain_released_uncompleted(void) {
   REQUIRE(j.tasks != NULL);
   j.tasks[0] = h_task_of(j.source);
   for (long i = 1; i <= n; i++)
-    if (tapir_task_continue_with(j.tasks[i - 1], chain_link, h_int((uintptr_t)(i - 1)), NULL, &SYNC,
+    if (tapir_task_continue_with(j.tasks[i - 1], chain_link, h_int((uintptr_t)(i - 1)), NULL, h_sync(),
                                  &j.tasks[i]) != TAPIR_STATUS_OK) {
       CHECKF(false, "link %ld failed", i);
       n = j.n = i - 1;
