@@ -4,7 +4,8 @@
 //! build.rs never writes into the source tree.
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/ffi");
+    // The header names core types too (the status and object-kind tables).
+    println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
 

@@ -151,7 +151,8 @@ enum tapir_status
    */
   TAPIR_STATUS_BROKEN_PROMISE = 11,
   /**
-   * A counted primitive is at its maximum.
+   * A counted primitive is at its maximum, or an object has as many references as
+   * it can count.
    */
   TAPIR_STATUS_FULL = 12,
   /**
@@ -163,7 +164,8 @@ enum tapir_status
    */
   TAPIR_STATUS_QUEUE_COMPLETED = 14,
   /**
-   * A scheduler refused work.
+   * A scheduler refused work (also the code of the error a task fails with when the
+   * work that would have completed it was discarded).
    */
   TAPIR_STATUS_SCHEDULER_ERROR = 15,
 };
@@ -213,7 +215,7 @@ typedef int32_t tapir_task_status;
 #endif // __cplusplus
 
 /**
- * Object kinds counted by tapir_debug_live_objects.
+ * What `tapir_debug_live_objects` counts (the C enum `tapir_object_kind`).
  */
 enum tapir_object_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -233,15 +235,17 @@ enum tapir_object_kind
    */
   TAPIR_OBJECT_KIND_ERROR = 2,
   /**
-   * Continuation nodes (pending continuations and registrations).
+   * Continuation nodes (continuations waiting beside a task's first one, and
+   * registration handles).
    */
   TAPIR_OBJECT_KIND_REGISTRATION = 3,
   /**
-   * Schedulers (the default and inline ones are permanent and always counted).
+   * Schedulers (the default and inline ones are permanent and not counted).
    */
   TAPIR_OBJECT_KIND_SCHEDULER = 4,
   /**
-   * Cancellation sources, tokens and their registrations (the none token is permanent).
+   * Cancellation sources and tokens, and their registrations (the none token is
+   * permanent and not counted).
    */
   TAPIR_OBJECT_KIND_CANCEL = 5,
   /**
@@ -1131,8 +1135,11 @@ tapir_status tapir_scheduler_inline(const struct tapir_scheduler **scheduler_out
  * until the host calls tapir_scheduler_run_pending (e.g. once per frame on its main
  * thread).
  *
- * Ownership: `*scheduler_out` receives a new reference. Releasing the last one
- * discards queued work (user data destroyed, continuation tasks break their promise).
+ * Ownership: `*scheduler_out` receives a new reference. Releasing the last one closes
+ * the scheduler, since nobody can run it any more: queued work and everything posted
+ * to it later (continuations registered for it included) is discarded — user data is
+ * destroyed, and the task the work would have completed fails with an error of code
+ * TAPIR_STATUS_SCHEDULER_ERROR.
  * Threading: any thread. Blocking: never.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT.
  *
@@ -1230,7 +1237,8 @@ tapir_status tapir_work_run(struct tapir_work *work);
 
 /**
  * Discards a work item without running it, and consumes it: its user data is
- * destroyed and a continuation's task fails with TAPIR_STATUS_BROKEN_PROMISE.
+ * destroyed and the task it would have completed fails with an error of code
+ * TAPIR_STATUS_SCHEDULER_ERROR (its continuations still run).
  *
  * Threading: any thread. Blocking: never.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT.
@@ -1241,13 +1249,19 @@ tapir_status tapir_work_run(struct tapir_work *work);
 tapir_status tapir_work_discard(struct tapir_work *work);
 
 /**
- * Stops and joins every thread tapir started (the pool's workers and the timer
- * thread), so a host can unload the library. Queued pool work stays queued and runs
- * when the pool restarts on the next post; pending timers are dropped (their delays
- * never complete). Calling it from a tapir pool thread does not join that thread.
+ * Stops and joins every thread tapir started (the timer thread, then the pool's
+ * workers), so a host can unload the library or end cleanly: when it returns, no tapir
+ * thread is alive, and none starts until a later call needs one (tapir stays usable).
+ * Work already queued on the pool runs before the workers exit; work posted to the
+ * pool after shutdown began is refused — its destroy runs and the task it would have
+ * completed fails with TAPIR_STATUS_SCHEDULER_ERROR — so work that keeps reposting
+ * itself cannot keep shutdown from returning. Pending delays and timeouts are not
+ * faulted: they stay pending and fire once a later call has started the timer again.
+ * Manual and foreign schedulers belong to the host and are not affected.
  *
- * Threading: any thread. Blocking: yes, until the threads have exited.
- * Errors: none (TAPIR_STATUS_OK).
+ * Threading: any thread except a tapir pool or timer thread. Blocking: yes, until the
+ * threads have exited (queued work runs first).
+ * Errors: TAPIR_STATUS_INVALID_STATE (called from a tapir thread: nothing was done).
  */
 tapir_status tapir_shutdown(void);
 

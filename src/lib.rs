@@ -5,6 +5,9 @@
 //! nothing of C beyond the callback triple; [`ffi`] is the only place with
 //! `extern "C"` functions: it validates arguments, catches panics and translates.
 
+// A loom build compiles only the lock-free parts its models check.
+#![cfg_attr(loom, allow(dead_code))]
+
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("tapir handles are 64-bit values carried in pointers: 64-bit targets only");
 

@@ -2389,7 +2389,8 @@ fn manual_scheduler_runs_on_demand() {
         St::NullArgument
     );
 
-    // Releasing the last reference discards queued work: destroy without run.
+    // Releasing the last reference closes it: queued work is discarded (destroy without
+    // run) and the task it would have completed fails with SCHEDULER_ERROR.
     let q = Probe::new();
     post(m, &q);
     let k = Probe::mode(Mode::Result(1));
@@ -2400,7 +2401,7 @@ fn manual_scheduler_runs_on_demand() {
     assert_eq!((q.runs(), q.destroys()), (0, 1));
     assert_eq!((k.runs(), k.destroys()), (0, 1));
     assert_eq!(status(kt), tapir_task_status::Faulted);
-    assert_eq!(first_error_code(kt), St::BrokenPromise as i32);
+    assert_eq!(first_error_code(kt), St::SchedulerError as i32);
     release(kt);
     release(t);
     release_source(s);
@@ -2478,7 +2479,7 @@ fn foreign_scheduler_run_and_discard() {
     );
     assert_eq!((dropped.runs(), dropped.destroys()), (0, 1));
 
-    // A continuation posted to it and discarded: its task breaks the promise.
+    // A continuation posted to it and discarded: its task fails with SCHEDULER_ERROR.
     let (s, t) = pending();
     let k = Probe::mode(Mode::Result(1));
     let o = opts_on(0, sched);
@@ -2493,7 +2494,7 @@ fn foreign_scheduler_run_and_discard() {
     // SAFETY: as above.
     ok(unsafe { tapir_work_discard(works[0] as *mut tapir_work) });
     assert_eq!((k.runs(), k.destroys()), (0, 1));
-    assert_eq!(first_error_code(kt), St::BrokenPromise as i32);
+    assert_eq!(first_error_code(kt), St::SchedulerError as i32);
     assert_eq!(
         f.destroyed.load(SeqCst),
         1,

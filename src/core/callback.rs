@@ -1,17 +1,15 @@
 //! The one C-shaped thing the core knows: a foreign callback triple
 //! `(fn, user_data, destroy)`.
 //!
-//! Wrapping each C callback in a boxed Rust closure would cost one heap allocation
-//! per continuation, which the lifecycle budget does not allow, so the core stores
-//! the raw function pointers and calls them itself. Handles cross as thin pointers
-//! whose bits are a [`Handle`](super::pool::Handle); the ffi layer casts its typed
-//! `tapir_*` function pointers to these (identical ABI: thin pointers only).
+//! Wrapping each C callback in a boxed Rust closure would cost a heap allocation per
+//! continuation, which the lifecycle budget does not allow, so the core stores the raw
+//! function pointers and calls them itself. Handles cross as thin pointers whose bits
+//! are a handle; the ffi layer casts its typed `tapir_*` function pointers to these
+//! (identical ABI: thin pointers only).
 
 use std::ffi::c_void;
 
-use super::pool::Handle;
-
-/// Frees `user_data` (or a value/payload); called exactly once.
+/// Frees `user_data` (or a value or payload); called exactly once.
 pub type DestroyFn = unsafe extern "C" fn(user_data: *mut c_void);
 /// `tapir_callback_fn`: notified with the completed task.
 pub type NotifyFn = unsafe extern "C" fn(user_data: *mut c_void, task: *const c_void);
@@ -20,24 +18,23 @@ pub type ContinueFn =
     unsafe extern "C" fn(user_data: *mut c_void, antecedent: *const c_void, next: *const c_void);
 /// `tapir_work_fn`: a posted work item.
 pub type WorkFn = unsafe extern "C" fn(user_data: *mut c_void);
+/// `tapir_run_fn`: receives the source of its task and completes it (now, or later
+/// after a retain).
+pub type RunFn = unsafe extern "C" fn(user_data: *mut c_void, source: *const c_void);
 
-/// A handle as the pointer value C sees.
-pub(crate) fn handle_ptr(h: Handle) -> *const c_void {
-    h.bits() as usize as *const c_void
-}
-
-/// `user_data` plus its optional destroy; destroy runs exactly once, on drop.
+/// `user_data` plus its optional destroy; destroy runs exactly once, on drop, unless
+/// ownership goes back to the caller with [`UserData::give_back`].
 pub struct UserData {
     data: *mut c_void,
     destroy: Option<DestroyFn>,
 }
 
-// SAFETY: the C contract (header preamble) requires user_data and destroy to be
-// usable from any thread; the library only moves the pointer between threads.
+// SAFETY: the C contract (header preamble) requires user_data and destroy to be usable
+// from any thread; the library only moves the pointer between threads.
 unsafe impl Send for UserData {}
 
-// SAFETY: shared access only reads the pointer (`ptr`); the C contract makes user
-// data usable from any thread. Destroy runs once, on drop, by the last owner.
+// SAFETY: shared access only reads the pointer (`ptr`); the C contract makes user data
+// usable from any thread. Destroy runs once, on drop, by the last owner.
 unsafe impl Sync for UserData {}
 
 impl UserData {
@@ -49,6 +46,16 @@ impl UserData {
     pub fn ptr(&self) -> *mut c_void {
         self.data
     }
+    /// Hands `data` back to its owner: destroy will not run (a refused call).
+    pub fn give_back(mut self) {
+        self.destroy = None;
+    }
+    /// Splits into the raw parts; the caller now owns the destroy obligation.
+    pub(crate) fn into_raw(mut self) -> (*mut c_void, Option<DestroyFn>) {
+        let parts = (self.data, self.destroy.take());
+        std::mem::forget(self);
+        parts
+    }
 }
 
 impl Drop for UserData {
@@ -58,5 +65,16 @@ impl Drop for UserData {
             // any thread, and must not unwind; `take` makes this the only call.
             unsafe { destroy(self.data) };
         }
+    }
+}
+
+/// Calls a raw destroy obligation, if any (the unpacked form of [`UserData`]).
+///
+/// # Safety
+/// `destroy` must be the function its owner registered for `data`, not yet called.
+pub(crate) unsafe fn run_destroy(data: *mut c_void, destroy: Option<DestroyFn>) {
+    if let Some(destroy) = destroy {
+        // SAFETY: forwarded caller guarantee.
+        unsafe { destroy(data) };
     }
 }

@@ -1,16 +1,16 @@
 //! Error values: immutable, reference-counted, pooled.
 //!
 //! An error is a code, a UTF-8 message, an optional foreign payload (with its destroy)
-//! and inner errors. It is written once when created, before its handle is published,
-//! and only read afterwards, so readers need no lock.
+//! and inner errors. It is written once, before its handle is published, and only read
+//! afterwards, so readers need no lock — only a reference.
 
-use std::cell::UnsafeCell;
-
-use super::callback::UserData;
-use super::pool::{Handle, Kind};
-use super::pools::ERRORS;
-use super::refword::Released;
-use super::status::{Result, Status};
+use crate::core::callback::UserData;
+use crate::core::memory::family::{self, Object, Ref};
+use crate::core::memory::handle::{Handle, Kind};
+use crate::core::memory::pool::{Pool, Slot};
+use crate::core::memory::refword::RefWord;
+use crate::core::status::Result;
+use crate::core::sync::{AtomicU32, UnsafeCell};
 
 /// The fields of an error.
 pub struct ErrorData {
@@ -27,25 +27,60 @@ pub struct ErrorData {
 /// The pooled slot of an error.
 #[derive(Default)]
 pub(crate) struct ErrorCell {
+    word: RefWord,
+    link: AtomicU32,
     data: UnsafeCell<Option<ErrorData>>,
 }
 
-// SAFETY: `data` is written only by the allocating thread before the handle is
-// published (RefWord::activate is a Release) and taken only by the thread that
-// released the last reference; in between it is read-only.
+// SAFETY: `data` is written only by the creating thread before the handle is published
+// (RefWord::activate is a Release) and taken only by the thread that released the last
+// reference; in between it is read-only.
 unsafe impl Sync for ErrorCell {}
 
-/// An owned reference to an error; dropping it releases the reference.
-pub struct ErrorRef(Handle);
+impl Slot for ErrorCell {
+    fn free_link(&self) -> &AtomicU32 {
+        &self.link
+    }
+    fn counts_as_live(&self) -> bool {
+        self.word.counts_as_live()
+    }
+}
+
+impl Object for ErrorCell {
+    type Remains = Option<ErrorData>;
+    fn pool() -> &'static Pool<Self> {
+        &ERRORS
+    }
+    fn word(&self) -> &RefWord {
+        &self.word
+    }
+    fn take_contents(&'static self) -> Option<ErrorData> {
+        // SAFETY: the last reference is gone: this thread alone accesses the slot.
+        // Dropped after the slot is free: payload destroys and inner releases may run
+        // user code or long inner chains.
+        self.data.with_mut(|p| unsafe { (*p).take() })
+    }
+}
+
+static ERRORS: Pool<ErrorCell> = Pool::new();
+
+/// An owned reference to an error.
+#[derive(Clone)]
+pub struct ErrorRef(Ref<ErrorCell>);
+
+impl std::fmt::Debug for ErrorRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ErrorRef({})", self.data().code)
+    }
+}
 
 impl ErrorRef {
-    /// Creates an error with one reference, owned by the returned value.
+    /// Creates an error owned by the returned reference.
     pub fn new(data: ErrorData) -> ErrorRef {
-        let (h, entry) = ERRORS.alloc(Kind::Error, 0, 1);
-        // SAFETY: the slot was just activated by this thread and its handle is not yet
-        // published, so nobody else can read `data` (see ErrorCell's Sync note).
-        unsafe { *entry.value.data.get() = Some(data) };
-        ErrorRef(h)
+        ErrorRef(family::create_ref::<ErrorCell>(|c| {
+            // SAFETY: the slot is fresh and unpublished: this thread alone accesses it.
+            c.data.with_mut(|p| unsafe { *p = Some(data) });
+        }))
     }
 
     /// A library error with `code` and a static message.
@@ -58,115 +93,35 @@ impl ErrorRef {
         })
     }
 
-    /// Takes a library reference to the error named by the user handle `h`.
+    /// Takes a library reference to the error a user handle names.
     pub fn retain(h: Handle) -> Result<ErrorRef> {
-        let entry = entry(h)?;
-        if entry.word.retain_internal(h.generation()) {
-            Ok(ErrorRef(h))
-        } else {
-            Err(Status::InvalidHandle)
-        }
+        family::pin::<ErrorCell>(h, &[Kind::Error]).map(ErrorRef)
     }
 
-    /// The handle; the reference stays with `self`.
-    pub fn handle(&self) -> Handle {
-        self.0
-    }
-
-    /// Gives the reference to the caller as a user handle.
-    pub fn into_handle(self) -> Handle {
-        let h = self.0;
-        ERRORS
-            .entry(h.index())
-            .expect("owned error has a slot")
-            .word
-            .internal_to_user();
-        std::mem::forget(self);
-        h
-    }
-
-    /// Mints a user reference on the same error (for lending to a callback); the
-    /// caller releases it with [`release`].
-    pub(crate) fn lend(&self) -> Handle {
-        let entry = ERRORS
-            .entry(self.0.index())
-            .expect("owned error has a slot");
-        entry.word.mint(self.0.generation());
-        self.0
+    /// Gives the caller a user handle (+1) to the same error.
+    pub fn to_user(&self) -> Result<Handle> {
+        self.0.mint_user(Kind::Error)
     }
 
     /// The error's fields.
     pub fn data(&self) -> &ErrorData {
-        let entry = ERRORS
-            .entry(self.0.index())
-            .expect("owned error has a slot");
         // SAFETY: `self` owns a reference, so the slot is live and its data immutable.
-        unsafe { (*entry.value.data.get()).as_ref() }.expect("live error has data")
+        self.0
+            .get()
+            .data
+            .with(|p| unsafe { (*p).as_ref() })
+            .expect("a live error has data")
     }
 }
 
-impl Clone for ErrorRef {
-    fn clone(&self) -> Self {
-        let entry = ERRORS
-            .entry(self.0.index())
-            .expect("owned error has a slot");
-        entry.word.retain_owned();
-        ErrorRef(self.0)
-    }
+/// Adds a user reference (`tapir_error_retain`).
+pub fn retain_user(h: Handle) -> Result<()> {
+    family::retain_user::<ErrorCell>(h, &[Kind::Error])
 }
 
-impl Drop for ErrorRef {
-    fn drop(&mut self) {
-        let entry = ERRORS
-            .entry(self.0.index())
-            .expect("owned error has a slot");
-        if entry.word.release_owned() == Released::Last {
-            teardown(entry, self.0);
-        }
-    }
-}
-
-fn entry(h: Handle) -> Result<&'static super::pool::Entry<ErrorCell>> {
-    if h.kind() != Some(Kind::Error) {
-        return Err(Status::InvalidHandle);
-    }
-    ERRORS.entry(h.index()).ok_or(Status::InvalidHandle)
-}
-
-/// Runs `f` on the error named by `h`, which the caller holds a reference to.
-pub fn with<R>(h: Handle, f: impl FnOnce(&ErrorData) -> R) -> Result<R> {
-    let entry = entry(h)?;
-    if !entry.word.is_live(h.generation()) {
-        return Err(Status::InvalidHandle);
-    }
-    // SAFETY: the handle is live (checked above) and the caller holds a reference for
-    // the duration of the call, so the data is initialized and immutable.
-    let data = unsafe { (*entry.value.data.get()).as_ref() }.ok_or(Status::InvalidHandle)?;
-    Ok(f(data))
-}
-
-/// Releases one user reference; the last reference frees the payload and the inner errors.
-pub fn release(h: Handle) -> Result<()> {
-    let entry = entry(h)?;
-    match entry.word.release(h.generation()) {
-        Released::Alive => Ok(()),
-        Released::Invalid => Err(Status::InvalidHandle),
-        Released::Last => {
-            teardown(entry, h);
-            Ok(())
-        }
-    }
-}
-
-fn teardown(entry: &'static super::pool::Entry<ErrorCell>, h: Handle) {
-    // SAFETY: this thread took the last reference (AcqRel), so it alone may take the
-    // data; no handle can reach the slot until `retire`.
-    let data = unsafe { (*entry.value.data.get()).take() };
-    entry.word.retire();
-    ERRORS.free(h.index());
-    // Dropped after the slot is recycled: payload destroy and inner releases may run
-    // user code or go through long inner chains.
-    drop(data);
+/// Releases a user reference (`tapir_error_release`).
+pub fn release_user(h: Handle) -> Result<()> {
+    family::release_user::<ErrorCell>(h, &[Kind::Error])
 }
 
 /// Flattens nested aggregates: inner errors that have inner errors are replaced by
@@ -181,4 +136,9 @@ pub fn flatten_into(errors: &[ErrorRef], out: &mut Vec<ErrorRef>) {
             stack.extend(inner.iter().rev().cloned());
         }
     }
+}
+
+/// Live errors (diagnostics).
+pub(crate) fn live() -> usize {
+    ERRORS.live()
 }

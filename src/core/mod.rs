@@ -1,66 +1,70 @@
-//! The engine: safe Rust with no knowledge of the C ABI beyond the callback triple
-//! (see [`callback`]).
+//! The engine: safe Rust with no knowledge of the C ABI beyond the callback triple.
 //!
-//! # Objects and references
-//! Every object lives in a type-stable [`pool`] slot whose [`refword`] packs a
-//! generation and a reference count. Handles name a slot, a kind and a generation;
-//! a handle whose generation no longer matches is stale and refused.
+//! # Layers
+//! Folders are layers; a file imports its own folder and the folders below it, never
+//! one above (check: `grep -rn "crate::core::" src/core`).
 //!
-//! Who holds references on a task slot:
-//! - each task handle and each source handle given to a caller (one each);
-//! - a dispatched or deferred continuation holds its antecedent until it has run;
-//! - a continuation node holds its continuation task's source (`Action::Continue`,
-//!   `Action::Forward`) until it has run or been dropped;
-//! - a registration node that the caller may remove holds its antecedent;
-//! - a task whose value is forwarded from another holds that other task.
+//! ```text
+//! ground        sync (loom shim) · status (one table of codes) · callback (the C triple)
+//! memory/       handle (generation|kind|index, one table of kinds) · refword · pool
+//!               (type-stable slots, per-thread free lists) · family (the one lifecycle)
+//! values        error · hooks · cancel/ (sources, tokens, registrations; no task, no timer)
+//! task/         the engine: word, cell, outcome, list, continuation, complete, work,
+//!               trampoline, schedule (trait Schedule), workers (the default pool), ops
+//! above task    sched/ (inline, default, manual, foreign) · time/ (timer, delay,
+//!               timeouts, deadlines) · wait · primitives/
+//! combinators/  run, when_all, when_any + interleaved, factories, unwrap + set_from_task
+//! registry      every pool, for the live-object diagnostics only
+//! ```
 //!
-//! # State and field access
-//! See [`state`] (the state word and its protocol) and [`task`] (which thread may
-//! touch which field when).
-//!
-//! # Safety scenarios
-//! - completion racing registration: both take the list lock; a registration either
-//!   lands before the detach (and the completer runs it) or sees COMPLETED (and runs
-//!   itself) — modelled in `tests/loom_state.rs`;
-//! - removal racing completion: removal unlinks under the lock only while pending;
-//!   afterwards the completer owns the node and removal reports "already ran";
-//! - last release racing a callback: a callback runs while the completer (or the work
-//!   item) holds a reference, so the antecedent outlives every callback that sees it.
+//! Three seams keep the arrows pointing down: the slot allocator hands a thread's
+//! cached slots back to the pool that registered itself with it (it never names the
+//! pools); the engine posts jobs through `trait Schedule` (it never names a scheduler,
+//! and no scheduler names a combinator); a cancellation source with a deadline holds a
+//! guard whose drop stops the timer (cancel/ never names time/).
 
 pub(crate) mod sync;
 
 #[cfg(not(loom))]
 pub mod callback;
+pub(crate) mod memory;
 #[cfg(not(loom))]
-pub mod cancel;
+pub mod status;
+
 #[cfg(not(loom))]
-pub mod combinators;
-#[cfg(not(loom))]
-pub(crate) mod continuation;
+pub(crate) mod cancel;
 #[cfg(not(loom))]
 pub mod error;
 #[cfg(not(loom))]
 pub mod hooks;
+
+pub(crate) mod task;
+
 #[cfg(not(loom))]
-pub mod pool;
+pub(crate) mod combinators;
 #[cfg(not(loom))]
-pub(crate) mod pools;
+pub(crate) mod primitives;
 #[cfg(not(loom))]
-pub mod progress;
-pub(crate) mod refword;
+pub(crate) mod registry;
 #[cfg(not(loom))]
-pub mod scheduler;
-pub(crate) mod state;
+pub(crate) mod sched;
 #[cfg(not(loom))]
-pub mod status;
+pub(crate) mod time;
 #[cfg(not(loom))]
-pub mod task;
-#[cfg(not(loom))]
-pub(crate) mod timer;
-#[cfg(not(loom))]
-pub(crate) mod trampoline;
-#[cfg(not(loom))]
-pub mod wait;
+pub(crate) mod wait;
 
 #[cfg(all(test, loom))]
 mod tests;
+
+/// `tapir_shutdown`: stops and joins the timer thread and the default pool (see the
+/// header for what happens to pending and queued work). Refused from a pool thread,
+/// which cannot join itself.
+#[cfg(not(loom))]
+pub(crate) fn shutdown() -> status::Result<()> {
+    if task::workers::on_worker() {
+        return Err(status::Status::InvalidState);
+    }
+    time::timer::shutdown();
+    task::workers::shutdown();
+    Ok(())
+}

@@ -1,38 +1,36 @@
-//! Blocking waits: a waiter is a continuation node that unparks a thread.
+//! Blocking waits: a waiter is a library continuation that unparks a thread.
 //!
-//! Waiters are woken in the first wave of completion, before any continuation runs,
-//! so a blocked thread never waits for continuations to finish.
+//! Waiters are woken in the first wave of completion, before any continuation runs, so
+//! a blocked thread never waits for continuations to finish. Every handle is validated
+//! before anything is registered, and the registrations are removed before returning.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use super::cancel::{CancelAction, TokenRef};
-use super::continuation::{Action, NodeSpec};
-use super::pool::Handle;
-use super::state::Final;
-use super::status::{Result, Status};
-use super::task;
+use crate::core::cancel::{TokenRef, TokenRegistration};
+use crate::core::memory::Handle;
+use crate::core::status::{Result, Status};
+use crate::core::task::Final;
+use crate::core::task::continuation::{Action, Combinator, Continuation, Internal, WAKE};
+use crate::core::task::list::{self, Target, Want};
+use crate::core::task::ops;
+use crate::core::task::outcome::Antecedent;
+use crate::core::task::refs::task_view;
 
 const NOT_WOKEN: usize = usize::MAX;
+const CANCELED: usize = usize::MAX - 1;
 
 /// One blocked thread and which input woke it first.
-pub(crate) struct Waiter {
+struct Waiter {
     thread: Thread,
     winner: AtomicUsize,
 }
 
 impl Waiter {
-    fn new() -> Arc<Waiter> {
-        Arc::new(Waiter {
-            thread: std::thread::current(),
-            winner: AtomicUsize::new(NOT_WOKEN),
-        })
-    }
-
     /// Records `index` if it is the first to complete, and unparks the thread.
-    pub(crate) fn wake(&self, index: usize) {
+    fn wake(&self, index: usize) {
         // AcqRel: the waiting thread's Acquire load of `winner` then sees the
         // completion that triggered this wake.
         let _ = self
@@ -67,6 +65,12 @@ impl Waiter {
     }
 }
 
+impl Combinator for Waiter {
+    fn input_completed(self: Arc<Self>, index: usize, _antecedent: &Antecedent) {
+        self.wake(index);
+    }
+}
+
 fn status_result(status: Final) -> Result<()> {
     match status {
         Final::Succeeded => Ok(()),
@@ -75,8 +79,8 @@ fn status_result(status: Final) -> Result<()> {
     }
 }
 
-/// Blocks until `task` completes or `timeout` passes. Ok for success, Faulted (the
-/// error counts as observed) or Canceled for the other outcomes, Timeout.
+/// Blocks until `task` completes or `timeout` passes: Ok for success, Faulted (the
+/// errors count as observed) or Canceled for the other outcomes, Timeout.
 pub fn wait(task: Handle, timeout: Option<Duration>) -> Result<()> {
     match wait_any(&[task], timeout, None)? {
         Some(_) => finished(task),
@@ -85,32 +89,34 @@ pub fn wait(task: Handle, timeout: Option<Duration>) -> Result<()> {
 }
 
 fn finished(task: Handle) -> Result<()> {
-    let status = task::snapshot(task)?
-        .final_status()
-        .expect("woken task is completed");
+    let status = ops::status(task)?.expect("a woken task has completed");
     if status == Final::Faulted {
-        let _ = task::errors(task)?;
+        ops::errors(task)?;
     }
     status_result(status)
 }
 
-const CANCELED: usize = usize::MAX - 1;
-
-/// Blocks until one of `tasks` completes; returns the index of the first to complete
-/// (among already-completed ones, the first in input order), or None on timeout.
-/// Canceled when `token` fires first (checked before anything else).
+/// Blocks until one of `tasks` completes; the index of the first to complete (among
+/// tasks already completed, the first in input order), or None on timeout. Canceled
+/// when `token` fires first (checked before anything else). Every handle is checked
+/// before waiting.
 pub(crate) fn wait_any(
     tasks: &[Handle],
     timeout: Option<Duration>,
     token: Option<&TokenRef>,
 ) -> Result<Option<usize>> {
-    if token.is_some_and(|t| t.is_canceled()) {
+    let mut done = None;
+    for (i, &t) in tasks.iter().enumerate() {
+        let (_, w) = task_view(t)?;
+        if done.is_none() && w.is_completed() {
+            done = Some(i);
+        }
+    }
+    if token.is_some_and(TokenRef::is_canceled) {
         return Err(Status::Canceled);
     }
-    for (i, &t) in tasks.iter().enumerate() {
-        if task::snapshot(t)?.is_completed() {
-            return Ok(Some(i));
-        }
+    if done.is_some() {
+        return Ok(done);
     }
     if tasks.is_empty() || timeout == Some(Duration::ZERO) {
         return Ok(None);
@@ -119,34 +125,36 @@ pub(crate) fn wait_any(
         return Ok(Some(i));
     }
     let deadline = timeout.map(|t| Instant::now() + t);
-    let waiter = Waiter::new();
-    let mut registrations = Vec::with_capacity(tasks.len());
+    let waiter = Arc::new(Waiter {
+        thread: std::thread::current(),
+        winner: AtomicUsize::new(NOT_WOKEN),
+    });
+    let mut placed = Vec::with_capacity(tasks.len());
     for (index, &t) in tasks.iter().enumerate() {
-        let spec = NodeSpec {
-            action: Action::Wake {
-                waiter: waiter.clone(),
-                index,
-            },
-            flags: 0,
-            scheduler: None,
-        };
-        if let Some(reg) = task::register(t, spec, true)? {
-            registrations.push(reg);
+        let internal = Internal::from_arc(waiter.clone(), index);
+        let key = internal.key();
+        let mut cont = Continuation::internal(Action::Internal(internal));
+        cont.flags |= WAKE;
+        match list::register(Target::User(t), cont, Want::Removable) {
+            Ok(p) => placed.push((p, key)),
+            Err((s, cont)) => {
+                drop(cont);
+                for (p, key) in placed {
+                    p.remove(key);
+                }
+                return Err(s);
+            }
         }
     }
-    let token_reg = token.and_then(|t| {
+    let on_cancel = token.and_then(|t| {
         let w = waiter.clone();
-        t.register(CancelAction::Rust(Box::new(move || w.wake(CANCELED))))
-            .map(|id| (t, id))
+        TokenRegistration::new(t, move || w.wake(CANCELED))
     });
     let woken = waiter.park_until(deadline);
-    for reg in registrations {
-        let _ = task::remove(reg);
-        let _ = task::release_registration(reg);
+    for (p, key) in placed {
+        p.remove(key);
     }
-    if let Some((t, id)) = token_reg {
-        t.unregister(id);
-    }
+    drop(on_cancel);
     match waiter.winner() {
         Some(CANCELED) => Err(Status::Canceled),
         w if woken => Ok(w),
@@ -156,8 +164,8 @@ pub(crate) fn wait_any(
 
 /// Spins briefly before parking, as .NET's SpinWait does: when the other side answers
 /// within microseconds (a ping-pong, a short critical section), a futex round trip
-/// (tens of microseconds on a VM) costs far more than the spin. Bounded: about 20
-/// rounds of exponential pause, then a few yields; only for small task lists.
+/// (tens of microseconds on a VM) costs far more than the spin. Bounded: about 20 rounds
+/// of exponential pause, then a few yields; only for small task lists.
 fn spin_for_completion(tasks: &[Handle]) -> Option<usize> {
     const SPIN_ROUNDS: u32 = 10;
     const YIELD_ROUNDS: u32 = 10;
@@ -171,7 +179,7 @@ fn spin_for_completion(tasks: &[Handle]) -> Option<usize> {
     let completed = || {
         tasks
             .iter()
-            .position(|&t| task::snapshot(t).is_ok_and(|s| s.is_completed()))
+            .position(|&t| task_view(t).is_ok_and(|(_, w)| w.is_completed()))
     };
     for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
         if let Some(i) = completed() {
@@ -189,16 +197,17 @@ fn spin_for_completion(tasks: &[Handle]) -> Option<usize> {
 }
 
 /// Blocks until every task completes or the timeout passes. Ok when all succeeded;
-/// otherwise Faulted if any faulted, else Canceled; Timeout.
+/// otherwise Faulted if any faulted (their errors count as observed), else Canceled;
+/// Timeout. A canceled token is checked first. Every handle is checked before waiting.
 pub(crate) fn wait_all(
     tasks: &[Handle],
     timeout: Option<Duration>,
     token: Option<&TokenRef>,
 ) -> Result<()> {
     for &t in tasks {
-        task::snapshot(t)?;
+        task_view(t)?;
     }
-    if token.is_some_and(|t| t.is_canceled()) {
+    if token.is_some_and(TokenRef::is_canceled) {
         return Err(Status::Canceled);
     }
     let deadline = timeout.map(|t| Instant::now() + t);

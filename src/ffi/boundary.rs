@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 
-use super::status::tapir_status;
+use crate::core::status::Status as tapir_status;
 
 thread_local! {
     static LAST: Cell<tapir_status> = const { Cell::new(tapir_status::Ok) };
@@ -105,7 +105,7 @@ macro_rules! try_core {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(s) => return $crate::ffi::boundary::OnFailure::on_failure(s.into()),
+            Err(s) => return $crate::ffi::boundary::OnFailure::on_failure(s),
         }
     };
 }
@@ -115,7 +115,7 @@ macro_rules! require {
     ($($p:expr),+ $(,)?) => {
         $(if $p.is_null() {
             return $crate::ffi::boundary::OnFailure::on_failure(
-                $crate::ffi::status::tapir_status::NullArgument,
+                $crate::core::status::Status::NullArgument,
             );
         })+
     };
@@ -128,7 +128,7 @@ macro_rules! require_fn {
             Some(f) => f,
             None => {
                 return $crate::ffi::boundary::OnFailure::on_failure(
-                    $crate::ffi::status::tapir_status::NullArgument,
+                    $crate::core::status::Status::NullArgument,
                 )
             }
         }

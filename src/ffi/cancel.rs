@@ -5,13 +5,14 @@ use std::ffi::c_void;
 
 use super::boundary::{ffi_boundary, require, require_fn, try_core};
 use super::handle::{array, from_ptr, to_ptr, write};
-use super::status::{from_result, tapir_status};
+use super::status::from_result;
 use super::{tapir_cancel_source, tapir_cancel_token, tapir_destroy_fn, tapir_error};
 use crate::core::callback::UserData;
 use crate::core::cancel::{self, CancelAction, CancelFn};
 use crate::core::error::{ErrorData, ErrorRef};
-use crate::core::pool::Kind;
+use crate::core::memory::{Handle, Kind};
 use crate::core::status::{Status, timeout_from_ms};
+use crate::core::time;
 
 /// A registration on a cancellation token.
 pub struct tapir_cancel_registration {
@@ -31,10 +32,10 @@ pub const TAPIR_CANCEL_STOP_AT_FIRST_ERROR: u32 = 1;
 /// callback; return TAPIR_STATUS_CANCELED instead (nothing registered, nothing called).
 pub const TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED: u32 = 1;
 
-fn write_ptr<T>(out: *mut *const T, h: crate::core::pool::Handle) -> tapir_status {
+fn write_ptr<T>(out: *mut *const T, h: Handle) -> Status {
     // SAFETY: callers checked `out` for NULL; the C caller guarantees it is writable.
     unsafe { write(out, to_ptr(h)) };
-    tapir_status::Ok
+    Status::Ok
 }
 
 /// Creates a cancellation source.
@@ -49,10 +50,10 @@ fn write_ptr<T>(out: *mut *const T, h: crate::core::pool::Handle) -> tapir_statu
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tapir_cancel_source_new(
     source_out: *mut *const tapir_cancel_source,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(source_out);
-        write_ptr(source_out, cancel::source_new())
+        write_ptr(source_out, cancel::source::source_new())
     }
 }
 
@@ -73,7 +74,7 @@ pub unsafe extern "C" fn tapir_cancel_source_new_linked(
     tokens: *const *const tapir_cancel_token,
     count: usize,
     source_out: *mut *const tapir_cancel_source,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(source_out);
         if count > 0 {
@@ -81,10 +82,7 @@ pub unsafe extern "C" fn tapir_cancel_source_new_linked(
         }
         // SAFETY: forwarded caller guarantee.
         let list = try_core!(unsafe { array(tokens, count) }.ok_or(Status::InvalidArgument));
-        if list.iter().any(|h| h.kind() != Some(Kind::CancelToken)) {
-            return tapir_status::InvalidHandle;
-        }
-        write_ptr(source_out, try_core!(cancel::linked(&list)))
+        write_ptr(source_out, try_core!(cancel::source::linked(&list)))
     }
 }
 
@@ -97,11 +95,7 @@ pub extern "C" fn tapir_cancel_source_retain(
 ) -> *const tapir_cancel_source {
     ffi_boundary! {
         require!(source);
-        let h = from_ptr(source).expect("non-NULL");
-        if h.kind() != Some(Kind::CancelSource) {
-            return super::boundary::OnFailure::on_failure(tapir_status::InvalidHandle);
-        }
-        try_core!(cancel::retain(h));
+        try_core!(cancel::source::source_retain(from_ptr(source).expect("non-NULL")));
         source
     }
 }
@@ -111,12 +105,11 @@ pub extern "C" fn tapir_cancel_source_retain(
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_INVALID_HANDLE (released already, or not a cancel source).
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_cancel_source_release(source: *const tapir_cancel_source) -> tapir_status {
+pub extern "C" fn tapir_cancel_source_release(source: *const tapir_cancel_source) -> Status {
     ffi_boundary! {
         match from_ptr(source) {
-            None => tapir_status::Ok,
-            Some(h) if h.kind() != Some(Kind::CancelSource) => tapir_status::InvalidHandle,
-            Some(h) => from_result(cancel::release(h)),
+            None => Status::Ok,
+            Some(h) => from_result(cancel::source::source_release(h)),
         }
     }
 }
@@ -133,10 +126,10 @@ pub extern "C" fn tapir_cancel_source_release(source: *const tapir_cancel_source
 pub unsafe extern "C" fn tapir_cancel_source_token(
     source: *const tapir_cancel_source,
     token_out: *mut *const tapir_cancel_token,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(source, token_out);
-        write_ptr(token_out, try_core!(cancel::token_of(from_ptr(source).expect("non-NULL"))))
+        write_ptr(token_out, try_core!(cancel::source::token_of(from_ptr(source).expect("non-NULL"))))
     }
 }
 
@@ -159,17 +152,14 @@ pub unsafe extern "C" fn tapir_cancel_source_cancel(
     source: *const tapir_cancel_source,
     flags: u32,
     errors_out: *mut *const tapir_error,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(source);
         if flags & !TAPIR_CANCEL_STOP_AT_FIRST_ERROR != 0 {
-            return tapir_status::InvalidArgument;
+            return Status::InvalidArgument;
         }
         let h = from_ptr(source).expect("non-NULL");
-        if h.kind() != Some(Kind::CancelSource) {
-            return tapir_status::InvalidHandle;
-        }
-        let errors = try_core!(cancel::cancel(h, flags & TAPIR_CANCEL_STOP_AT_FIRST_ERROR != 0));
+        let errors = try_core!(cancel::source::cancel(h, flags & TAPIR_CANCEL_STOP_AT_FIRST_ERROR != 0));
         if !errors_out.is_null() {
             let p = if errors.is_empty() {
                 std::ptr::null()
@@ -180,12 +170,12 @@ pub unsafe extern "C" fn tapir_cancel_source_cancel(
                     payload: None,
                     inner: errors,
                 });
-                to_ptr(agg.into_handle())
+                to_ptr(try_core!(agg.to_user()))
             };
             // SAFETY: non-NULL checked; the caller guarantees it is writable.
             unsafe { write(errors_out, p) };
         }
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -200,11 +190,11 @@ pub unsafe extern "C" fn tapir_cancel_source_cancel(
 pub extern "C" fn tapir_cancel_source_cancel_after(
     source: *const tapir_cancel_source,
     delay_ms: i64,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(source);
         let delay = try_core!(timeout_from_ms(delay_ms));
-        from_result(cancel::cancel_after(from_ptr(source).expect("non-NULL"), delay))
+        from_result(time::cancel_after(from_ptr(source).expect("non-NULL"), delay))
     }
 }
 
@@ -216,7 +206,7 @@ pub extern "C" fn tapir_cancel_source_cancel_after(
 pub extern "C" fn tapir_cancel_source_is_canceled(source: *const tapir_cancel_source) -> bool {
     ffi_boundary! {
         require!(source);
-        try_core!(cancel::is_canceled(from_ptr(source).expect("non-NULL")))
+        try_core!(cancel::source::is_canceled(from_ptr(source).expect("non-NULL")))
     }
 }
 
@@ -231,10 +221,10 @@ pub extern "C" fn tapir_cancel_source_is_canceled(source: *const tapir_cancel_so
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tapir_cancel_token_none(
     token_out: *mut *const tapir_cancel_token,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(token_out);
-        write_ptr(token_out, cancel::token_none())
+        write_ptr(token_out, cancel::source::token_none())
     }
 }
 
@@ -248,10 +238,10 @@ pub unsafe extern "C" fn tapir_cancel_token_none(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tapir_cancel_token_new_canceled(
     token_out: *mut *const tapir_cancel_token,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(token_out);
-        write_ptr(token_out, cancel::token_new_canceled())
+        write_ptr(token_out, cancel::source::token_new_canceled())
     }
 }
 
@@ -264,11 +254,7 @@ pub extern "C" fn tapir_cancel_token_retain(
 ) -> *const tapir_cancel_token {
     ffi_boundary! {
         require!(token);
-        let h = from_ptr(token).expect("non-NULL");
-        if h.kind() != Some(Kind::CancelToken) {
-            return super::boundary::OnFailure::on_failure(tapir_status::InvalidHandle);
-        }
-        try_core!(cancel::retain(h));
+        try_core!(cancel::source::token_retain(from_ptr(token).expect("non-NULL")));
         token
     }
 }
@@ -277,12 +263,11 @@ pub extern "C" fn tapir_cancel_token_retain(
 ///
 /// Errors: TAPIR_STATUS_INVALID_HANDLE.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_cancel_token_release(token: *const tapir_cancel_token) -> tapir_status {
+pub extern "C" fn tapir_cancel_token_release(token: *const tapir_cancel_token) -> Status {
     ffi_boundary! {
         match from_ptr(token) {
-            None => tapir_status::Ok,
-            Some(h) if h.kind() != Some(Kind::CancelToken) => tapir_status::InvalidHandle,
-            Some(h) => from_result(cancel::release(h)),
+            None => Status::Ok,
+            Some(h) => from_result(cancel::source::token_release(h)),
         }
     }
 }
@@ -295,7 +280,11 @@ pub extern "C" fn tapir_cancel_token_release(token: *const tapir_cancel_token) -
 pub extern "C" fn tapir_cancel_token_is_canceled(token: *const tapir_cancel_token) -> bool {
     ffi_boundary! {
         require!(token);
-        try_core!(cancel::is_canceled(from_ptr(token).expect("non-NULL")))
+        let h = from_ptr(token).expect("non-NULL");
+        if !h.is(Kind::CancelToken) {
+            return super::boundary::OnFailure::on_failure(Status::InvalidHandle);
+        }
+        try_core!(cancel::source::is_canceled(h))
     }
 }
 
@@ -306,7 +295,11 @@ pub extern "C" fn tapir_cancel_token_is_canceled(token: *const tapir_cancel_toke
 pub extern "C" fn tapir_cancel_token_can_be_canceled(token: *const tapir_cancel_token) -> bool {
     ffi_boundary! {
         require!(token);
-        try_core!(cancel::can_be_canceled(from_ptr(token).expect("non-NULL")))
+        let h = from_ptr(token).expect("non-NULL");
+        if !h.is(Kind::CancelToken) {
+            return super::boundary::OnFailure::on_failure(Status::InvalidHandle);
+        }
+        try_core!(cancel::source::can_be_canceled(h))
     }
 }
 
@@ -334,37 +327,37 @@ pub unsafe extern "C" fn tapir_cancel_token_register(
     destroy: tapir_destroy_fn,
     flags: u32,
     registration_out: *mut *const tapir_cancel_registration,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(token);
         let f = require_fn!(callback);
         if flags & !TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED != 0 {
-            return tapir_status::InvalidArgument;
+            return Status::InvalidArgument;
         }
         let h = from_ptr(token).expect("non-NULL");
-        if h.kind() != Some(Kind::CancelToken) {
-            return tapir_status::InvalidHandle;
+        if !h.is(Kind::CancelToken) {
+            return Status::InvalidHandle;
         }
         let run_if_canceled = flags & TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED == 0;
         // Validated before the user data is adopted: a refused call destroys nothing.
-        let already = try_core!(cancel::is_canceled(h));
+        let already = try_core!(cancel::source::is_canceled(h));
         if !run_if_canceled && already {
-            return tapir_status::Canceled;
+            return Status::Canceled;
         }
         // SAFETY: same ABI; only the pointee type of the returned pointer differs.
         let f: CancelFn = unsafe {
             std::mem::transmute::<unsafe extern "C" fn(*mut c_void) -> *const tapir_error, CancelFn>(f)
         };
         let action = CancelAction::Foreign { f, data: UserData::new(user_data, destroy) };
-        let (reg, _) = try_core!(cancel::register_foreign(h, action, run_if_canceled));
+        let reg = try_core!(cancel::registration::register(h, action, run_if_canceled));
         if !registration_out.is_null() {
             let p = reg.map_or(std::ptr::null(), to_ptr);
             // SAFETY: non-NULL checked; the caller guarantees it is writable.
             unsafe { write(registration_out, p) };
         } else if let Some(reg) = reg {
-            let _ = cancel::release_registration(reg);
+            let _ = cancel::registration::release(reg);
         }
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -377,12 +370,12 @@ pub unsafe extern "C" fn tapir_cancel_token_register(
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_cancel_registration_unregister(
     registration: *const tapir_cancel_registration,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(registration);
-        match try_core!(cancel::unregister_handle(from_ptr(registration).expect("non-NULL"), false)) {
-            true => tapir_status::Ok,
-            false => tapir_status::AlreadyCompleted,
+        match try_core!(cancel::registration::unregister(from_ptr(registration).expect("non-NULL"), false)) {
+            true => Status::Ok,
+            false => Status::AlreadyCompleted,
         }
     }
 }
@@ -396,12 +389,12 @@ pub extern "C" fn tapir_cancel_registration_unregister(
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_cancel_registration_unregister_wait(
     registration: *const tapir_cancel_registration,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(registration);
-        match try_core!(cancel::unregister_handle(from_ptr(registration).expect("non-NULL"), true)) {
-            true => tapir_status::Ok,
-            false => tapir_status::AlreadyCompleted,
+        match try_core!(cancel::registration::unregister(from_ptr(registration).expect("non-NULL"), true)) {
+            true => Status::Ok,
+            false => Status::AlreadyCompleted,
         }
     }
 }
@@ -418,11 +411,11 @@ pub extern "C" fn tapir_cancel_registration_unregister_wait(
 pub unsafe extern "C" fn tapir_cancel_registration_token(
     registration: *const tapir_cancel_registration,
     token_out: *mut *const tapir_cancel_token,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(registration, token_out);
-        let t = try_core!(cancel::registration_token(from_ptr(registration).expect("non-NULL")));
-        write_ptr(token_out, t.with_kind(Kind::CancelToken))
+        let t = try_core!(cancel::registration::token(from_ptr(registration).expect("non-NULL")));
+        write_ptr(token_out, t)
     }
 }
 
@@ -433,7 +426,7 @@ pub extern "C" fn tapir_cancel_registration_retain(
 ) -> *const tapir_cancel_registration {
     ffi_boundary! {
         require!(registration);
-        try_core!(cancel::retain_registration(from_ptr(registration).expect("non-NULL")));
+        try_core!(cancel::registration::retain(from_ptr(registration).expect("non-NULL")));
         registration
     }
 }
@@ -444,11 +437,11 @@ pub extern "C" fn tapir_cancel_registration_retain(
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_cancel_registration_release(
     registration: *const tapir_cancel_registration,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         match from_ptr(registration) {
-            None => tapir_status::Ok,
-            Some(h) => from_result(cancel::release_registration(h)),
+            None => Status::Ok,
+            Some(h) => from_result(cancel::registration::release(h)),
         }
     }
 }
@@ -459,6 +452,7 @@ pub extern "C" fn tapir_cancel_registration_release(
 pub extern "C" fn tapir_debug_cancel_registrations(token: *const tapir_cancel_token) -> usize {
     ffi_boundary! {
         require!(token);
-        try_core!(cancel::registration_count(from_ptr(token).expect("non-NULL")))
+        let t = try_core!(cancel::source::reference(from_ptr(token).expect("non-NULL")));
+        t.registration_count()
     }
 }

@@ -6,17 +6,17 @@ use std::ffi::c_void;
 
 use super::boundary::{ffi_boundary, require, require_fn, try_core};
 use super::handle::{array, from_ptr, to_ptr, write};
-use super::status::tapir_status;
 use super::{
     tapir_cancel_source, tapir_cancel_token, tapir_destroy_fn, tapir_scheduler, tapir_source,
     tapir_task,
 };
-use crate::core::callback::UserData;
+use crate::core::callback::{RunFn, UserData};
 use crate::core::cancel::TokenRef;
-use crate::core::combinators::{self, AllMode, CancelableFactoryFn, FactoryFn, RunFn};
-use crate::core::pool::Handle;
-use crate::core::scheduler::SchedRef;
+use crate::core::combinators::{self, AllMode, CancelableFactoryFn, FactoryFn};
+use crate::core::memory::Handle;
+use crate::core::sched;
 use crate::core::status::{Result, Status, timeout_from_ms};
+use crate::core::time;
 
 /// Work run by tapir_run: complete `source` (now, or later after tapir_source_retain).
 /// `source` is borrowed for the call; left pending and unretained, the task fails with
@@ -42,10 +42,10 @@ fn token(t: *const tapir_cancel_token) -> Result<Option<TokenRef>> {
     from_ptr(t).map(TokenRef::retain).transpose()
 }
 
-fn out_task(out: *mut *const tapir_task, h: Handle) -> tapir_status {
+fn out_task(out: *mut *const tapir_task, h: Handle) -> Status {
     // SAFETY: callers checked `out`; the C caller guarantees it is writable.
     unsafe { write(out, to_ptr(h)) };
-    tapir_status::Ok
+    Status::Ok
 }
 
 /// # Safety
@@ -79,12 +79,12 @@ pub unsafe extern "C" fn tapir_delay(
     delay_ms: i64,
     token: *const tapir_cancel_token,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(task_out);
         let d = try_core!(timeout_from_ms(delay_ms));
         let t = try_core!(self::token(token));
-        out_task(task_out, combinators::delay(d, t))
+        out_task(task_out, time::delay(d, t))
     }
 }
 
@@ -106,12 +106,12 @@ pub unsafe extern "C" fn tapir_task_wait_async(
     timeout_ms: i64,
     token: *const tapir_cancel_token,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(task, task_out);
         let d = try_core!(timeout_from_ms(timeout_ms));
         let t = try_core!(self::token(token));
-        out_task(task_out, try_core!(combinators::wait_async(from_ptr(task).expect("non-NULL"), d, t)))
+        out_task(task_out, try_core!(time::wait_async(from_ptr(task).expect("non-NULL"), d, t)))
     }
 }
 
@@ -136,11 +136,11 @@ pub unsafe extern "C" fn tapir_run(
     destroy: tapir_destroy_fn,
     token: *const tapir_cancel_token,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         let f = require_fn!(work);
         require!(task_out);
-        let s = try_core!(from_ptr(scheduler).map(SchedRef::retain).transpose());
+        let s = try_core!(from_ptr(scheduler).map(sched::retain_ref).transpose());
         let t = try_core!(self::token(token));
         // SAFETY: same ABI: two thin pointers; only the pointee type differs.
         let f: RunFn = unsafe { std::mem::transmute::<unsafe extern "C" fn(*mut c_void, *const tapir_source), RunFn>(f) };
@@ -157,7 +157,7 @@ pub unsafe extern "C" fn tapir_run(
 /// # Safety
 /// `task_out` must be writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn tapir_yield(task_out: *mut *const tapir_task) -> tapir_status {
+pub unsafe extern "C" fn tapir_yield(task_out: *mut *const tapir_task) -> Status {
     ffi_boundary! {
         require!(task_out);
         out_task(task_out, combinators::yield_now())
@@ -171,7 +171,7 @@ unsafe fn when_all_mode(
     count: usize,
     task_out: *mut *const tapir_task,
     mode: AllMode,
-) -> tapir_status {
+) -> Status {
     require!(task_out);
     // SAFETY: forwarded caller guarantee.
     let list = try_core!(unsafe { inputs(tasks, count) });
@@ -199,7 +199,7 @@ pub unsafe extern "C" fn tapir_when_all(
     tasks: *const *const tapir_task,
     count: usize,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     // SAFETY: forwarded caller guarantee.
     ffi_boundary! { unsafe { when_all_mode(tasks, count, task_out, AllMode::All) } }
 }
@@ -215,7 +215,7 @@ pub unsafe extern "C" fn tapir_when_all_settled(
     tasks: *const *const tapir_task,
     count: usize,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     // SAFETY: forwarded caller guarantee.
     ffi_boundary! { unsafe { when_all_mode(tasks, count, task_out, AllMode::Settled) } }
 }
@@ -232,7 +232,7 @@ pub unsafe extern "C" fn tapir_when_all_or_first_error(
     tasks: *const *const tapir_task,
     count: usize,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     // SAFETY: forwarded caller guarantee.
     ffi_boundary! { unsafe { when_all_mode(tasks, count, task_out, AllMode::FirstException) } }
 }
@@ -257,15 +257,15 @@ pub unsafe extern "C" fn tapir_when_any(
     count: usize,
     cancel_on_complete: *const tapir_cancel_source,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(task_out);
         if count == 0 {
-            return tapir_status::InvalidArgument;
+            return Status::InvalidArgument;
         }
         // SAFETY: forwarded caller guarantee.
         let list = try_core!(unsafe { inputs(tasks, count) });
-        let cancel = try_core!(from_ptr(cancel_on_complete).map(TokenRef::retain_any).transpose());
+        let cancel = try_core!(from_ptr(cancel_on_complete).map(TokenRef::retain_source).transpose());
         out_task(task_out, try_core!(combinators::when_any(&list, cancel)))
     }
 }
@@ -287,7 +287,7 @@ pub unsafe extern "C" fn tapir_interleaved(
     tasks: *const *const tapir_task,
     count: usize,
     outputs: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         if count > 0 {
             require!(outputs);
@@ -299,7 +299,7 @@ pub unsafe extern "C" fn tapir_interleaved(
             // SAFETY: the caller guarantees `count` writable slots.
             unsafe { write(outputs.add(i), to_ptr(h)) };
         }
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -325,12 +325,12 @@ pub unsafe extern "C" fn tapir_retry_on_fault(
     destroy: tapir_destroy_fn,
     max_tries: u32,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         let f = require_fn!(factory);
         require!(task_out);
         if max_tries == 0 {
-            return tapir_status::InvalidArgument;
+            return Status::InvalidArgument;
         }
         type C = unsafe extern "C" fn(*mut c_void, u32) -> *const tapir_task;
         // SAFETY: same ABI; only the pointee type of the returned pointer differs.
@@ -361,12 +361,12 @@ pub unsafe extern "C" fn tapir_need_only_one(
     destroy: tapir_destroy_fn,
     count: u32,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         let f = require_fn!(factory);
         require!(task_out);
         if count == 0 {
-            return tapir_status::InvalidArgument;
+            return Status::InvalidArgument;
         }
         // SAFETY: same ABI; only pointee types differ.
         let f: CancelableFactoryFn = unsafe {
@@ -399,12 +399,12 @@ pub unsafe extern "C" fn tapir_for_each_throttled(
     count: u32,
     max_in_flight: u32,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         let f = require_fn!(factory);
         require!(task_out);
         if max_in_flight == 0 {
-            return tapir_status::InvalidArgument;
+            return Status::InvalidArgument;
         }
         // SAFETY: same ABI; only the pointee type of the returned pointer differs.
         let f: FactoryFn = unsafe {

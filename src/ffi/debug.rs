@@ -4,11 +4,10 @@ use std::ffi::{c_char, c_void};
 
 use super::boundary::{ffi_boundary, require};
 use super::handle::from_ptr;
-use super::status::tapir_status;
 use super::{tapir_error, tapir_source};
 use crate::core::hooks::{self, UnobservedFn};
-use crate::core::pool::Kind;
-use crate::core::task;
+use crate::core::status::Status;
+use crate::core::task::{ops, outcome::Outcome};
 
 /// Called when the last reference to a faulted task whose errors nobody read is
 /// released: `errors[0..count]` are its errors (borrowed for the call), `task_id` what
@@ -21,26 +20,6 @@ pub type tapir_unobserved_fn = Option<
         count: usize,
     ),
 >;
-
-/// Object kinds counted by tapir_debug_live_objects.
-#[repr(i32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum tapir_object_kind {
-    /// Every kind below, summed.
-    All = 0,
-    /// Tasks (a source and its task are one object).
-    Task = 1,
-    /// Error values.
-    Error = 2,
-    /// Continuation nodes (pending continuations and registrations).
-    Registration = 3,
-    /// Schedulers (the default and inline ones are permanent and always counted).
-    Scheduler = 4,
-    /// Cancellation sources, tokens and their registrations (the none token is permanent).
-    Cancel = 5,
-    /// Progress reporters.
-    Progress = 6,
-}
 
 /// The library version, e.g. "0.1.0" (static, NUL-terminated; never free it).
 ///
@@ -56,7 +35,7 @@ pub extern "C" fn tapir_version() -> *const c_char {
 ///
 /// Threading: per thread. Blocking: never.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_last_status() -> tapir_status {
+pub extern "C" fn tapir_last_status() -> Status {
     super::boundary::last()
 }
 
@@ -67,19 +46,7 @@ pub extern "C" fn tapir_last_status() -> tapir_status {
 /// Threading: any thread (the count is a snapshot). Blocking: never.
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_debug_live_objects(kind: i32) -> usize {
-    ffi_boundary! {
-        use crate::core::pools::live;
-        match kind {
-            0 => (0..6).map(live).sum(),
-            1 => live(0),
-            2 => live(1),
-            3 => live(2),
-            4 => live(3),
-            5 => live(4),
-            6 => live(5),
-            _ => 0,
-        }
-    }
+    ffi_boundary! { crate::core::registry::live(kind) }
 }
 
 /// The number of pending timers (delays, timeouts, cancel_after): lets tests prove a
@@ -88,7 +55,7 @@ pub extern "C" fn tapir_debug_live_objects(kind: i32) -> usize {
 /// Threading: any thread. Blocking: briefly takes the timer lock.
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_debug_pending_timers() -> usize {
-    ffi_boundary! { crate::core::timer::pending_count() }
+    ffi_boundary! { crate::core::time::timer::pending_count() }
 }
 
 /// Installs the process-wide unobserved-error hook (TaskScheduler.UnobservedTaskException);
@@ -103,7 +70,7 @@ pub extern "C" fn tapir_debug_pending_timers() -> usize {
 pub extern "C" fn tapir_set_unobserved_error_hook(
     hook: tapir_unobserved_fn,
     user_data: *mut c_void,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         let hook = hook.map(|f| {
             // SAFETY: same ABI; only the pointee type of the errors array differs.
@@ -116,7 +83,7 @@ pub extern "C" fn tapir_set_unobserved_error_hook(
             (f, user_data)
         });
         hooks::set_unobserved_hook(hook);
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -127,20 +94,20 @@ pub extern "C" fn tapir_set_unobserved_error_hook(
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_PANIC.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_debug_panic(source: *const tapir_source) -> tapir_status {
+pub extern "C" fn tapir_debug_panic(source: *const tapir_source) -> Status {
     ffi_boundary! {
         require!(source);
         let h = from_ptr(source).expect("non-NULL");
-        if h.kind() != Some(Kind::Source) || task::task_of(h).map(task::release).is_err() {
-            return tapir_status::InvalidHandle;
+        if ops::source_task(h).map(ops::task_release).is_err() {
+            return Status::InvalidHandle;
         }
         let caught = std::panic::catch_unwind(|| panic!("tapir_debug_panic: deliberate test panic"));
         if caught.is_err() {
-            let _ = task::complete(h, task::Outcome::library_error(
-                crate::core::status::Status::Panic,
+            let _ = ops::source_complete(h, Outcome::library_error(
+                Status::Panic,
                 "a panic inside tapir failed this task",
             ));
         }
-        tapir_status::Panic
+        Status::Panic
     }
 }

@@ -4,13 +4,12 @@ use std::ffi::c_void;
 
 use super::boundary::{ffi_boundary, require, try_core};
 use super::handle::{array, from_ptr, to_ptr, write};
-use super::status::tapir_status;
 use super::{tapir_destroy_fn, tapir_error};
 use crate::core::callback::UserData;
 use crate::core::error::{self, ErrorData, ErrorRef};
 use crate::core::status::Status;
 
-/// Reads a borrowed error handle and takes a reference for the library.
+/// A library reference to the error a handle names (NULL: NULL_ARGUMENT).
 pub(crate) fn retain_error(e: *const tapir_error) -> crate::core::status::Result<ErrorRef> {
     match from_ptr(e) {
         None => Err(Status::NullArgument),
@@ -54,7 +53,7 @@ pub unsafe extern "C" fn tapir_error_new(
     payload: *mut c_void,
     payload_destroy: tapir_destroy_fn,
     error_out: *mut *const tapir_error,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(error_out);
         // SAFETY: the caller guarantees message_len readable bytes.
@@ -62,9 +61,10 @@ pub unsafe extern "C" fn tapir_error_new(
         let payload = (!payload.is_null() || payload_destroy.is_some())
             .then(|| UserData::new(payload, payload_destroy));
         let e = ErrorRef::new(ErrorData { code, message, payload, inner: Vec::new() });
+        let h = try_core!(e.to_user());
         // SAFETY: non-NULL checked above; the caller guarantees it is writable.
-        unsafe { write(error_out, to_ptr(e.into_handle())) };
-        tapir_status::Ok
+        unsafe { write(error_out, to_ptr(h)) };
+        Status::Ok
     }
 }
 
@@ -88,7 +88,7 @@ pub unsafe extern "C" fn tapir_error_new_aggregate(
     inner: *const *const tapir_error,
     inner_count: usize,
     error_out: *mut *const tapir_error,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(error_out);
         if inner_count > 0 {
@@ -100,9 +100,10 @@ pub unsafe extern "C" fn tapir_error_new_aggregate(
         let handles = try_core!(unsafe { array(inner, inner_count) }.ok_or(Status::InvalidArgument));
         let inner: Vec<ErrorRef> = try_core!(handles.into_iter().map(ErrorRef::retain).collect());
         let e = ErrorRef::new(ErrorData { code, message, payload: None, inner });
+        let h = try_core!(e.to_user());
         // SAFETY: non-NULL checked above.
-        unsafe { write(error_out, to_ptr(e.into_handle())) };
-        tapir_status::Ok
+        unsafe { write(error_out, to_ptr(h)) };
+        Status::Ok
     }
 }
 
@@ -114,8 +115,8 @@ pub unsafe extern "C" fn tapir_error_new_aggregate(
 pub extern "C" fn tapir_error_retain(error: *const tapir_error) -> *const tapir_error {
     ffi_boundary! {
         require!(error);
-        let e = try_core!(retain_error(error));
-        to_ptr(e.into_handle())
+        try_core!(error::retain_user(from_ptr(error).expect("non-NULL")));
+        error
     }
 }
 
@@ -125,11 +126,11 @@ pub extern "C" fn tapir_error_retain(error: *const tapir_error) -> *const tapir_
 /// Threading: any thread. Blocking: never (may run the payload destroy).
 /// Errors: TAPIR_STATUS_INVALID_HANDLE (already released, or not an error).
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_error_release(error: *const tapir_error) -> tapir_status {
+pub extern "C" fn tapir_error_release(error: *const tapir_error) -> Status {
     ffi_boundary! {
         match from_ptr(error) {
-            None => tapir_status::Ok,
-            Some(h) => super::status::from_result(error::release(h)),
+            None => Status::Ok,
+            Some(h) => super::status::from_result(error::release_user(h)),
         }
     }
 }
@@ -141,8 +142,8 @@ pub extern "C" fn tapir_error_release(error: *const tapir_error) -> tapir_status
 pub extern "C" fn tapir_error_code(error: *const tapir_error) -> i32 {
     ffi_boundary! {
         require!(error);
-        let h = from_ptr(error).expect("non-NULL");
-        try_core!(error::with(h, |d| d.code))
+        let e = try_core!(retain_error(error));
+        e.data().code
     }
 }
 
@@ -162,11 +163,10 @@ pub unsafe extern "C" fn tapir_error_message(
 ) -> *const u8 {
     ffi_boundary! {
         require!(error, len_out);
-        let h = from_ptr(error).expect("non-NULL");
-        let (ptr, len) = try_core!(error::with(h, |d| {
-            let p: *const u8 = if d.message.is_empty() { b"".as_ptr() } else { d.message.as_ptr() };
-            (p, d.message.len())
-        }));
+        let e = try_core!(retain_error(error));
+        let d = e.data();
+        let (ptr, len): (*const u8, usize) =
+            if d.message.is_empty() { (b"".as_ptr(), 0) } else { (d.message.as_ptr(), d.message.len()) };
         // SAFETY: non-NULL checked above; the caller guarantees it is writable.
         unsafe { write(len_out, len) };
         ptr
@@ -181,8 +181,8 @@ pub unsafe extern "C" fn tapir_error_message(
 pub extern "C" fn tapir_error_payload(error: *const tapir_error) -> *mut c_void {
     ffi_boundary! {
         require!(error);
-        let h = from_ptr(error).expect("non-NULL");
-        try_core!(error::with(h, |d| d.payload.as_ref().map_or(std::ptr::null_mut(), |p| p.ptr())))
+        let e = try_core!(retain_error(error));
+        e.data().payload.as_ref().map_or(std::ptr::null_mut(), |p| p.ptr())
     }
 }
 
@@ -193,8 +193,8 @@ pub extern "C" fn tapir_error_payload(error: *const tapir_error) -> *mut c_void 
 pub extern "C" fn tapir_error_inner_count(error: *const tapir_error) -> usize {
     ffi_boundary! {
         require!(error);
-        let h = from_ptr(error).expect("non-NULL");
-        try_core!(error::with(h, |d| d.inner.len()))
+        let e = try_core!(retain_error(error));
+        e.data().inner.len()
     }
 }
 
@@ -211,15 +211,15 @@ pub unsafe extern "C" fn tapir_error_inner(
     error: *const tapir_error,
     index: usize,
     inner_out: *mut *const tapir_error,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(error, inner_out);
-        let h = from_ptr(error).expect("non-NULL");
-        let inner = try_core!(error::with(h, |d| d.inner.get(index).cloned()));
-        let inner = try_core!(inner.ok_or(Status::InvalidArgument));
+        let e = try_core!(retain_error(error));
+        let inner = try_core!(e.data().inner.get(index).ok_or(Status::InvalidArgument));
+        let h = try_core!(inner.to_user());
         // SAFETY: non-NULL checked above.
-        unsafe { write(inner_out, to_ptr(inner.into_handle())) };
-        tapir_status::Ok
+        unsafe { write(inner_out, to_ptr(h)) };
+        Status::Ok
     }
 }
 
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn tapir_error_inner(
 pub unsafe extern "C" fn tapir_error_flatten(
     error: *const tapir_error,
     flat_out: *mut *const tapir_error,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(error, flat_out);
         let e = try_core!(retain_error(error));
@@ -250,8 +250,9 @@ pub unsafe extern "C" fn tapir_error_flatten(
             payload: None,
             inner: leaves,
         });
+        let h = try_core!(flat.to_user());
         // SAFETY: non-NULL checked above.
-        unsafe { write(flat_out, to_ptr(flat.into_handle())) };
-        tapir_status::Ok
+        unsafe { write(flat_out, to_ptr(h)) };
+        Status::Ok
     }
 }

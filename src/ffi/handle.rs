@@ -3,7 +3,7 @@
 //! A handle pointer is never dereferenced: its bits are a core `Handle`
 //! (generation, kind, index), validated by the core on every use.
 
-use crate::core::pool::Handle;
+use crate::core::memory::Handle;
 
 /// The handle a C pointer carries; None for NULL.
 pub(crate) fn from_ptr<T>(p: *const T) -> Option<Handle> {

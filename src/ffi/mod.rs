@@ -52,7 +52,9 @@ pub mod source;
 pub mod status;
 pub mod task;
 
-pub use status::tapir_status;
+pub use crate::core::status::Status;
+/// The C name of [`Status`], for Rust code that calls the C functions.
+pub use crate::core::status::Status as tapir_status;
 
 /// A task: the consumer side of one asynchronous operation (`Task`).
 /// Functions: tapir_task_retain, tapir_task_release, tapir_task_status,

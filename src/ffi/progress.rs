@@ -4,11 +4,12 @@ use std::ffi::c_void;
 
 use super::boundary::{ffi_boundary, require, require_fn, try_core};
 use super::handle::{from_ptr, to_ptr, write};
-use super::status::{from_result, tapir_status};
+use super::status::from_result;
 use super::{tapir_destroy_fn, tapir_scheduler};
 use crate::core::callback::UserData;
-use crate::core::progress::{self, ReportFn};
-use crate::core::scheduler::SchedRef;
+use crate::core::primitives::progress::{self, ReportFn};
+use crate::core::sched;
+use crate::core::status::Status;
 
 /// A progress reporter: each report runs a handler on a chosen scheduler (Progress<T>).
 pub struct tapir_progress {
@@ -40,16 +41,16 @@ pub unsafe extern "C" fn tapir_progress_new(
     user_data: *mut c_void,
     destroy: tapir_destroy_fn,
     progress_out: *mut *const tapir_progress,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         let f = require_fn!(handler);
         require!(progress_out);
-        let s = try_core!(from_ptr(scheduler).map(SchedRef::retain).transpose());
+        let s = try_core!(from_ptr(scheduler).map(sched::retain_ref).transpose());
         let f: ReportFn = f;
         let h = progress::new(s, f, UserData::new(user_data, destroy));
         // SAFETY: non-NULL checked; the caller guarantees it is writable.
         unsafe { write(progress_out, to_ptr(h)) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -64,12 +65,11 @@ pub extern "C" fn tapir_progress_report(
     progress: *const tapir_progress,
     value: *mut c_void,
     value_destroy: tapir_destroy_fn,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(progress);
         let h = from_ptr(progress).expect("non-NULL");
-        // Checked before the value is adopted: a refused report destroys nothing.
-        try_core!(progress::check(h));
+        // A refused report destroys nothing: the value goes back to the caller.
         from_result(progress::report(h, UserData::new(value, value_destroy)))
     }
 }
@@ -88,10 +88,10 @@ pub extern "C" fn tapir_progress_retain(progress: *const tapir_progress) -> *con
 ///
 /// Errors: TAPIR_STATUS_INVALID_HANDLE.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_progress_release(progress: *const tapir_progress) -> tapir_status {
+pub extern "C" fn tapir_progress_release(progress: *const tapir_progress) -> Status {
     ffi_boundary! {
         match from_ptr(progress) {
-            None => tapir_status::Ok,
+            None => Status::Ok,
             Some(h) => from_result(progress::release(h)),
         }
     }

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use super::boundary::{ffi_boundary, require, require_fn, try_core};
 use super::handle::{from_ptr, to_ptr, write};
-use super::status::{from_result, tapir_status};
+use super::status::from_result;
 use super::{tapir_destroy_fn, tapir_scheduler, tapir_work, tapir_work_fn};
 use crate::core::callback::UserData;
-use crate::core::scheduler::{self, PostFn, Work};
-use crate::core::status::timeout_from_ms;
+use crate::core::memory::Handle;
+use crate::core::sched::{self, PostFn};
+use crate::core::status::{Status, timeout_from_ms};
+use crate::core::task::work::Job;
 
 /// A host scheduler (a game engine's job system, a UI thread). Set `struct_size =
 /// sizeof(tapir_scheduler_vtable)`; fields past `struct_size` are treated as NULL.
@@ -26,10 +28,10 @@ pub struct tapir_scheduler_vtable {
     pub destroy: tapir_destroy_fn,
 }
 
-fn write_handle(out: *mut *const tapir_scheduler, h: crate::core::pool::Handle) -> tapir_status {
+fn write_handle(out: *mut *const tapir_scheduler, h: Handle) -> Status {
     // SAFETY: callers check `out` for NULL; the C caller guarantees it is writable.
     unsafe { write(out, to_ptr(h)) };
-    tapir_status::Ok
+    Status::Ok
 }
 
 /// Writes the default scheduler: the work-stealing pool, one thread per core, started
@@ -44,12 +46,10 @@ fn write_handle(out: *mut *const tapir_scheduler, h: crate::core::pool::Handle) 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tapir_scheduler_default(
     scheduler_out: *mut *const tapir_scheduler,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(scheduler_out);
-        let h = scheduler::default_handle();
-        try_core!(scheduler::mint(h));
-        write_handle(scheduler_out, h)
+        write_handle(scheduler_out, try_core!(sched::default_scheduler()))
     }
 }
 
@@ -63,12 +63,10 @@ pub unsafe extern "C" fn tapir_scheduler_default(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tapir_scheduler_inline(
     scheduler_out: *mut *const tapir_scheduler,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(scheduler_out);
-        let h = scheduler::inline_handle();
-        try_core!(scheduler::mint(h));
-        write_handle(scheduler_out, h)
+        write_handle(scheduler_out, try_core!(sched::inline_scheduler()))
     }
 }
 
@@ -76,8 +74,11 @@ pub unsafe extern "C" fn tapir_scheduler_inline(
 /// until the host calls tapir_scheduler_run_pending (e.g. once per frame on its main
 /// thread).
 ///
-/// Ownership: `*scheduler_out` receives a new reference. Releasing the last one
-/// discards queued work (user data destroyed, continuation tasks break their promise).
+/// Ownership: `*scheduler_out` receives a new reference. Releasing the last one closes
+/// the scheduler, since nobody can run it any more: queued work and everything posted
+/// to it later (continuations registered for it included) is discarded — user data is
+/// destroyed, and the task the work would have completed fails with an error of code
+/// TAPIR_STATUS_SCHEDULER_ERROR.
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT.
 ///
@@ -86,10 +87,10 @@ pub unsafe extern "C" fn tapir_scheduler_inline(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tapir_scheduler_new_manual(
     scheduler_out: *mut *const tapir_scheduler,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(scheduler_out);
-        write_handle(scheduler_out, scheduler::new_manual())
+        write_handle(scheduler_out, sched::new_manual())
     }
 }
 
@@ -109,7 +110,7 @@ pub unsafe extern "C" fn tapir_scheduler_new_foreign(
     vtable: *const tapir_scheduler_vtable,
     ctx: *mut c_void,
     scheduler_out: *mut *const tapir_scheduler,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(vtable, scheduler_out);
         // SAFETY: the caller guarantees `struct_size` readable bytes; fields are read
@@ -121,14 +122,14 @@ pub unsafe extern "C" fn tapir_scheduler_new_foreign(
             (size, post, destroy)
         };
         if size < offset_of!(tapir_scheduler_vtable, post) + 8 {
-            return tapir_status::InvalidArgument;
+            return Status::InvalidArgument;
         }
         let post = require_fn!(post);
         // SAFETY: same ABI: two thin pointers; only the pointee type of `work` differs.
         let post: PostFn = unsafe {
             std::mem::transmute::<unsafe extern "C" fn(*mut c_void, *mut tapir_work), PostFn>(post)
         };
-        write_handle(scheduler_out, scheduler::new_foreign(post, ctx, destroy))
+        write_handle(scheduler_out, sched::new_foreign(post, ctx, destroy))
     }
 }
 
@@ -141,7 +142,7 @@ pub extern "C" fn tapir_scheduler_retain(
 ) -> *const tapir_scheduler {
     ffi_boundary! {
         require!(scheduler);
-        try_core!(scheduler::retain(from_ptr(scheduler).expect("non-NULL")));
+        try_core!(sched::retain(from_ptr(scheduler).expect("non-NULL")));
         scheduler
     }
 }
@@ -152,11 +153,11 @@ pub extern "C" fn tapir_scheduler_retain(
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_INVALID_HANDLE.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_scheduler_release(scheduler: *const tapir_scheduler) -> tapir_status {
+pub extern "C" fn tapir_scheduler_release(scheduler: *const tapir_scheduler) -> Status {
     ffi_boundary! {
         match from_ptr(scheduler) {
-            None => tapir_status::Ok,
-            Some(h) => from_result(scheduler::release(h)),
+            None => Status::Ok,
+            Some(h) => from_result(sched::release(h)),
         }
     }
 }
@@ -173,15 +174,15 @@ pub extern "C" fn tapir_scheduler_post(
     r#fn: tapir_work_fn,
     user_data: *mut c_void,
     destroy: tapir_destroy_fn,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(scheduler);
         let f = require_fn!(r#fn);
         let h = from_ptr(scheduler).expect("non-NULL");
-        // Checked before the user data is adopted: a refused post destroys nothing.
-        try_core!(scheduler::check(h));
-        let work = Work::Call { f, data: UserData::new(user_data, destroy) };
-        from_result(scheduler::post(h, work))
+        // Validated before the user data is adopted: a refused post destroys nothing.
+        let s = try_core!(sched::retain_ref(h));
+        s.post(Job::call(f, UserData::new(user_data, destroy)));
+        Status::Ok
     }
 }
 
@@ -203,14 +204,14 @@ pub unsafe extern "C" fn tapir_scheduler_run_pending(
     max_items: usize,
     max_ms: i64,
     ran_out: *mut usize,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(scheduler, ran_out);
         let budget: Option<Duration> = try_core!(timeout_from_ms(max_ms));
-        let ran = try_core!(scheduler::run_pending(from_ptr(scheduler).expect("non-NULL"), max_items, budget));
+        let ran = try_core!(sched::run_pending(from_ptr(scheduler).expect("non-NULL"), max_items, budget));
         // SAFETY: non-NULL checked above.
         unsafe { write(ran_out, ran) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -223,7 +224,7 @@ pub unsafe extern "C" fn tapir_scheduler_run_pending(
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_scheduler_current() -> *const tapir_scheduler {
     ffi_boundary! {
-        match scheduler::current() {
+        match sched::current() {
             Some(h) => to_ptr(h),
             None => std::ptr::null(),
         }
@@ -239,17 +240,18 @@ pub extern "C" fn tapir_scheduler_current() -> *const tapir_scheduler {
 /// `work` must come from a `post` call and not have been run or discarded (it is
 /// uniquely owned: using it twice is undefined behaviour, like a double free).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn tapir_work_run(work: *mut tapir_work) -> tapir_status {
+pub unsafe extern "C" fn tapir_work_run(work: *mut tapir_work) -> Status {
     ffi_boundary! {
         require!(work);
         // SAFETY: forwarded caller guarantee.
-        unsafe { scheduler::run_foreign(work.cast()) };
-        tapir_status::Ok
+        unsafe { sched::run_work(work.cast()) };
+        Status::Ok
     }
 }
 
 /// Discards a work item without running it, and consumes it: its user data is
-/// destroyed and a continuation's task fails with TAPIR_STATUS_BROKEN_PROMISE.
+/// destroyed and the task it would have completed fails with an error of code
+/// TAPIR_STATUS_SCHEDULER_ERROR (its continuations still run).
 ///
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT.
@@ -257,27 +259,31 @@ pub unsafe extern "C" fn tapir_work_run(work: *mut tapir_work) -> tapir_status {
 /// # Safety
 /// As tapir_work_run.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn tapir_work_discard(work: *mut tapir_work) -> tapir_status {
+pub unsafe extern "C" fn tapir_work_discard(work: *mut tapir_work) -> Status {
     ffi_boundary! {
         require!(work);
         // SAFETY: forwarded caller guarantee.
-        unsafe { scheduler::discard_foreign(work.cast()) };
-        tapir_status::Ok
+        unsafe { sched::discard_work(work.cast()) };
+        Status::Ok
     }
 }
 
-/// Stops and joins every thread tapir started (the pool's workers and the timer
-/// thread), so a host can unload the library. Queued pool work stays queued and runs
-/// when the pool restarts on the next post; pending timers are dropped (their delays
-/// never complete). Calling it from a tapir pool thread does not join that thread.
+/// Stops and joins every thread tapir started (the timer thread, then the pool's
+/// workers), so a host can unload the library or end cleanly: when it returns, no tapir
+/// thread is alive, and none starts until a later call needs one (tapir stays usable).
+/// Work already queued on the pool runs before the workers exit; work posted to the
+/// pool after shutdown began is refused — its destroy runs and the task it would have
+/// completed fails with TAPIR_STATUS_SCHEDULER_ERROR — so work that keeps reposting
+/// itself cannot keep shutdown from returning. Pending delays and timeouts are not
+/// faulted: they stay pending and fire once a later call has started the timer again.
+/// Manual and foreign schedulers belong to the host and are not affected.
 ///
-/// Threading: any thread. Blocking: yes, until the threads have exited.
-/// Errors: none (TAPIR_STATUS_OK).
+/// Threading: any thread except a tapir pool or timer thread. Blocking: yes, until the
+/// threads have exited (queued work runs first).
+/// Errors: TAPIR_STATUS_INVALID_STATE (called from a tapir thread: nothing was done).
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_shutdown() -> tapir_status {
+pub extern "C" fn tapir_shutdown() -> Status {
     ffi_boundary! {
-        scheduler::shutdown_pool();
-        crate::core::timer::shutdown();
-        tapir_status::Ok
+        from_result(crate::core::shutdown())
     }
 }

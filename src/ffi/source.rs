@@ -5,19 +5,21 @@ use std::ffi::c_void;
 use super::boundary::{ffi_boundary, require, try_core};
 use super::error::retain_error;
 use super::handle::{array, from_ptr, to_ptr, write};
-use super::status::{from_result, tapir_status};
+use super::status::from_result;
 use super::{tapir_cancel_token, tapir_destroy_fn, tapir_error, tapir_source, tapir_task};
 use crate::core::cancel::TokenRef;
-use crate::core::continuation::{self, Action, NodeSpec};
+use crate::core::combinators;
 use crate::core::error::ErrorRef;
+use crate::core::memory::Handle;
 use crate::core::status::{Result, Status};
-use crate::core::task::{self, Outcome};
+use crate::core::task::ops;
+use crate::core::task::outcome::Outcome;
 
 /// Source flag: the task's continuations never run inline on the thread that completes
 /// it (TaskCreationOptions.RunContinuationsAsynchronously).
 pub const TAPIR_SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1;
 
-fn source(s: *const tapir_source) -> Result<crate::core::pool::Handle> {
+fn source(s: *const tapir_source) -> Result<Handle> {
     from_ptr(s).ok_or(Status::NullArgument)
 }
 
@@ -39,16 +41,16 @@ pub unsafe extern "C" fn tapir_source_new(
     flags: u32,
     state: *mut c_void,
     source_out: *mut *const tapir_source,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(source_out);
         if flags & !TAPIR_SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
-            return tapir_status::InvalidArgument;
+            return Status::InvalidArgument;
         }
-        let h = task::source_new(flags, state as usize);
+        let h = ops::source_new(flags, state as usize);
         // SAFETY: non-NULL checked above; the caller guarantees it is writable.
         unsafe { write(source_out, to_ptr(h)) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -59,10 +61,7 @@ pub unsafe extern "C" fn tapir_source_new(
 pub extern "C" fn tapir_source_retain(source: *const tapir_source) -> *const tapir_source {
     ffi_boundary! {
         let h = try_core!(self::source(source));
-        if h.kind() != Some(crate::core::pool::Kind::Source) {
-            return super::boundary::OnFailure::on_failure(tapir_status::InvalidHandle);
-        }
-        try_core!(task::retain(h));
+        try_core!(ops::source_retain(h));
         source
     }
 }
@@ -74,11 +73,11 @@ pub extern "C" fn tapir_source_retain(source: *const tapir_source) -> *const tap
 /// Threading: any thread. Blocking: never (may run continuations and destroy callbacks).
 /// Errors: TAPIR_STATUS_INVALID_HANDLE (released already, or not a source).
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_source_release(source: *const tapir_source) -> tapir_status {
+pub extern "C" fn tapir_source_release(source: *const tapir_source) -> Status {
     ffi_boundary! {
         match from_ptr(source) {
-            None => tapir_status::Ok,
-            Some(h) => from_result(task::release_source(h)),
+            None => Status::Ok,
+            Some(h) => from_result(ops::source_release(h)),
         }
     }
 }
@@ -95,30 +94,30 @@ pub extern "C" fn tapir_source_release(source: *const tapir_source) -> tapir_sta
 pub unsafe extern "C" fn tapir_source_task(
     source: *const tapir_source,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(source, task_out);
-        let t = try_core!(task::task_of(from_ptr(source).expect("non-NULL")));
+        let t = try_core!(ops::source_task(from_ptr(source).expect("non-NULL")));
         // SAFETY: non-NULL checked above.
         unsafe { write(task_out, to_ptr(t)) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
-fn set(source: *const tapir_source, outcome: Result<Outcome>) -> tapir_status {
-    let mut outcome = try_core!(outcome);
+fn set(source: *const tapir_source, outcome: Result<Outcome>) -> Status {
+    let outcome = try_core!(outcome);
     match self::source(source) {
-        Ok(h) => from_result(task::complete(h, outcome)),
+        Ok(h) => from_result(ops::source_complete(h, outcome)),
         Err(s) => {
-            outcome.disarm();
-            s.into()
+            outcome.refuse();
+            s
         }
     }
 }
 
 fn try_set(source: *const tapir_source, outcome: Result<Outcome>) -> bool {
     match set(source, outcome) {
-        tapir_status::Ok => true,
+        Status::Ok => true,
         other => {
             super::boundary::set_last(other);
             false
@@ -177,7 +176,7 @@ pub extern "C" fn tapir_source_set_result(
     source: *const tapir_source,
     value: *mut c_void,
     value_destroy: tapir_destroy_fn,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! { set(source, self::value(value, value_destroy)) }
 }
 
@@ -202,7 +201,7 @@ pub extern "C" fn tapir_source_try_set_result(
 pub extern "C" fn tapir_source_set_error(
     source: *const tapir_source,
     error: *const tapir_error,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! { set(source, one_error(error)) }
 }
 
@@ -231,7 +230,7 @@ pub unsafe extern "C" fn tapir_source_set_error_list(
     source: *const tapir_source,
     errors: *const *const tapir_error,
     count: usize,
-) -> tapir_status {
+) -> Status {
     // SAFETY: forwarded caller guarantee.
     ffi_boundary! { set(source, unsafe { error_list(errors, count) }) }
 }
@@ -260,7 +259,7 @@ pub unsafe extern "C" fn tapir_source_try_set_error_list(
 pub extern "C" fn tapir_source_set_canceled(
     source: *const tapir_source,
     token: *const tapir_cancel_token,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! { set(source, canceled(token)) }
 }
 
@@ -286,22 +285,11 @@ pub extern "C" fn tapir_source_try_set_canceled(
 pub extern "C" fn tapir_source_set_from_task(
     source: *const tapir_source,
     task: *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(source, task);
         let s = from_ptr(source).expect("non-NULL");
         let t = from_ptr(task).expect("non-NULL");
-        try_core!(task::snapshot(t));
-        let target = try_core!(task::retain_source(s));
-        if try_core!(task::snapshot(target.task_handle())).is_completed() {
-            return tapir_status::AlreadyCompleted;
-        }
-        let spec = NodeSpec {
-            action: Action::Forward { target },
-            flags: continuation::EXECUTE_SYNCHRONOUSLY,
-            scheduler: None,
-        };
-        try_core!(task::register(t, spec, false));
-        tapir_status::Ok
+        from_result(combinators::set_from_task(s, t))
     }
 }

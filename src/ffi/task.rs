@@ -6,19 +6,22 @@ use std::mem::offset_of;
 use super::boundary::{ffi_boundary, require, require_fn, try_core};
 use super::error::retain_error;
 use super::handle::{array, from_ptr, to_ptr, write};
-use super::status::{from_result, tapir_status};
+use super::status::from_result;
 use super::{
     tapir_callback_fn, tapir_cancel_token, tapir_continuation_fn, tapir_destroy_fn, tapir_error,
     tapir_registration, tapir_scheduler, tapir_task,
 };
 use crate::core::callback::{ContinueFn, NotifyFn, UserData};
 use crate::core::cancel::TokenRef;
-use crate::core::continuation::{self, Action, NodeSpec, validate_flags};
-use crate::core::pool::Handle;
-use crate::core::scheduler::SchedRef;
-use crate::core::state::Final;
+use crate::core::memory::Handle;
 use crate::core::status::{Result, Status, timeout_from_ms};
-use crate::core::{task, wait};
+use crate::core::task::Final;
+use crate::core::task::continuation::validate_flags;
+use crate::core::task::list;
+use crate::core::task::ops;
+use crate::core::task::outcome::Outcome;
+use crate::core::task::schedule::SchedRef;
+use crate::core::{combinators, sched, wait};
 
 /// Run the continuation inline on the completing thread when its scheduler allows
 /// (ExecuteSynchronously).
@@ -118,6 +121,14 @@ fn task_handle(t: *const tapir_task) -> Result<Handle> {
     from_ptr(t).ok_or(Status::NullArgument)
 }
 
+/// The options' scheduler and token as library references, each validated in one step
+/// (before any user data is adopted, so a refusal destroys nothing).
+fn option_refs(o: &Options) -> Result<(Option<SchedRef>, Option<TokenRef>)> {
+    let scheduler = o.scheduler.map(sched::retain_ref).transpose()?;
+    let token = o.token.map(TokenRef::retain).transpose()?;
+    Ok((scheduler, token))
+}
+
 // ---------------------------------------------------------------------------
 // Pre-completed tasks.
 
@@ -136,13 +147,13 @@ pub unsafe extern "C" fn tapir_task_from_result(
     value: *mut c_void,
     value_destroy: tapir_destroy_fn,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(task_out);
-        let h = task::completed(task::Outcome::Value { value: value as usize, destroy: value_destroy }, 0, 0);
+        let h = ops::from_outcome(Outcome::Value { value: value as usize, destroy: value_destroy });
         // SAFETY: non-NULL checked above.
         unsafe { write(task_out, to_ptr(h)) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -158,14 +169,14 @@ pub unsafe extern "C" fn tapir_task_from_result(
 pub unsafe extern "C" fn tapir_task_from_error(
     error: *const tapir_error,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(error, task_out);
         let e = try_core!(retain_error(error));
-        let h = task::completed(task::Outcome::Faulted(vec![e]), 0, 0);
+        let h = ops::from_outcome(Outcome::Faulted(vec![e]));
         // SAFETY: non-NULL checked above.
         unsafe { write(task_out, to_ptr(h)) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -183,7 +194,7 @@ pub unsafe extern "C" fn tapir_task_from_error(
 pub unsafe extern "C" fn tapir_task_from_canceled(
     token: *const tapir_cancel_token,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(task_out);
         let token = match from_ptr(token) {
@@ -191,15 +202,15 @@ pub unsafe extern "C" fn tapir_task_from_canceled(
             Some(t) => {
                 let t = try_core!(TokenRef::retain(t));
                 if !t.is_canceled() {
-                    return tapir_status::InvalidArgument;
+                    return Status::InvalidArgument;
                 }
                 Some(t)
             }
         };
-        let h = task::completed(task::Outcome::Canceled(token), 0, 0);
+        let h = ops::from_outcome(Outcome::Canceled(token));
         // SAFETY: non-NULL checked above.
         unsafe { write(task_out, to_ptr(h)) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -213,12 +224,12 @@ pub unsafe extern "C" fn tapir_task_from_canceled(
 /// # Safety
 /// `task_out` must be writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn tapir_task_completed(task_out: *mut *const tapir_task) -> tapir_status {
+pub unsafe extern "C" fn tapir_task_completed(task_out: *mut *const tapir_task) -> Status {
     ffi_boundary! {
         require!(task_out);
         // SAFETY: non-NULL checked above.
-        unsafe { write(task_out, to_ptr(task::completed_task())) };
-        tapir_status::Ok
+        unsafe { write(task_out, to_ptr(ops::completed_task())) };
+        Status::Ok
     }
 }
 
@@ -232,10 +243,7 @@ pub unsafe extern "C" fn tapir_task_completed(task_out: *mut *const tapir_task) 
 pub extern "C" fn tapir_task_retain(task: *const tapir_task) -> *const tapir_task {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
-        if h.kind() != Some(crate::core::pool::Kind::Task) {
-            return super::boundary::OnFailure::on_failure(tapir_status::InvalidHandle);
-        }
-        try_core!(task::retain(h));
+        try_core!(ops::task_retain(h));
         task
     }
 }
@@ -247,11 +255,11 @@ pub extern "C" fn tapir_task_retain(task: *const tapir_task) -> *const tapir_tas
 /// Threading: any thread. Blocking: never (may run destroy callbacks and the hook).
 /// Errors: TAPIR_STATUS_INVALID_HANDLE (released already, or not a task).
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_task_release(task: *const tapir_task) -> tapir_status {
+pub extern "C" fn tapir_task_release(task: *const tapir_task) -> Status {
     ffi_boundary! {
         match from_ptr(task) {
-            None => tapir_status::Ok,
-            Some(h) => from_result(task::release(h)),
+            None => Status::Ok,
+            Some(h) => from_result(ops::task_release(h)),
         }
     }
 }
@@ -262,13 +270,12 @@ pub extern "C" fn tapir_task_release(task: *const tapir_task) -> tapir_status {
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_task_get_status(task: *const tapir_task) -> tapir_task_status {
     ffi_boundary! {
-        let snapshot = task_handle(task).and_then(task::snapshot);
-        match snapshot {
+        match task_handle(task).and_then(ops::status) {
             Err(s) => {
-                super::boundary::set_last(s.into());
+                super::boundary::set_last(s);
                 tapir_task_status::InvalidHandle
             }
-            Ok(s) => match s.final_status() {
+            Ok(s) => match s {
                 None => tapir_task_status::Pending,
                 Some(Final::Succeeded) => tapir_task_status::Succeeded,
                 Some(Final::Faulted) => tapir_task_status::Faulted,
@@ -286,7 +293,7 @@ pub extern "C" fn tapir_task_get_status(task: *const tapir_task) -> tapir_task_s
 pub extern "C" fn tapir_task_is_completed(task: *const tapir_task) -> bool {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
-        try_core!(task::snapshot(h)).is_completed()
+        try_core!(ops::status(h)).is_some()
     }
 }
 
@@ -298,7 +305,7 @@ pub extern "C" fn tapir_task_is_completed(task: *const tapir_task) -> bool {
 pub extern "C" fn tapir_task_id(task: *const tapir_task) -> u64 {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
-        try_core!(task::snapshot(h));
+        try_core!(ops::status(h));
         h.bits()
     }
 }
@@ -311,7 +318,7 @@ pub extern "C" fn tapir_task_id(task: *const tapir_task) -> u64 {
 pub extern "C" fn tapir_task_state(task: *const tapir_task) -> *mut c_void {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
-        try_core!(task::meta(h)).1 as *mut c_void
+        try_core!(ops::state(h)) as *mut c_void
     }
 }
 
@@ -322,7 +329,7 @@ pub extern "C" fn tapir_task_state(task: *const tapir_task) -> *mut c_void {
 pub extern "C" fn tapir_task_options(task: *const tapir_task) -> u32 {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
-        try_core!(task::meta(h)).0
+        try_core!(ops::options(h))
     }
 }
 
@@ -340,13 +347,13 @@ pub extern "C" fn tapir_task_options(task: *const tapir_task) -> u32 {
 pub unsafe extern "C" fn tapir_task_result(
     task: *const tapir_task,
     value_out: *mut *mut c_void,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(task, value_out);
-        let v = try_core!(task::result(from_ptr(task).expect("non-NULL")));
+        let v = try_core!(ops::result(from_ptr(task).expect("non-NULL")));
         // SAFETY: non-NULL checked above.
         unsafe { write(value_out, v as *mut c_void) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -365,7 +372,7 @@ pub unsafe extern "C" fn tapir_task_result(
 pub unsafe extern "C" fn tapir_task_error(
     task: *const tapir_task,
     error_out: *mut *const tapir_error,
-) -> tapir_status {
+) -> Status {
     // SAFETY: forwarded caller guarantee.
     ffi_boundary! { unsafe { tapir_task_error_at(task, 0, error_out) } }
 }
@@ -378,7 +385,7 @@ pub unsafe extern "C" fn tapir_task_error(
 pub extern "C" fn tapir_task_error_count(task: *const tapir_task) -> usize {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
-        try_core!(task::errors(h)).len()
+        try_core!(ops::errors(h)).len()
     }
 }
 
@@ -398,23 +405,23 @@ pub unsafe extern "C" fn tapir_task_error_at(
     task: *const tapir_task,
     index: usize,
     error_out: *mut *const tapir_error,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(task, error_out);
         let h = from_ptr(task).expect("non-NULL");
-        match try_core!(task::snapshot(h)).final_status() {
-            None => return tapir_status::NotCompleted,
+        match try_core!(ops::status(h)) {
+            None => return Status::NotCompleted,
             Some(Final::Faulted) => {}
-            Some(_) => return tapir_status::InvalidState,
+            Some(_) => return Status::InvalidState,
         }
-        let mut errors = try_core!(task::errors(h));
-        if index >= errors.len() {
-            return tapir_status::InvalidArgument;
-        }
-        let e = errors.swap_remove(index);
+        let errors = try_core!(ops::errors(h));
+        let Some(e) = errors.get(index) else {
+            return Status::InvalidArgument;
+        };
+        let user = try_core!(e.to_user());
         // SAFETY: non-NULL checked above.
-        unsafe { write(error_out, to_ptr(e.into_handle())) };
-        tapir_status::Ok
+        unsafe { write(error_out, to_ptr(user)) };
+        Status::Ok
     }
 }
 
@@ -431,14 +438,17 @@ pub unsafe extern "C" fn tapir_task_error_at(
 pub unsafe extern "C" fn tapir_task_cancel_token(
     task: *const tapir_task,
     token_out: *mut *const tapir_cancel_token,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(task, token_out);
-        let t = try_core!(task::cancel_token(from_ptr(task).expect("non-NULL")));
-        let p = t.map_or(std::ptr::null(), |t| to_ptr(t.into_handle()));
+        let t = try_core!(ops::cancel_token(from_ptr(task).expect("non-NULL")));
+        let p = match t {
+            None => std::ptr::null(),
+            Some(t) => to_ptr(try_core!(t.to_user())),
+        };
         // SAFETY: non-NULL checked above.
         unsafe { write(token_out, p) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -455,7 +465,7 @@ pub unsafe extern "C" fn tapir_task_cancel_token(
 /// Errors: also TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
 /// TAPIR_STATUS_INVALID_ARGUMENT (timeout < -1 or > 4294967294).
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_task_wait(task: *const tapir_task, timeout_ms: i64) -> tapir_status {
+pub extern "C" fn tapir_task_wait(task: *const tapir_task, timeout_ms: i64) -> Status {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
         let timeout = try_core!(timeout_from_ms(timeout_ms));
@@ -501,7 +511,7 @@ pub unsafe extern "C" fn tapir_task_wait_all(
     count: usize,
     timeout_ms: i64,
     token: *const tapir_cancel_token,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         // SAFETY: forwarded caller guarantee.
         let list = try_core!(unsafe { task_list(tasks, count) });
@@ -530,7 +540,7 @@ pub unsafe extern "C" fn tapir_task_wait_any(
     timeout_ms: i64,
     token: *const tapir_cancel_token,
     index_out: *mut usize,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(index_out);
         // SAFETY: forwarded caller guarantee.
@@ -538,11 +548,11 @@ pub unsafe extern "C" fn tapir_task_wait_any(
         let timeout = try_core!(timeout_from_ms(timeout_ms));
         let token = try_core!(check_token(token));
         match try_core!(wait::wait_any(&list, timeout, token.as_ref())) {
-            None => tapir_status::Timeout,
+            None => Status::Timeout,
             Some(i) => {
                 // SAFETY: non-NULL checked above.
                 unsafe { write(index_out, i) };
-                tapir_status::Ok
+                Status::Ok
             }
         }
     }
@@ -578,30 +588,24 @@ pub unsafe extern "C" fn tapir_task_on_complete(
     destroy: tapir_destroy_fn,
     options: *const tapir_continuation_options,
     registration_out: *mut *const tapir_registration,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
         let f = require_fn!(callback);
         // SAFETY: forwarded caller guarantee.
         let o = try_core!(unsafe { read_options(options) });
-        let scheduler = try_core!(o.scheduler.map(SchedRef::retain).transpose());
-        let token = try_core!(o.token.map(TokenRef::retain).transpose());
-        try_core!(task::snapshot(h));
+        let (scheduler, token) = try_core!(option_refs(&o));
         // SAFETY: `tapir_callback_fn` and `NotifyFn` take the same thin pointers in the
         // same order with the C ABI; only the pointee type of `completed` differs.
         let f: NotifyFn = unsafe { std::mem::transmute::<unsafe extern "C" fn(*mut c_void, *const tapir_task), NotifyFn>(f) };
-        let mut action = Action::Notify { f, data: UserData::new(user_data, destroy) };
-        if let Some(token) = token {
-            action = continuation::guard(action, token, o.flags);
-        }
-        let spec = NodeSpec { action, flags: o.flags, scheduler };
-        let reg = try_core!(task::register(h, spec, !registration_out.is_null()));
+        let data = UserData::new(user_data, destroy);
+        let reg = try_core!(ops::on_complete(h, f, data, o.flags, scheduler, token, !registration_out.is_null()));
         if !registration_out.is_null() {
             let p = reg.map_or(std::ptr::null(), to_ptr);
             // SAFETY: non-NULL checked; the caller guarantees it is writable.
             unsafe { write(registration_out, p) };
         }
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -632,16 +636,14 @@ pub unsafe extern "C" fn tapir_task_continue_with(
     destroy: tapir_destroy_fn,
     options: *const tapir_continuation_options,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         let h = try_core!(task_handle(task));
         let f = require_fn!(callback);
         require!(task_out);
         // SAFETY: forwarded caller guarantee.
         let o = try_core!(unsafe { read_options(options) });
-        let scheduler = try_core!(o.scheduler.map(SchedRef::retain).transpose());
-        let token = try_core!(o.token.map(TokenRef::retain).transpose());
-        try_core!(task::snapshot(h));
+        let (scheduler, token) = try_core!(option_refs(&o));
         // SAFETY: as in tapir_task_on_complete: same ABI, thin pointers only.
         let f: ContinueFn = unsafe {
             std::mem::transmute::<
@@ -649,23 +651,11 @@ pub unsafe extern "C" fn tapir_task_continue_with(
                 ContinueFn,
             >(f)
         };
-        let source_flags = if o.flags & continuation::RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
-            task::RUN_CONTINUATIONS_ASYNCHRONOUSLY
-        } else {
-            0
-        };
-        let next = task::new_source(source_flags, user_data as usize);
-        let out = try_core!(task::task_of(next.handle()));
-        let action = Action::Continue { f, data: UserData::new(user_data, destroy), next };
-        let action = match token {
-            Some(token) => continuation::guard(action, token, o.flags),
-            None => action,
-        };
-        let spec = NodeSpec { action, flags: o.flags, scheduler };
-        try_core!(task::register(h, spec, false));
+        let data = UserData::new(user_data, destroy);
+        let out = try_core!(ops::continue_with(h, f, data, o.flags, scheduler, token));
         // SAFETY: non-NULL checked above.
         unsafe { write(task_out, to_ptr(out)) };
-        tapir_status::Ok
+        Status::Ok
     }
 }
 
@@ -685,41 +675,13 @@ pub unsafe extern "C" fn tapir_task_continue_with(
 pub unsafe extern "C" fn tapir_task_unwrap(
     outer: *const tapir_task,
     task_out: *mut *const tapir_task,
-) -> tapir_status {
+) -> Status {
     ffi_boundary! {
         require!(outer, task_out);
-        let h = from_ptr(outer).expect("non-NULL");
-        try_core!(task::snapshot(h));
-        let proxy = task::new_source(0, 0);
-        let out = try_core!(task::task_of(proxy.handle()));
-        let action = Action::Rust(Box::new(move |outer: Handle| unwrap_outer(outer, proxy)));
-        let spec = NodeSpec { action, flags: continuation::EXECUTE_SYNCHRONOUSLY, scheduler: None };
-        try_core!(task::register(h, spec, false));
+        let out = try_core!(combinators::unwrap(from_ptr(outer).expect("non-NULL")));
         // SAFETY: non-NULL checked above.
         unsafe { write(task_out, to_ptr(out)) };
-        tapir_status::Ok
-    }
-}
-
-fn unwrap_outer(outer: Handle, proxy: task::SourceRef) {
-    if task::final_status(outer) != Some(Final::Succeeded) {
-        proxy.try_complete(task::forwarded_outcome(outer));
-        return;
-    }
-    let inner = Handle::from_bits(task::value_of_completed(outer) as u64)
-        .filter(|&h| task::snapshot(h).is_ok());
-    match inner {
-        None => {
-            proxy.try_complete(task::Outcome::Canceled(None));
-        }
-        Some(inner) => {
-            let spec = NodeSpec {
-                action: Action::Forward { target: proxy },
-                flags: continuation::EXECUTE_SYNCHRONOUSLY,
-                scheduler: None,
-            };
-            let _ = task::register(inner, spec, false);
-        }
+        Status::Ok
     }
 }
 
@@ -735,14 +697,12 @@ fn unwrap_outer(outer: Handle, proxy: task::SourceRef) {
 /// Threading: any thread. Blocking: never (does not wait for a running callback).
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_registration_remove(
-    registration: *const tapir_registration,
-) -> tapir_status {
+pub extern "C" fn tapir_registration_remove(registration: *const tapir_registration) -> Status {
     ffi_boundary! {
         require!(registration);
-        match try_core!(task::remove(from_ptr(registration).expect("non-NULL"))) {
-            true => tapir_status::Ok,
-            false => tapir_status::AlreadyCompleted,
+        match try_core!(list::remove_by_handle(from_ptr(registration).expect("non-NULL"))) {
+            true => Status::Ok,
+            false => Status::AlreadyCompleted,
         }
     }
 }
@@ -756,7 +716,7 @@ pub extern "C" fn tapir_registration_retain(
 ) -> *const tapir_registration {
     ffi_boundary! {
         require!(registration);
-        try_core!(task::retain_registration(from_ptr(registration).expect("non-NULL")));
+        try_core!(list::retain_handle(from_ptr(registration).expect("non-NULL")));
         registration
     }
 }
@@ -766,13 +726,11 @@ pub extern "C" fn tapir_registration_retain(
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_INVALID_HANDLE.
 #[unsafe(no_mangle)]
-pub extern "C" fn tapir_registration_release(
-    registration: *const tapir_registration,
-) -> tapir_status {
+pub extern "C" fn tapir_registration_release(registration: *const tapir_registration) -> Status {
     ffi_boundary! {
         match from_ptr(registration) {
-            None => tapir_status::Ok,
-            Some(h) => from_result(task::release_registration(h)),
+            None => Status::Ok,
+            Some(h) => from_result(list::release_handle(h)),
         }
     }
 }
@@ -783,68 +741,31 @@ mod tests {
 
     #[test]
     fn c_flag_values_match_the_core() {
-        assert_eq!(
-            TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY,
-            continuation::EXECUTE_SYNCHRONOUSLY
-        );
-        assert_eq!(
-            TAPIR_CONTINUATION_ONLY_ON_SUCCESS,
-            continuation::ONLY_ON_SUCCESS
-        );
-        assert_eq!(
-            TAPIR_CONTINUATION_ONLY_ON_FAULTED,
-            continuation::ONLY_ON_FAULTED
-        );
-        assert_eq!(
-            TAPIR_CONTINUATION_ONLY_ON_CANCELED,
-            continuation::ONLY_ON_CANCELED
-        );
-        assert_eq!(
-            TAPIR_CONTINUATION_NOT_ON_SUCCESS,
-            continuation::NOT_ON_SUCCESS
-        );
-        assert_eq!(
-            TAPIR_CONTINUATION_NOT_ON_FAULTED,
-            continuation::NOT_ON_FAULTED
-        );
-        assert_eq!(
-            TAPIR_CONTINUATION_NOT_ON_CANCELED,
-            continuation::NOT_ON_CANCELED
-        );
-        assert_eq!(
-            TAPIR_CONTINUATION_LAZY_CANCELLATION,
-            continuation::LAZY_CANCELLATION
-        );
-        assert_eq!(TAPIR_CONTINUATION_LONG_RUNNING, continuation::LONG_RUNNING);
-        assert_eq!(
-            TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
-            continuation::RUN_CONTINUATIONS_ASYNCHRONOUSLY
-        );
-        assert_eq!(
-            crate::ffi::source::TAPIR_SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
-            task::RUN_CONTINUATIONS_ASYNCHRONOUSLY
-        );
-    }
-
-    #[test]
-    fn status_numbers_match_the_core() {
-        use crate::core::status::Status as S;
-        for s in [
-            S::NullArgument,
-            S::InvalidArgument,
-            S::InvalidState,
-            S::AlreadyCompleted,
-            S::Canceled,
-            S::Faulted,
-            S::Timeout,
-            S::Panic,
-            S::InvalidHandle,
-            S::NotCompleted,
-            S::BrokenPromise,
-            S::Disposed,
-            S::SchedulerError,
-        ] {
-            assert_eq!(tapir_status::from(s) as i32, s.code(), "{s:?}");
+        use crate::core::task::continuation as c;
+        let pairs = [
+            (
+                TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY,
+                c::EXECUTE_SYNCHRONOUSLY,
+            ),
+            (TAPIR_CONTINUATION_ONLY_ON_SUCCESS, c::ONLY_ON_SUCCESS),
+            (TAPIR_CONTINUATION_ONLY_ON_FAULTED, c::ONLY_ON_FAULTED),
+            (TAPIR_CONTINUATION_ONLY_ON_CANCELED, c::ONLY_ON_CANCELED),
+            (TAPIR_CONTINUATION_NOT_ON_SUCCESS, c::NOT_ON_SUCCESS),
+            (TAPIR_CONTINUATION_NOT_ON_FAULTED, c::NOT_ON_FAULTED),
+            (TAPIR_CONTINUATION_NOT_ON_CANCELED, c::NOT_ON_CANCELED),
+            (TAPIR_CONTINUATION_LAZY_CANCELLATION, c::LAZY_CANCELLATION),
+            (TAPIR_CONTINUATION_LONG_RUNNING, c::LONG_RUNNING),
+            (
+                TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+                c::RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+            ),
+            (
+                crate::ffi::source::TAPIR_SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+                ops::SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+            ),
+        ];
+        for (c_value, core_value) in pairs {
+            assert_eq!(c_value, core_value);
         }
     }
 }

@@ -406,8 +406,8 @@ static void ct16_current_scheduler_not_captured(void) {
 
 /* Releasing the last reference to a manual scheduler discards its queue: a
  * queued continuation never runs, its user data is destroyed once, and its task
- * breaks its promise (nothing is left waiting, nothing leaks). */
-static void manual_release_breaks_queued_continuations(void) {
+ * fails with SCHEDULER_ERROR (nothing is left waiting, nothing leaks). */
+static void manual_release_discards_queued_continuations(void) {
   const tapir_scheduler *m = NULL;
   REQUIRE_OK(tapir_scheduler_new_manual(&m));
   const tapir_source *s = h_source();
@@ -421,7 +421,7 @@ static void manual_release_breaks_queued_continuations(void) {
   CHECK_ST(tapir_task_wait(c, h_prompt_ms()), TAPIR_STATUS_FAULTED);
   const tapir_error *e = NULL;
   if (tapir_task_error(c, &e) == TAPIR_STATUS_OK) {
-    CHECK_EQ(tapir_error_code(e), TAPIR_STATUS_BROKEN_PROMISE);
+    CHECK_EQ(tapir_error_code(e), TAPIR_STATUS_SCHEDULER_ERROR);
     tapir_error_release(e);
   }
   CHECK(h_wait_eq(&cc.destroys, 1, h_prompt_ms()));
@@ -432,8 +432,8 @@ static void manual_release_breaks_queued_continuations(void) {
 }
 
 /* tapir_work_discard on a continuation's work item: destroy, no callback, and
- * the continuation task fails with BROKEN_PROMISE. */
-static void foreign_discard_breaks_continuation(void) {
+ * the continuation task fails with SCHEDULER_ERROR. */
+static void foreign_discard_faults_continuation(void) {
   h_recsched r;
   if (!h_recsched_init(&r)) return;
   const tapir_source *s = h_source();
@@ -447,7 +447,7 @@ static void foreign_discard_breaks_continuation(void) {
   CHECK_ST(tapir_task_wait(c, h_prompt_ms()), TAPIR_STATUS_FAULTED);
   const tapir_error *e = NULL;
   if (tapir_task_error(c, &e) == TAPIR_STATUS_OK) {
-    CHECK_EQ(tapir_error_code(e), TAPIR_STATUS_BROKEN_PROMISE);
+    CHECK_EQ(tapir_error_code(e), TAPIR_STATUS_SCHEDULER_ERROR);
     tapir_error_release(e);
   }
   CHECK_EQ(atomic_load(&cc.destroys), 1);
@@ -595,8 +595,8 @@ void register_scheduler_tests(void) {
   REG(continuation_on_foreign_scheduler);
   REG(foreign_scheduler_arguments);
   REG(ct16_current_scheduler_not_captured);
-  REG(manual_release_breaks_queued_continuations);
-  REG(foreign_discard_breaks_continuation);
+  REG(manual_release_discards_queued_continuations);
+  REG(foreign_discard_faults_continuation);
   REG(inline_scheduler_nesting_is_bounded);
   REG(scheduler_current_in_sync_continuation);
   REG(shutdown_joins_threads_and_library_restarts);

@@ -67,11 +67,11 @@
 //!   sees the new root before it waits or is already queued on the condvar when notified:
 //!   no lost wake-up.
 //! - [`shutdown`] takes the worker out of the state (which tells the thread to exit: it
-//!   exits when `State::worker` no longer carries its epoch), empties the heap, wakes the
-//!   thread, joins it (unless called from the timer thread itself) and then drops the
-//!   pending closures without running them, on the calling thread and outside the lock.
-//!   A later `schedule` starts a new thread with a new epoch. An old thread that is still
-//!   finishing its last batch never touches the heap again.
+//!   exits when `State::worker` no longer carries its epoch), wakes the thread and joins
+//!   it (unless called from the timer thread itself). Pending timers stay in the heap,
+//!   neither run nor dropped: a later `schedule` starts a new thread with a new epoch,
+//!   which fires them when due. An old thread that is still finishing its last batch
+//!   never touches the heap again. Dropping a service drops its pending timers.
 //! - A concurrent second `shutdown` returns without waiting for the first one's join.
 
 use std::panic::{self, AssertUnwindSafe};
@@ -166,7 +166,8 @@ struct Worker {
 /// - `heap` is a min-heap on `HeapItem::key`;
 /// - for every `i`, `slab[heap[i].slot].action.is_some()` and `slab[heap[i].slot].link == i`;
 /// - every other slot is vacant and on the free list starting at `free_head`;
-/// - `heap` is non-empty only while `worker` is `Some` (outside a `schedule` call).
+/// - `heap` is non-empty without a `worker` only after a `shutdown` (the next `schedule`
+///   starts one).
 struct State {
     slab: Vec<Slot>,
     free_head: u32,
@@ -460,23 +461,19 @@ impl TimerService {
     }
 
     /// Stops the timer thread and waits for it to exit (unless called from an action on
-    /// that very thread, which then exits once the action returns). Pending timers are
-    /// dropped without running, on this thread, after the join. A later
-    /// [`TimerService::schedule`] starts a new thread.
+    /// that very thread, which then exits once the action returns). Pending timers stay
+    /// pending: they are neither run nor dropped, and fire once a later
+    /// [`TimerService::schedule`] has started a new thread.
     ///
     /// Timers that were already due and handed to the thread's current batch are no longer
     /// pending (`cancel` returns `false` for them): they still run, and the join waits for
     /// them. If one of them schedules a new timer, that timer starts a new thread.
     pub(crate) fn shutdown(&self) {
-        let (worker, released) = {
-            let mut state = self.shared.state.lock();
-            (state.worker.take(), state.take_all())
-        };
+        let worker = self.shared.state.lock().worker.take();
         // The thread re-checks `worker` after every wake-up and exits.
         self.shared.wake.notify_all();
         // Called from an action on the timer thread itself: joining would deadlock, so the
         // handle is dropped (detached) and the thread exits once the action returns.
-        // (Nested `if`s rather than a let chain: the MSRV is 1.85.)
         if let Some(worker) = worker {
             if worker.handle.thread().id() != thread::current().id() {
                 // The thread catches every panic from actions, so an `Err` here would be a
@@ -485,13 +482,19 @@ impl TimerService {
                 let _ = worker.handle.join();
             }
         }
+    }
+
+    /// Stops the thread and drops every pending timer without running it.
+    fn clear(&self) {
+        self.shutdown();
+        let released = self.shared.state.lock().take_all();
         drop(released);
     }
 }
 
 impl Drop for TimerService {
     fn drop(&mut self) {
-        self.shutdown();
+        self.clear();
     }
 }
 
@@ -570,8 +573,8 @@ pub(crate) fn pending_count() -> usize {
     GLOBAL.get().map_or(0, TimerService::pending_count)
 }
 
-/// Stops and joins the global timer thread and drops every pending timer without running
-/// it. A later [`schedule`] starts the thread again. See [`TimerService::shutdown`].
+/// Stops and joins the global timer thread; pending timers stay pending and fire once a
+/// later [`schedule`] has started the thread again. See [`TimerService::shutdown`].
 ///
 /// Unit tests must not call this: every test in the binary shares the global service.
 /// Test a private [`TimerService`] instead.
@@ -1002,11 +1005,11 @@ mod tests {
     }
 
     #[test]
-    fn shutdown_drops_pending_and_schedule_restarts() {
+    fn shutdown_keeps_pending_and_schedule_restarts() {
         let service = TimerService::new();
         service.shutdown(); // never started: nothing to do
         let probe = Probe::default();
-        let id = service.schedule(LONG, probe.action());
+        service.schedule(Duration::from_millis(30), probe.action());
         let first_thread = service
             .shared
             .state
@@ -1015,12 +1018,10 @@ mod tests {
             .as_ref()
             .map(|w| w.handle.thread().id());
         service.shutdown();
-        assert_eq!(probe.drops(), 1, "pending closure dropped by shutdown");
-        assert_eq!(*probe.dropped_on.lock(), Some(thread::current().id()));
+        assert_eq!(probe.drops(), 0, "a pending timer survives shutdown");
         assert!(!probe.ran());
-        assert_eq!(service.pending_count(), 0);
+        assert_eq!(service.pending_count(), 1);
         assert!(service.shared.state.lock().worker.is_none());
-        assert!(!service.cancel(id));
         service.shutdown(); // twice is fine
 
         let (tx, rx) = mpsc::channel();
@@ -1037,6 +1038,14 @@ mod tests {
         assert_ne!(first_thread, second_thread);
         let ((), at) = rx.recv_timeout(SOON).expect("restarted timer did not fire");
         assert!(at.duration_since(start) >= Duration::from_millis(10));
+        let deadline = Instant::now() + SOON;
+        while !probe.ran() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            probe.ran(),
+            "the timer kept across shutdown fires after the restart"
+        );
     }
 
     #[test]
@@ -1054,8 +1063,8 @@ mod tests {
             }),
         );
         let pending = rx.recv_timeout(SOON).expect("self-shutdown deadlocked");
-        assert_eq!(pending, 0);
-        assert_eq!(probe.drops(), 1);
+        assert_eq!(pending, 1, "the long timer stays pending");
+        assert_eq!(probe.drops(), 0);
         // And the service still works.
         let (tx, rx) = mpsc::channel();
         service.schedule(Duration::ZERO, send_at(&tx, ()));

@@ -1,0 +1,64 @@
+//! Task.Unwrap and completing a source from a task (how a continuation returns a task).
+
+use crate::core::memory::Handle;
+use crate::core::status::Result;
+use crate::core::task::Final;
+use crate::core::task::continuation::{Action, Continuation, Internal};
+use crate::core::task::list::{self, Target, Want};
+use crate::core::task::ops;
+use crate::core::task::outcome::Outcome;
+use crate::core::task::refs::{SourceRef, task_view};
+
+/// A proxy for a task whose value is another task: it completes as the inner task does;
+/// as the outer does if the outer does not succeed; canceled if the outer's value is
+/// NULL or not a live task. The inner task is named by the outer's value (not owned).
+pub fn unwrap(outer: Handle) -> Result<Handle> {
+    task_view(outer)?;
+    let (proxy, out) = SourceRef::new_task(false, 0);
+    let holder = proxy.clone();
+    let internal = Internal::from_fn(move |ant| {
+        if ant.status != Final::Succeeded {
+            holder.try_complete(ant.shared_outcome(), ant.inline_ok);
+            return;
+        }
+        let inline_ok = ant.inline_ok;
+        let Some(inner) = Handle::from_bits(ant.value() as u64) else {
+            holder.try_complete(Outcome::Canceled(None), inline_ok);
+            return;
+        };
+        let forward = Continuation::internal(Action::Forward {
+            target: holder.clone(),
+        });
+        if let Err((_, cont)) = list::register(Target::User(inner), forward, Want::Nothing) {
+            cont.refuse();
+            holder.try_complete(Outcome::Canceled(None), inline_ok);
+        }
+    });
+    drop(proxy);
+    let cont = Continuation::internal(Action::Internal(internal));
+    match list::register(Target::User(outer), cont, Want::Nothing) {
+        Ok(_) => Ok(out),
+        Err((s, cont)) => {
+            cont.refuse();
+            let _ = ops::task_release(out);
+            Err(s)
+        }
+    }
+}
+
+/// Completes `source`'s task the way `task` completes, now or later: the value (shared,
+/// not copied when it has a destroy: it stays owned by `task`), the errors, or the
+/// cancellation. Needs only the source handle. `AlreadyCompleted` when the source's
+/// task had completed (nothing registered).
+pub fn set_from_task(source: Handle, task: Handle) -> Result<()> {
+    task_view(task)?;
+    let target = SourceRef::producer_for(source)?;
+    let cont = Continuation::internal(Action::Forward { target });
+    match list::register(Target::User(task), cont, Want::Nothing) {
+        Ok(_) => Ok(()),
+        Err((s, cont)) => {
+            cont.refuse();
+            Err(s)
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Type-stable pooled memory.
+//!
+//! Every object tapir hands out lives in a slot of a [`Pool`] of its type. Slots are
+//! allocated in segments that are never freed, so a slot that once held a task only
+//! ever holds tasks: a stale handle may read a slot's words, never memory of another
+//! type, and its generation check then refuses it.
+//!
+//! Allocation and free go through an intrusive per-thread free list (the next free
+//! index is stored in the free slot itself), so the steady state of a create/release
+//! loop touches no lock, no heap and one thread-local. Batches move between a thread's
+//! list and the pool's shared list under a mutex. When a thread exits, its lists go back
+//! to the pools they came from: each pool registers itself the first time a thread uses
+//! it, so this module never names the pools.
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+use parking_lot::Mutex;
+
+/// What a pooled type provides to the pool.
+pub(crate) trait Slot: Default + Sync + 'static {
+    /// The field that links free slots (next index + 1, 0 ends the list). Read and
+    /// written only by the thread whose free list holds the slot, or under the pool's
+    /// mutex; it may share storage with a field that is meaningless while the slot is
+    /// free, as long as that field is read atomically.
+    fn free_link(&self) -> &AtomicU32;
+    /// True for a live object that is not an immortal singleton (diagnostics).
+    fn counts_as_live(&self) -> bool;
+}
+
+/// Pools per process. Each pool takes the next id the first time it is used.
+pub(crate) const MAX_POOLS: usize = 16;
+const NO_ID: usize = usize::MAX;
+const SEGMENTS: usize = 26;
+const BASE_SHIFT: u32 = 6; // segment s holds 64 << s slots
+const BATCH: u32 = 64;
+
+#[derive(Clone, Copy)]
+struct FreeList {
+    head: u32,
+    len: u32,
+}
+
+struct Local {
+    lists: [FreeList; MAX_POOLS],
+    /// The thread is exiting: frees go straight to the shared lists.
+    exiting: bool,
+}
+
+thread_local! {
+    // Const-initialized and without Drop: no lazy-init check on the fast path.
+    static LOCAL: UnsafeCell<Local> = const {
+        UnsafeCell::new(Local {
+            lists: [FreeList { head: 0, len: 0 }; MAX_POOLS],
+            exiting: false,
+        })
+    };
+    static EXIT: ExitGuard = const { ExitGuard(Cell::new(false)) };
+}
+
+/// The part of a pool the exit guard needs, without its type.
+trait Sink: Sync {
+    fn take_back(&self, head: u32, len: u32);
+}
+
+static SINKS: [OnceLock<&'static dyn Sink>; MAX_POOLS] = [const { OnceLock::new() }; MAX_POOLS];
+
+struct ExitGuard(Cell<bool>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        if !self.0.get() {
+            return;
+        }
+        let _ = LOCAL.try_with(|l| {
+            // SAFETY: this thread's own block; no other reference to it is live (the
+            // pool functions do not hold one across calls).
+            let local = unsafe { &mut *l.get() };
+            local.exiting = true;
+            for (id, list) in local.lists.iter_mut().enumerate() {
+                if list.len != 0 {
+                    if let Some(sink) = SINKS[id].get() {
+                        sink.take_back(list.head, list.len);
+                    }
+                    *list = FreeList { head: 0, len: 0 };
+                }
+            }
+        });
+    }
+}
+
+/// Runs `f` on this thread's free list of pool `id`.
+#[inline(always)]
+fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> R {
+    LOCAL.with(|l| {
+        // SAFETY: the block belongs to this thread, and no caller keeps the reference
+        // past `f` or re-enters `with_local` from inside it.
+        f(unsafe { &mut *l.get() })
+    })
+}
+
+/// A type-stable pool of `T` slots; see the module docs.
+pub(crate) struct Pool<T: Slot> {
+    /// This pool's free list in every thread's block (NO_ID until first used).
+    id: std::sync::atomic::AtomicUsize,
+    segments: [AtomicPtr<T>; SEGMENTS],
+    /// Indices below this are backed by a segment (Acquire pairs with the Release in
+    /// `grow`).
+    allocated: AtomicU32,
+    shared: Mutex<Shared>,
+}
+
+struct Shared {
+    free: Vec<u32>,
+    next_fresh: u32,
+}
+
+fn locate(index: u32) -> (usize, usize) {
+    let j = index as u64 + (1 << BASE_SHIFT);
+    let seg = (63 - j.leading_zeros()) - BASE_SHIFT;
+    (seg as usize, (j - ((1u64 << BASE_SHIFT) << seg)) as usize)
+}
+
+fn segment_len(seg: usize) -> usize {
+    (1usize << BASE_SHIFT) << seg
+}
+
+impl<T: Slot> Sink for Pool<T> {
+    fn take_back(&self, head: u32, len: u32) {
+        let mut batch = Vec::with_capacity(len as usize);
+        let mut next = head;
+        while next != 0 {
+            let index = next - 1;
+            batch.push(index);
+            // SAFETY: indices on a free list were allocated, so their segment exists.
+            next = unsafe { self.slot_unchecked(index) }
+                .free_link()
+                .load(Ordering::Relaxed);
+        }
+        self.shared.lock().free.extend(batch);
+    }
+}
+
+impl<T: Slot> Pool<T> {
+    /// An empty pool.
+    pub(crate) const fn new() -> Pool<T> {
+        Pool {
+            id: std::sync::atomic::AtomicUsize::new(NO_ID),
+            segments: [const { AtomicPtr::new(std::ptr::null_mut()) }; SEGMENTS],
+            allocated: AtomicU32::new(0),
+            shared: Mutex::new(Shared {
+                free: Vec::new(),
+                next_fresh: 0,
+            }),
+        }
+    }
+
+    /// This pool's index in the threads' free-list blocks.
+    #[inline(always)]
+    fn id(&'static self) -> usize {
+        // Relaxed: the id is assigned once (below) and only names a list.
+        match self.id.load(Ordering::Relaxed) {
+            NO_ID => self.assign_id(),
+            id => id,
+        }
+    }
+
+    #[cold]
+    fn assign_id(&'static self) -> usize {
+        static NEXT: Mutex<usize> = Mutex::new(0);
+        let mut next = NEXT.lock();
+        // Written once, under the mutex; every later read sees this value.
+        match self.id.load(Ordering::Relaxed) {
+            NO_ID => {
+                let id = *next;
+                assert!(id < MAX_POOLS, "tapir: more pools than MAX_POOLS");
+                *next += 1;
+                self.id.store(id, Ordering::Relaxed);
+                id
+            }
+            id => id,
+        }
+    }
+
+    /// The slot at `index`, if that index has ever been allocated.
+    #[inline(always)]
+    pub(crate) fn get(&self, index: u32) -> Option<&'static T> {
+        // Acquire: pairs with the Release in `grow`, so the segment pointer is set.
+        if index >= self.allocated.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: checked just above.
+        Some(unsafe { self.slot_unchecked(index) })
+    }
+
+    /// # Safety
+    /// `index` must be below `allocated` as observed with Acquire by this thread (or
+    /// come from a free list or a handle of this pool, which imply it).
+    #[inline(always)]
+    pub(crate) unsafe fn slot_unchecked(&self, index: u32) -> &'static T {
+        let (seg, off) = locate(index);
+        // Acquire: pairs with the Release store of the segment pointer in `grow`.
+        let base = self.segments[seg].load(Ordering::Acquire);
+        debug_assert!(!base.is_null());
+        // SAFETY: `index < allocated`, so segment `seg` was installed by `grow` before
+        // `allocated` was raised past it, holds `segment_len(seg) > off` slots, and is
+        // never freed (leaked), so the reference is valid for 'static.
+        unsafe { &*base.add(off) }
+    }
+
+    /// Takes a free slot. The caller initializes it and publishes it (with a Release
+    /// store of its reference word) before any handle to it escapes.
+    #[inline]
+    pub(crate) fn alloc(&'static self) -> (u32, &'static T) {
+        let popped = with_local(|local| {
+            let list = &mut local.lists[self.id()];
+            if list.head == 0 {
+                return None;
+            }
+            let index = list.head - 1;
+            // SAFETY: indices on a free list were allocated.
+            let slot = unsafe { self.slot_unchecked(index) };
+            list.head = slot.free_link().load(Ordering::Relaxed);
+            list.len -= 1;
+            Some((index, slot))
+        });
+        match popped {
+            Some(found) => found,
+            None => self.refill(),
+        }
+    }
+
+    /// Returns a retired slot (both counts zero, generation already bumped).
+    #[inline]
+    pub(crate) fn free(&'static self, index: u32, slot: &'static T) {
+        let spill = with_local(|local| {
+            if local.exiting {
+                return Err(());
+            }
+            let list = &mut local.lists[self.id()];
+            slot.free_link().store(list.head, Ordering::Relaxed);
+            list.head = index + 1;
+            list.len += 1;
+            Ok((list.len > 2 * BATCH).then(|| {
+                // Keep BATCH, hand the rest (the oldest) to the shared list.
+                let mut cut = slot;
+                for _ in 1..BATCH {
+                    let next = cut.free_link().load(Ordering::Relaxed);
+                    // SAFETY: the list holds more than BATCH allocated indices.
+                    cut = unsafe { self.slot_unchecked(next - 1) };
+                }
+                let rest = cut.free_link().swap(0, Ordering::Relaxed);
+                let rest_len = list.len - BATCH;
+                list.len = BATCH;
+                (rest, rest_len)
+            }))
+        });
+        match spill {
+            Ok(Some((head, len))) => self.take_back(head, len),
+            Ok(None) => {}
+            Err(()) => self.shared.lock().free.push(index),
+        }
+    }
+
+    /// Moves a batch of free indices into this thread's list and returns one of them.
+    #[cold]
+    fn refill(&'static self) -> (u32, &'static T) {
+        let _ = SINKS[self.id()].set(self);
+        let _ = EXIT.try_with(|g| g.0.set(true));
+        let batch: Vec<u32> = {
+            let mut shared = self.shared.lock();
+            let take = shared.free.len().min(BATCH as usize);
+            let start = shared.free.len() - take;
+            let mut batch: Vec<u32> = shared.free.drain(start..).collect();
+            if batch.is_empty() {
+                batch.extend(self.grow(&mut shared, BATCH));
+            }
+            batch
+        };
+        let (&first, rest) = batch.split_first().expect("refill yields an index");
+        let handed = with_local(|local| {
+            if local.exiting {
+                return false;
+            }
+            let list = &mut local.lists[self.id()];
+            for &index in rest {
+                // SAFETY: fresh or shared-list indices were allocated.
+                let slot = unsafe { self.slot_unchecked(index) };
+                slot.free_link().store(list.head, Ordering::Relaxed);
+                list.head = index + 1;
+                list.len += 1;
+            }
+            true
+        });
+        if !handed {
+            self.shared.lock().free.extend_from_slice(rest);
+        }
+        // SAFETY: as above.
+        (first, unsafe { self.slot_unchecked(first) })
+    }
+
+    /// Reserves `count` never-used indices, installing segments as needed.
+    fn grow(&self, shared: &mut Shared, count: u32) -> std::ops::Range<u32> {
+        let start = shared.next_fresh;
+        let end = start
+            .checked_add(count)
+            .filter(|&e| locate(e - 1).0 < SEGMENTS)
+            .expect("tapir: handle space exhausted (2^32 objects of one kind)");
+        let (last_seg, _) = locate(end - 1);
+        for seg in 0..=last_seg {
+            if self.segments[seg].load(Ordering::Relaxed).is_null() {
+                let slots: Box<[T]> = (0..segment_len(seg)).map(|_| T::default()).collect();
+                // Leaked on purpose: slots are type-stable for the life of the process.
+                let ptr = Box::leak(slots).as_mut_ptr();
+                self.segments[seg].store(ptr, Ordering::Release);
+            }
+        }
+        shared.next_fresh = end;
+        // Release: publishes the segment pointers stored above to `get`.
+        self.allocated.store(end, Ordering::Release);
+        start..end
+    }
+
+    /// Counts live objects, immortal singletons excluded. O(slots ever allocated);
+    /// diagnostics only.
+    pub(crate) fn live(&self) -> usize {
+        let n = self.allocated.load(Ordering::Acquire);
+        (0..n)
+            .filter(|&i| self.get(i).is_some_and(|s| s.counts_as_live()))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_covers_indices_without_gaps() {
+        let mut expected = (0usize, 0usize);
+        for i in 0..100_000u32 {
+            assert_eq!(locate(i), expected, "index {i}");
+            expected.1 += 1;
+            if expected.1 == segment_len(expected.0) {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Probe {
+        link: AtomicU32,
+        live: std::sync::atomic::AtomicBool,
+    }
+    impl Slot for Probe {
+        fn free_link(&self) -> &AtomicU32 {
+            &self.link
+        }
+        fn counts_as_live(&self) -> bool {
+            self.live.load(Ordering::Relaxed)
+        }
+    }
+
+    static PROBES: Pool<Probe> = Pool::new();
+
+    #[test]
+    fn slots_are_reused_and_lists_spill_and_refill() {
+        let mut taken = Vec::new();
+        for _ in 0..1000 {
+            let (i, s) = PROBES.alloc();
+            s.live.store(true, Ordering::Relaxed);
+            taken.push((i, s));
+        }
+        let mut seen: Vec<u32> = taken.iter().map(|(i, _)| *i).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 1000, "no index handed out twice");
+        assert_eq!(PROBES.live(), 1000);
+        for (i, s) in taken.drain(..) {
+            s.live.store(false, Ordering::Relaxed);
+            PROBES.free(i, s);
+        }
+        assert_eq!(PROBES.live(), 0);
+        // Everything freed is reused before the pool grows again.
+        let before = PROBES.allocated.load(Ordering::Relaxed);
+        let again: Vec<_> = (0..1000).map(|_| PROBES.alloc()).collect();
+        assert_eq!(PROBES.allocated.load(Ordering::Relaxed), before);
+        for (i, s) in again {
+            PROBES.free(i, s);
+        }
+        // A thread's list goes back to the pool when the thread ends.
+        std::thread::spawn(|| {
+            let (i, s) = PROBES.alloc();
+            PROBES.free(i, s);
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -1,0 +1,3 @@
+//! Coordination primitives built on the engine.
+
+pub mod progress;

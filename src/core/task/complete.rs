@@ -1,0 +1,417 @@
+//! Every path that creates, completes, runs or tears down a task.
+//!
+//! # Completion
+//! The completer takes LOCKED from the pending state (the compare-exchange that also
+//! validates its source handle), writes the outcome, detaches the continuations (the
+//! inline entry and the list) and publishes COMPLETED with one Release store, setting
+//! LENT when it has continuations to run: from then on the task cannot die and its
+//! handle stays valid for the callbacks whatever other threads release, until the
+//! completer clears LENT. The detached continuations run in three waves — blocked
+//! waiters are woken, then dispatched continuations are posted (in registration order),
+//! then synchronous ones run inline in registration order through the trampoline, which
+//! bounds stack depth.
+//!
+//! # Teardown
+//! The thread whose release left nothing referencing the task sets DYING and alone
+//! owns the slot: it moves out the outcome (or, for a task that never completed, its
+//! continuations, which are discarded: destroy runs, fn never does), frees the extra
+//! record, retires the word and frees the slot, and only then drops what it moved out,
+//! which may run user destroy callbacks and the unobserved-error hook.
+
+use crate::core::callback::{DestroyFn, NotifyFn, run_destroy};
+use crate::core::hooks;
+use crate::core::status::{Result, Status};
+use crate::core::sync::Ordering;
+
+use super::cell::{TASKS, TaskCell};
+use super::continuation::{self, Action, Continuation, ContinueAction, EXECUTE_SYNCHRONOUSLY};
+use super::list::{self, FirstEntry};
+use super::outcome::{Antecedent, Outcome};
+use super::refs::{TaskRef, refusal_status};
+use super::slot;
+use super::trampoline;
+use super::word::{ASYNC, DYING, FIRST, HELD, LENT, LIST, RUN, Refusal, Release, Snapshot};
+use super::work::Job;
+
+/// Takes a slot for a new task and resets it; the caller writes what else it needs and
+/// then [`publish`]es it.
+#[inline]
+pub(crate) fn alloc_pending(user_state: usize) -> (u32, &'static TaskCell) {
+    let (index, cell) = TASKS.alloc();
+    // Relaxed: the slot is unpublished; `publish` is a Release store.
+    cell.meta.store(0, Ordering::Relaxed);
+    cell.extra.store(0, Ordering::Relaxed);
+    cell.user_state.store(user_state, Ordering::Relaxed);
+    (index, cell)
+}
+
+/// Publishes a slot from [`alloc_pending`] with its first references; returns its
+/// generation.
+#[inline]
+pub(crate) fn publish(cell: &'static TaskCell, user: u64, sources: u64, bits: u64) -> u32 {
+    let generation = cell.word.load_relaxed().generation();
+    cell.word
+        .publish(Snapshot::initial(generation, user, sources, bits));
+    generation
+}
+
+/// A task that is completed from birth, with one user handle.
+pub(crate) fn new_completed(outcome: Outcome) -> crate::core::memory::Handle {
+    let (index, cell) = alloc_pending(0);
+    let status = outcome.final_status();
+    outcome.store(cell);
+    let generation = cell.word.load_relaxed().generation();
+    cell.word
+        .publish(Snapshot::initial(generation, 1, 0, 0).with_status(status));
+    crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation)
+}
+
+/// A task that never completes by itself and has no producer (an infinite delay
+/// without a token): pending, and freed with its last handle (+1).
+pub(crate) fn new_never() -> crate::core::memory::Handle {
+    let (index, cell) = alloc_pending(0);
+    let generation = publish(cell, 1, 0, 0);
+    crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation)
+}
+
+/// Who completes a task, and so what the completing compare-exchange validates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Completer {
+    /// A caller's source handle of this generation.
+    UserSource,
+    /// A library producer reference (which keeps the task).
+    Library,
+}
+
+/// Completes the task; refuses the outcome (a value stays with its owner) with
+/// INVALID_HANDLE or ALREADY_COMPLETED.
+#[inline]
+pub(crate) fn complete(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+    outcome: Outcome,
+    who: Completer,
+    inline_ok: bool,
+) -> Result<()> {
+    let locked = cell.word.lock(|w| {
+        let valid = match who {
+            Completer::UserSource => w.source_handle_valid(generation),
+            Completer::Library => w.is_generation(generation),
+        };
+        if !valid {
+            Err(Refusal::Stale)
+        } else if w.is_completed() {
+            Err(Refusal::Completed)
+        } else {
+            Ok(())
+        }
+    });
+    match locked {
+        Ok(w) => {
+            let outcome = if who == Completer::UserSource && w.has(RUN) {
+                acknowledged(cell, outcome)
+            } else {
+                outcome
+            };
+            complete_held(cell, index, generation, w, outcome, inline_ok);
+            Ok(())
+        }
+        Err(r) => {
+            outcome.refuse();
+            Err(refusal_status(r))
+        }
+    }
+}
+
+/// A task body that cancels its task with a token other than the one its run was
+/// given (or none) leaves it faulted: only its own token acknowledges cancellation, as
+/// the TPL rules for Task.Run.
+fn acknowledged(cell: &TaskCell, outcome: Outcome) -> Outcome {
+    let Outcome::Canceled(token) = &outcome else {
+        return outcome;
+    };
+    // Relaxed: written before the task was published.
+    let own = cell.user_state.load(Ordering::Relaxed) as u64;
+    let ok = token
+        .as_ref()
+        .is_some_and(|t| t.bits() == own && t.is_canceled());
+    if ok {
+        outcome
+    } else {
+        Outcome::library_error(
+            Status::Canceled,
+            "the task's body ended canceled, but not by the token its run was given",
+        )
+    }
+}
+
+/// Completes a pending task whose LOCKED the caller holds (`w`: the word, with or
+/// without the LOCKED bit).
+fn complete_held(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+    w: Snapshot,
+    outcome: Outcome,
+    inline_ok: bool,
+) {
+    let status = outcome.final_status();
+    outcome.store(cell);
+    if !w.has(FIRST) && !w.has(LIST) {
+        let done = w.with_status(status);
+        if cell.word.unlock_or_die(done) == Release::Dying {
+            teardown(cell, index);
+        }
+        return;
+    }
+    let rest = if w.has(LIST) {
+        list::take_list(cell)
+    } else {
+        0
+    };
+    let (first, _) = slot::detach(cell, w, status, rest != 0);
+    let first = first.map(FirstEntry::from_raw);
+    let ant = Antecedent {
+        cell,
+        index,
+        generation,
+        status,
+        inline_ok: inline_ok && !w.has(ASYNC),
+    };
+    match (first, rest) {
+        (Some(entry), 0) => run_first(&ant, entry),
+        (first, rest) => list::run_detached(&ant, first, rest),
+    }
+    if cell.word.clear_owned(LENT) == Release::Dying {
+        teardown(cell, index);
+    }
+}
+
+/// The single-continuation case (the TPL's one-continuation object): run it inline now
+/// if it may, through the trampoline, or dispatch it.
+#[inline]
+fn run_first(ant: &Antecedent, entry: FirstEntry) {
+    if entry.runs_inline(ant.inline_ok) {
+        trampoline::run_or_defer_value(
+            entry,
+            |entry| entry.run(ant),
+            |entry| Job::continuation(entry.into_continuation(), TaskRef::from_alive(ant)),
+        );
+    } else {
+        dispatch(ant, entry.into_continuation());
+    }
+}
+
+/// Runs an inline continuation now, or defers it past the depth bound.
+pub(crate) fn run_inline(ant: &Antecedent, cont: Continuation) {
+    trampoline::run_or_defer_value(
+        cont,
+        |cont| run_continuation(ant, cont),
+        |cont| Job::continuation(cont, TaskRef::from_alive(ant)),
+    );
+}
+
+/// Posts a continuation to its scheduler; the job keeps the antecedent.
+pub(crate) fn dispatch(ant: &Antecedent, cont: Continuation) {
+    let keep = TaskRef::from_alive(ant);
+    let scheduler = cont.scheduler.clone();
+    let job = Job::continuation(cont, keep);
+    match scheduler {
+        Some(s) => s.post(job),
+        None => super::workers::post(job),
+    }
+}
+
+/// True when a user continuation with `flags` on `scheduler` runs inline here.
+pub(crate) fn user_runs_inline(cont: &Continuation, inline_ok: bool) -> bool {
+    if cont.action.is_internal() {
+        return true;
+    }
+    inline_ok
+        && cont.flags & EXECUTE_SYNCHRONOUSLY != 0
+        && cont.scheduler.as_ref().is_none_or(|s| s.inline_allowed())
+}
+
+/// Runs a continuation for a completed antecedent kept alive by the caller.
+pub(crate) fn run_continuation(ant: &Antecedent, cont: Continuation) {
+    let Continuation {
+        action,
+        flags,
+        scheduler: _,
+        guard,
+    } = cont;
+    if let Some(mut g) = guard {
+        if let Some(id) = g.eager.take() {
+            g.token.unregister(id);
+        }
+        if g.token.is_canceled() {
+            action.cancel(Some(g.token.clone()));
+            return;
+        }
+    }
+    run_action(ant, action, flags);
+}
+
+fn run_action(ant: &Antecedent, action: Action, flags: u32) {
+    match action {
+        Action::Notify { f, data } => {
+            let (ptr, destroy) = data.into_raw();
+            run_notify(ant, f, ptr as usize, destroy, flags);
+        }
+        Action::Continue(c) => run_continue(ant, c, flags),
+        Action::Forward { target } => {
+            target.try_complete(ant.shared_outcome(), ant.inline_ok);
+        }
+        Action::Internal(i) => i.run(ant),
+    }
+}
+
+#[inline(always)]
+pub(crate) fn run_notify(
+    ant: &Antecedent,
+    f: NotifyFn,
+    data: usize,
+    destroy: Option<DestroyFn>,
+    flags: u32,
+) {
+    if continuation::admits(flags, ant.status) {
+        // SAFETY: `f` is the registrant's callback; the C contract makes it callable
+        // once from any thread with its user_data and a task handle borrowed for the
+        // call, which the runner keeps valid (LENT, its own handle, or a lent reference).
+        unsafe { f(data as *mut std::ffi::c_void, ant.handle().as_ptr()) };
+    }
+    // SAFETY: the registrant's destroy for `data`, called once after `f`.
+    unsafe { run_destroy(data as *mut std::ffi::c_void, destroy) };
+}
+
+pub(crate) fn run_continue(ant: &Antecedent, c: ContinueAction, flags: u32) {
+    if continuation::admits(flags, ant.status) {
+        let data = c.next.user_state();
+        // SAFETY: the registrant's continuation, called once with its user_data, the
+        // antecedent (kept valid by the runner) and `next`, a source handle kept valid
+        // by the source reference `c` owns for the call.
+        unsafe {
+            (c.f)(
+                data as *mut std::ffi::c_void,
+                ant.handle().as_ptr(),
+                c.next.source_handle().as_ptr(),
+            )
+        };
+    } else {
+        c.next.try_complete(Outcome::Canceled(None), ant.inline_ok);
+    }
+    let next = c.finish_callback();
+    next.finish(ant.inline_ok);
+}
+
+/// Releases a library producer reference; with `finish`, a pending task left without
+/// any producer fails with BROKEN_PROMISE (after user code had its chance).
+pub(crate) fn release_producer(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+    in_extra: bool,
+    finish: bool,
+    inline_ok: bool,
+) {
+    if !in_extra {
+        match cell.word.release_source(generation, finish) {
+            Release::Alive => {}
+            Release::Dying => teardown(cell, index),
+            Release::Orphaned(w) => orphaned(cell, index, generation, w, inline_ok),
+            Release::Invalid => debug_assert!(false, "a producer reference was stale"),
+        }
+        return;
+    }
+    let w = cell
+        .word
+        .lock(|_| Ok(()))
+        .expect("a producer keeps its task");
+    let x = cell.extra().expect("a counted producer has its record");
+    x.producers.set(x.producers.get_copy() - 1);
+    if finish && !w.is_completed() && w.sources() == 0 && x.producers.get_copy() == 0 {
+        complete_held(cell, index, generation, w, broken_promise(), inline_ok);
+    } else if cell.word.unlock_or_die(cell.with_held(w)) == Release::Dying {
+        teardown(cell, index);
+    }
+}
+
+/// The last source of a pending task is gone (the caller holds LOCKED): unless a
+/// library producer remains, the promise is broken.
+fn orphaned(cell: &'static TaskCell, index: u32, generation: u32, w: Snapshot, inline_ok: bool) {
+    let producers = cell.extra().map_or(0, |x| x.producers.get_copy());
+    if producers > 0 {
+        let _ = cell.word.unlock_or_die(w);
+        return;
+    }
+    complete_held(cell, index, generation, w, broken_promise(), inline_ok);
+}
+
+fn broken_promise() -> Outcome {
+    Outcome::library_error(
+        Status::BrokenPromise,
+        "broken promise: the task's source was released without completing it",
+    )
+}
+
+/// Releases a user source handle (`tapir_source_release`).
+pub(crate) fn release_source_handle(h: crate::core::memory::Handle) -> Result<()> {
+    let cell = super::refs::source_cell(h)?;
+    match cell.word.release_source(h.generation(), true) {
+        Release::Alive => Ok(()),
+        Release::Dying => {
+            teardown(cell, h.index());
+            Ok(())
+        }
+        Release::Orphaned(w) => {
+            orphaned(cell, h.index(), h.generation(), w, true);
+            Ok(())
+        }
+        Release::Invalid => Err(Status::InvalidHandle),
+    }
+}
+
+/// Releases a user task handle (`tapir_task_release`).
+#[inline]
+pub(crate) fn release_task_handle(h: crate::core::memory::Handle) -> Result<()> {
+    let cell = super::refs::task_cell(h)?;
+    match cell.word.release_user(h.generation()) {
+        Release::Alive => Ok(()),
+        Release::Dying => {
+            teardown(cell, h.index());
+            Ok(())
+        }
+        Release::Invalid | Release::Orphaned(_) => Err(Status::InvalidHandle),
+    }
+}
+
+/// Tears down a task whose word this thread set DYING (see the module docs).
+#[cold]
+pub(crate) fn teardown(cell: &'static TaskCell, index: u32) {
+    let w = cell.word.load_relaxed();
+    debug_assert!(w.has(DYING) && !w.has(HELD) && !w.has(LENT));
+    let completed = w.is_completed();
+    let first = (!completed && w.has(FIRST)).then(|| list::take_first(cell));
+    let rest = if !completed && w.has(LIST) {
+        list::take_list(cell)
+    } else {
+        0
+    };
+    let outcome = completed.then(|| Outcome::take(cell));
+    let task_id =
+        crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, w.generation());
+    cell.free_extra();
+    cell.meta.store(0, Ordering::Relaxed);
+    cell.word.retire(w);
+    TASKS.free(index, cell);
+    // The slot is free; what was moved out may run user code now.
+    if let Some((outcome, unobserved)) = outcome {
+        if let (true, Outcome::Faulted(errors)) = (unobserved, &outcome) {
+            hooks::report_unobserved(task_id.bits(), errors);
+        }
+        drop(outcome);
+    }
+    drop(first);
+    list::discard_list(rest);
+}

@@ -1,0 +1,315 @@
+//! The task operations the faces (the C ABI, the Rust API) call: sources, pre-completed
+//! tasks, queries and continuations. Each validates its handles in the step that acts,
+//! and a call that fails has done nothing.
+
+use std::sync::OnceLock;
+
+use crate::core::callback::{ContinueFn, NotifyFn, UserData};
+use crate::core::cancel::TokenRef;
+use crate::core::error::ErrorRef;
+use crate::core::memory::handle::{Handle, Kind};
+use crate::core::status::{Result, Status};
+use crate::core::sync::{Ordering, fence};
+
+use super::complete::{self, Completer};
+use super::continuation::{
+    Action, Continuation, ContinueAction, Guard, LAZY_CANCELLATION,
+    RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+};
+use super::list::{self, Placement, Target, Want};
+use super::outcome::{self, Outcome};
+use super::refs::{SourceRef, TaskRef, refusal_status, source_cell, task_cell, task_view};
+use super::schedule::SchedRef;
+use super::word::{ASYNC, Final, RUN, Snapshot};
+
+/// Source flag: the task's continuations never run inline on the completing thread.
+pub(crate) const SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1;
+
+// ---------------------------------------------------------------------------
+// Sources.
+
+/// A new pending source and its task; returns the source handle (+1). `user_state` is
+/// the task's state (Task.AsyncState), not owned.
+#[inline]
+pub fn source_new(flags: u32, user_state: usize) -> Handle {
+    let (index, cell) = complete::alloc_pending(user_state);
+    let bits = if flags & SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
+        ASYNC
+    } else {
+        0
+    };
+    let generation = complete::publish(cell, 0, 1, bits);
+    Handle::new(Kind::Source, index, generation)
+}
+
+/// Adds a source handle reference.
+pub fn source_retain(h: Handle) -> Result<()> {
+    source_cell(h)?
+        .word
+        .retain_source(h.generation())
+        .map_err(refusal_status)
+}
+
+/// Releases a source handle; the last one on a pending task with no other producer
+/// fails it with BROKEN_PROMISE.
+#[inline]
+pub fn source_release(h: Handle) -> Result<()> {
+    complete::release_source_handle(h)
+}
+
+/// The task of a source (+1 task handle; the same task every time).
+#[inline]
+pub fn source_task(h: Handle) -> Result<Handle> {
+    let cell = source_cell(h)?;
+    let g = h.generation();
+    cell.word
+        .mint_user(g, |w| w.sources() > 0)
+        .map_err(refusal_status)?;
+    Ok(Handle::new(Kind::Task, h.index(), g))
+}
+
+/// Completes the task of a source handle. On any error the outcome is refused: a value
+/// stays with the caller (its destroy does not run).
+#[inline]
+pub fn source_complete(h: Handle, outcome: Outcome) -> Result<()> {
+    let cell = match source_cell(h) {
+        Ok(c) => c,
+        Err(s) => {
+            outcome.refuse();
+            return Err(s);
+        }
+    };
+    complete::complete(
+        cell,
+        h.index(),
+        h.generation(),
+        outcome,
+        Completer::UserSource,
+        true,
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Pre-completed tasks.
+
+/// A task completed from birth with `outcome` (+1).
+pub fn from_outcome(outcome: Outcome) -> Handle {
+    complete::new_completed(outcome)
+}
+
+/// The shared, already-succeeded task (result NULL), as a new reference; getting it
+/// again creates no new object.
+pub fn completed_task() -> Handle {
+    static SHARED: OnceLock<Handle> = OnceLock::new();
+    let h = *SHARED.get_or_init(|| {
+        let h = complete::new_completed(Outcome::value(0));
+        task_cell(h).expect("just made").word.make_permanent();
+        h
+    });
+    match task_cell(h).and_then(|c| c.word.retain_user(h.generation()).map_err(refusal_status)) {
+        Ok(()) => h,
+        // Every permanent reference is in use: hand out a fresh one instead.
+        Err(_) => complete::new_completed(Outcome::value(0)),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Task references and queries.
+
+/// Adds a task handle reference.
+pub fn task_retain(h: Handle) -> Result<()> {
+    task_cell(h)?
+        .word
+        .retain_user(h.generation())
+        .map_err(refusal_status)
+}
+
+/// Releases a task handle reference; the last reference of any kind tears it down.
+#[inline]
+pub fn task_release(h: Handle) -> Result<()> {
+    complete::release_task_handle(h)
+}
+
+/// The word of a valid task handle, read again after `read` so that what `read` saw
+/// belongs to this task (the handle may be racing its own release on another thread).
+fn read_checked<R>(
+    h: Handle,
+    read: impl FnOnce(&'static super::cell::TaskCell, Snapshot) -> R,
+) -> Result<R> {
+    let (cell, w) = task_view(h)?;
+    let r = read(cell, w);
+    // Acquire fence: the loads in `read` happen before the second load of the word; a
+    // teardown that changed what they read set DYING (or retired) before its writes.
+    fence(Ordering::Acquire);
+    if cell.word.load_relaxed().is_generation(h.generation()) {
+        Ok(r)
+    } else {
+        Err(Status::InvalidHandle)
+    }
+}
+
+/// The final status of a task; None while pending.
+#[inline]
+pub fn status(h: Handle) -> Result<Option<Final>> {
+    task_view(h).map(|(_, w)| w.final_status())
+}
+
+/// The task's state (Task.AsyncState): for continuation tasks the continuation's
+/// user_data; NULL for a tapir_run task.
+pub fn state(h: Handle) -> Result<usize> {
+    read_checked(h, |cell, w| {
+        if w.has(RUN) {
+            0
+        } else {
+            cell.user_state.load(Ordering::Relaxed)
+        }
+    })
+}
+
+/// The creation flags (SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY).
+pub fn options(h: Handle) -> Result<u32> {
+    task_view(h).map(|(_, w)| {
+        if w.has(ASYNC) {
+            SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY
+        } else {
+            0
+        }
+    })
+}
+
+/// The value of a succeeded task; NotCompleted / Faulted (the errors count as observed)
+/// / Canceled otherwise.
+pub fn result(h: Handle) -> Result<usize> {
+    match status(h)? {
+        None => Err(Status::NotCompleted),
+        Some(Final::Succeeded) => read_checked(h, |cell, _| outcome::value_of(cell)),
+        Some(Final::Faulted) => {
+            let pin = TaskRef::pin(h)?;
+            outcome::mark_observed(pin.cell());
+            Err(Status::Faulted)
+        }
+        Some(Final::Canceled) => Err(Status::Canceled),
+    }
+}
+
+/// The errors of a faulted task (they count as observed); empty for other states.
+pub fn errors(h: Handle) -> Result<Vec<ErrorRef>> {
+    let pin = TaskRef::pin(h)?;
+    if pin.final_status() != Some(Final::Faulted) {
+        return Ok(Vec::new());
+    }
+    outcome::mark_observed(pin.cell());
+    Ok(outcome::errors_of(pin.cell()))
+}
+
+/// The token that canceled a task (None: canceled without one).
+pub fn cancel_token(h: Handle) -> Result<Option<TokenRef>> {
+    let pin = TaskRef::pin(h)?;
+    match pin.final_status() {
+        None => Err(Status::NotCompleted),
+        Some(Final::Canceled) => Ok(outcome::token_of(pin.cell())),
+        Some(_) => Err(Status::InvalidState),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Continuations.
+
+/// `tapir_task_on_complete`: registers `f(data, task)`. Returns a registration handle
+/// (+1) when `want_handle` and the continuation was queued. On error the user data is
+/// the caller's again (its destroy did not run).
+#[inline]
+pub fn on_complete(
+    h: Handle,
+    f: NotifyFn,
+    data: UserData,
+    flags: u32,
+    scheduler: Option<SchedRef>,
+    token: Option<TokenRef>,
+    want_handle: bool,
+) -> Result<Option<Handle>> {
+    let data = if scheduler.is_none() && token.is_none() && !want_handle {
+        let (ptr, destroy) = data.into_raw();
+        match list::notify_fast(h, f, ptr, destroy, flags) {
+            Ok(()) => return Ok(None),
+            Err(Some(s)) => return Err(s),
+            Err(None) => UserData::new(ptr, destroy),
+        }
+    } else {
+        data
+    };
+    let cont = Continuation {
+        action: Action::Notify { f, data },
+        flags,
+        scheduler,
+        guard: token.map(|token| Guard { token, eager: None }),
+    };
+    let want = if want_handle {
+        Want::Handle
+    } else {
+        Want::Nothing
+    };
+    match list::register(Target::User(h), cont, want) {
+        Ok(Placement::Node(_, handle)) => Ok(handle),
+        Ok(_) => Ok(None),
+        Err((s, cont)) => {
+            cont.refuse();
+            Err(s)
+        }
+    }
+}
+
+/// `tapir_task_continue_with`: registers `f(data, task, next)` and returns the
+/// continuation task (+1), whose state is `data`. On error nothing was created and the
+/// user data is the caller's again.
+pub fn continue_with(
+    h: Handle,
+    f: ContinueFn,
+    data: UserData,
+    flags: u32,
+    scheduler: Option<SchedRef>,
+    token: Option<TokenRef>,
+) -> Result<Handle> {
+    if let Err(s) = task_view(h) {
+        data.give_back();
+        return Err(s);
+    }
+    let (ptr, destroy) = data.into_raw();
+    let (next, out) =
+        SourceRef::new_task(flags & RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0, ptr as usize);
+    let guard = token.map(|token| {
+        let eager = (flags & LAZY_CANCELLATION == 0)
+            .then(|| eager_cancel(&token, &next))
+            .flatten();
+        Guard { token, eager }
+    });
+    let cont = Continuation {
+        action: Action::Continue(ContinueAction { f, destroy, next }),
+        flags,
+        scheduler,
+        guard,
+    };
+    match list::register(Target::User(h), cont, Want::Nothing) {
+        Ok(_) => Ok(out),
+        Err((s, cont)) => {
+            cont.refuse();
+            // Nobody saw the continuation task: its last reference goes with no trace.
+            let _ = task_release(out);
+            Err(s)
+        }
+    }
+}
+
+/// Cancels `next` as soon as `token` is (the TPL's default for a continuation with a
+/// token); the registration is removed when the continuation runs.
+fn eager_cancel(token: &TokenRef, next: &SourceRef) -> Option<u64> {
+    let next = next.clone();
+    let weak = token.weak();
+    token.register(
+        crate::core::cancel::CancelAction::Rust(Box::new(move || {
+            let token = weak.upgrade().map(TokenRef::from_ref);
+            next.try_complete(Outcome::Canceled(token), true);
+        })),
+        true,
+    )
+}

@@ -1,0 +1,111 @@
+//! The inline continuation slot's protocol on its raw words: placing an entry,
+//! detaching it at completion, removing it, taking it at teardown. Loom-checked
+//! (`core/tests/loom_slot.rs`); `list` wraps the raw words in an owning type.
+//!
+//! The slot belongs to whoever holds LOCKED while the task is pending (FIRST says it
+//! holds an entry); the completer detaches it under LOCKED and publishes COMPLETED in
+//! the same store that clears FIRST, so an entry is run by the completer or, placed
+//! after that store, sees COMPLETED and runs at once: never lost, never twice.
+
+use super::cell::TaskCell;
+use super::word::{FIRST, Final, LENT, LIST, LOCKED, Refusal, Snapshot};
+
+/// The three words of an entry and its 16 bits of meta.
+pub(crate) type Raw = ([usize; 3], u32);
+
+/// Where a placement ended.
+#[derive(Debug)]
+pub(crate) enum Placed {
+    /// In the slot.
+    Inline,
+    /// The slot (or the list) is in use: the entry is still the caller's.
+    Occupied,
+    /// The task has completed: the entry is still the caller's, to run now.
+    Completed(Snapshot),
+    /// `accept` refused the word (a stale handle): nothing happened.
+    Refused,
+}
+
+/// Places `raw` in the slot of a pending task whose word `accept` agrees with, in the
+/// compare-exchange that takes LOCKED.
+#[inline(always)]
+pub(crate) fn place(cell: &TaskCell, accept: impl Fn(Snapshot) -> bool, raw: Raw) -> Placed {
+    let locked = cell.word.lock(|w| {
+        if !accept(w) {
+            Err(Refusal::Stale)
+        } else if w.is_completed() {
+            Err(Refusal::Completed)
+        } else {
+            Ok(())
+        }
+    });
+    match locked {
+        Ok(w) if !w.has(FIRST) && !w.has(LIST) => {
+            write(cell, raw);
+            cell.word.store_held(w.set(FIRST));
+            Placed::Inline
+        }
+        Ok(w) => {
+            cell.word.store_held(w);
+            Placed::Occupied
+        }
+        Err(Refusal::Completed) => Placed::Completed(cell.word.load()),
+        Err(_) => Placed::Refused,
+    }
+}
+
+/// Writes the slot (the holder of LOCKED, FIRST clear).
+#[inline(always)]
+pub(crate) fn write(cell: &TaskCell, raw: Raw) {
+    // SAFETY: the caller holds LOCKED on a pending task without FIRST: it alone
+    // accesses the slot (cell module docs).
+    cell.first.with_mut(|p| unsafe { *p = raw.0 });
+    cell.set_first_meta(raw.1);
+}
+
+/// Reads the slot (the holder of LOCKED or DYING with FIRST set, or the completer that
+/// detached it).
+#[inline(always)]
+pub(crate) fn read(cell: &TaskCell) -> Raw {
+    // SAFETY: as in `write`: the caller owns the slot.
+    let words = cell.first.with(|p| unsafe { *p });
+    (words, cell.first_meta())
+}
+
+/// The completer's detach, holding LOCKED on the pending word `w` (with or without the
+/// LOCKED bit): takes the slot's entry, then publishes COMPLETED with `status`, FIRST
+/// and LIST cleared and LENT set when it has continuations to run (`list` or the
+/// entry). Returns the entry and the published word.
+#[inline(always)]
+pub(crate) fn detach(
+    cell: &TaskCell,
+    w: Snapshot,
+    status: Final,
+    list: bool,
+) -> (Option<Raw>, Snapshot) {
+    let first = w.has(FIRST).then(|| read(cell));
+    let mut done = w.with_status(status).clear(FIRST | LIST | LOCKED);
+    if first.is_some() || list {
+        done = done.set(LENT);
+    }
+    cell.word.store_held(done);
+    (first, done)
+}
+
+/// Removes the entry of a pending task of `generation` if `ours` recognizes it.
+pub(crate) fn remove(cell: &TaskCell, generation: u32, ours: impl Fn(&Raw) -> bool) -> Option<Raw> {
+    let w = cell
+        .word
+        .lock(|w| {
+            if w.is_generation(generation) && !w.is_completed() {
+                Ok(())
+            } else {
+                Err(Refusal::Stale)
+            }
+        })
+        .ok()?;
+    let entry = w.has(FIRST).then(|| read(cell)).filter(|raw| ours(raw));
+    cell.word
+        .store_held(if entry.is_some() { w.clear(FIRST) } else { w });
+    entry
+}

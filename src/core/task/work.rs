@@ -1,0 +1,150 @@
+//! A job: the unit of work a scheduler runs. A job dropped without running is
+//! discarded: its user data is destroyed, and the task it would have completed fails
+//! with SCHEDULER_ERROR (its continuations still run). So a scheduler that refuses
+//! work, a manual queue released with work in it, or a shutdown never loses anything
+//! silently.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::core::callback::{RunFn, UserData, WorkFn};
+use crate::core::cancel::TokenRegistration;
+use crate::core::status::Status;
+
+use super::complete::run_continuation;
+use super::continuation::Continuation;
+use super::outcome::Outcome;
+use super::refs::{SourceRef, TaskRef};
+
+/// See the module docs.
+pub(crate) struct Job(Option<Kind>);
+
+enum Kind {
+    /// A continuation whose antecedent completed; the reference keeps the antecedent.
+    Continuation {
+        cont: Continuation,
+        antecedent: TaskRef,
+    },
+    /// `tapir_scheduler_post`.
+    Call { f: WorkFn, data: UserData },
+    /// A task body (`tapir_run`): `f(user_data, source)` completes the task.
+    Body(Body),
+    /// Library code; the flag is false when the job is discarded instead of run.
+    Library(Box<dyn FnOnce(bool) + Send>),
+}
+
+/// A task body and the task it completes.
+pub(crate) struct Body {
+    pub(crate) f: RunFn,
+    pub(crate) data: UserData,
+    pub(crate) source: SourceRef,
+    /// The registration that cancels the task early if its token fires before the
+    /// body starts; removed when it starts.
+    pub(crate) early_cancel: Option<TokenRegistration>,
+}
+
+fn refused() -> Outcome {
+    Outcome::library_error(
+        Status::SchedulerError,
+        "the scheduler refused the work that would have completed this task",
+    )
+}
+
+fn panicked() -> Outcome {
+    Outcome::library_error(Status::Panic, "a panic inside tapir failed this task")
+}
+
+/// Faults the task with PANIC if the body's frame unwinds.
+struct FaultOnPanic<'a>(&'a SourceRef);
+impl Drop for FaultOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.try_complete(panicked(), true);
+        }
+    }
+}
+
+impl Job {
+    pub(crate) fn continuation(cont: Continuation, antecedent: TaskRef) -> Job {
+        Job(Some(Kind::Continuation { cont, antecedent }))
+    }
+    pub(crate) fn call(f: WorkFn, data: UserData) -> Job {
+        Job(Some(Kind::Call { f, data }))
+    }
+    pub(crate) fn body(body: Body) -> Job {
+        Job(Some(Kind::Body(body)))
+    }
+    pub(crate) fn library(f: impl FnOnce(bool) + Send + 'static) -> Job {
+        Job(Some(Kind::Library(Box::new(f))))
+    }
+
+    /// Runs the job on this thread. A panic inside library code is contained here so
+    /// it never kills a scheduler's thread.
+    pub(crate) fn run(mut self) {
+        let Some(kind) = self.0.take() else { return };
+        let _ = catch_unwind(AssertUnwindSafe(move || match kind {
+            Kind::Continuation { cont, antecedent } => run_dispatched(cont, antecedent),
+            Kind::Call { f, data } => {
+                // SAFETY: the poster's function, called once with its user_data on a
+                // scheduler's thread, as the C contract of tapir_scheduler_post allows.
+                unsafe { f(data.ptr()) };
+                drop(data);
+            }
+            Kind::Body(body) => run_body(body),
+            Kind::Library(f) => f(true),
+        }));
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        match self.0.take() {
+            None => {}
+            Some(Kind::Continuation { cont, antecedent }) => {
+                cont.action.refused();
+                drop(antecedent);
+            }
+            Some(Kind::Call { data, .. }) => drop(data),
+            Some(Kind::Body(body)) => {
+                drop(body.early_cancel);
+                body.source.try_complete(refused(), true);
+                drop(body.data);
+            }
+            Some(Kind::Library(f)) => f(false),
+        }
+    }
+}
+
+/// A dispatched continuation runs on a scheduler's thread while the completer is long
+/// gone: it lends the antecedent a user reference of its own for the callback.
+fn run_dispatched(cont: Continuation, antecedent: TaskRef) {
+    let Some(ant) = antecedent.antecedent() else {
+        debug_assert!(false, "a dispatched continuation's antecedent completed");
+        return;
+    };
+    let lent = antecedent.mint_user().ok();
+    run_continuation(&ant, cont);
+    if let Some(h) = lent {
+        let _ = super::complete::release_task_handle(h);
+    }
+    drop(antecedent);
+}
+
+fn run_body(body: Body) {
+    let Body {
+        f,
+        data,
+        source,
+        early_cancel,
+    } = body;
+    drop(early_cancel); // removes the early-cancel registration
+    if source.is_completed() {
+        return; // canceled before it started: the body never runs (destroy does)
+    }
+    let guard = FaultOnPanic(&source);
+    // SAFETY: the caller's body, called once with its user_data and a source handle that
+    // `source` keeps valid for the call.
+    unsafe { f(data.ptr(), source.source_handle().as_ptr()) };
+    drop(guard);
+    drop(data);
+    source.finish(true);
+}
