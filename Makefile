@@ -5,14 +5,14 @@ CARGO ?= cargo
 RELEASE_LIB := target/release/libtapir.so
 LOOM_TIMEOUT ?= 600
 
-.PHONY: demo test bench scaling deps lib lint rust-tests c-tests valgrind asan loom examples clean
+.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean
 
 ## demo: build and run the C tour (examples/c/tour.c)
 demo: lib
 	$(MAKE) -C examples/c run LIBDIR=$(CURDIR)/target/release
 
 ## test: every suite — Rust (unit, integration, header), loom, C (plain, valgrind, ASan), examples
-test: deps lint rust-tests lib c-tests valgrind asan loom examples
+test: deps lint rust-tests lib c-tests budget valgrind asan loom examples
 	@echo "make test: all suites passed"
 
 deps:
@@ -30,6 +30,10 @@ rust-tests:
 
 c-tests: lib
 	$(MAKE) -C tests/c check LIBDIR=$(CURDIR)/target/release
+
+## budget: instructions, atomics and TLS calls per W1/W2 lifecycle (callgrind, deterministic)
+budget: lib
+	tests/budget/check.sh $(CURDIR)/target/release
 
 valgrind: lib
 	$(MAKE) -C tests/c valgrind LIBDIR=$(CURDIR)/target/release

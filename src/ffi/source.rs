@@ -177,7 +177,10 @@ pub extern "C" fn tapir_source_set_result(
     value: *mut c_void,
     value_destroy: tapir_destroy_fn,
 ) -> Status {
-    ffi_boundary! { set(source, self::value(value, value_destroy)) }
+    ffi_boundary! {
+        let h = try_core!(self::source(source));
+        from_result(ops::source_set_value(h, value as usize, value_destroy))
+    }
 }
 
 /// As tapir_source_set_result, returning true if this call completed the task and false

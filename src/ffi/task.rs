@@ -150,7 +150,7 @@ pub unsafe extern "C" fn tapir_task_from_result(
 ) -> Status {
     ffi_boundary! {
         require!(task_out);
-        let h = ops::from_outcome(Outcome::Value { value: value as usize, destroy: value_destroy });
+        let h = ops::from_value(value as usize, value_destroy);
         // SAFETY: non-NULL checked above.
         unsafe { write(task_out, to_ptr(h)) };
         Status::Ok
@@ -594,10 +594,14 @@ pub unsafe extern "C" fn tapir_task_on_complete(
         let f = require_fn!(callback);
         // SAFETY: forwarded caller guarantee.
         let o = try_core!(unsafe { read_options(options) });
-        let (scheduler, token) = try_core!(option_refs(&o));
         // SAFETY: `tapir_callback_fn` and `NotifyFn` take the same thin pointers in the
         // same order with the C ABI; only the pointee type of `completed` differs.
         let f: NotifyFn = unsafe { std::mem::transmute::<unsafe extern "C" fn(*mut c_void, *const tapir_task), NotifyFn>(f) };
+        if o.scheduler.is_none() && o.token.is_none() && registration_out.is_null() {
+            // The common case: nothing to validate but the task, no wrapper to build.
+            return from_result(ops::on_complete_plain(h, f, user_data, destroy, o.flags));
+        }
+        let (scheduler, token) = try_core!(option_refs(&o));
         let data = UserData::new(user_data, destroy);
         let reg = try_core!(ops::on_complete(h, f, data, o.flags, scheduler, token, !registration_out.is_null()));
         if !registration_out.is_null() {

@@ -408,7 +408,7 @@ impl TokenRef {
     /// False for the none token, and for a disposed one that is not canceled.
     pub(crate) fn can_be_canceled(&self) -> bool {
         let inner = self.cell().inner.lock();
-        inner.cancelable && !inner.disposed
+        inner.cancelable && (!inner.disposed || self.is_canceled())
     }
 
     /// Registers `action`; see [`register`].

@@ -40,10 +40,11 @@ fn factory_failed() -> Outcome {
     Outcome::library_error(Status::InvalidState, "the task factory returned no task")
 }
 
-/// Runs `then` inline once `t` has completed (now, through the trampoline, if it has).
-fn on_done(t: &TaskRef, then: impl FnOnce(&Antecedent) + Send + 'static) {
+/// Runs `then` inline once `t` has completed (now, through the trampoline, if it has;
+/// `inline_ok` false keeps user continuations off this thread then).
+fn on_done(t: &TaskRef, inline_ok: bool, then: impl FnOnce(&Antecedent) + Send + 'static) {
     let cont = Continuation::internal(Action::Internal(Internal::from_fn(then)));
-    let placed = list::register(Target::Held(t), cont, Want::Nothing);
+    let placed = list::register_in(Target::Held(t), cont, Want::Nothing, inline_ok);
     debug_assert!(placed.is_ok(), "a held task accepts registrations");
 }
 
@@ -60,14 +61,14 @@ struct Retry {
 unsafe impl Sync for Retry {}
 
 impl Retry {
-    fn attempt(self: Arc<Self>, i: u32) {
+    fn attempt(self: Arc<Self>, i: u32, inline_ok: bool) {
         // SAFETY: the caller's factory, called with its user_data from any thread.
         let Some(t) = adopt(unsafe { (self.factory)(self.data.ptr(), i) }) else {
-            self.source.try_complete(factory_failed(), true);
+            self.source.try_complete(factory_failed(), inline_ok);
             return;
         };
         let me = self.clone();
-        on_done(&t, move |ant| me.after(i, ant));
+        on_done(&t, inline_ok, move |ant| me.after(i, ant));
     }
 
     fn after(self: Arc<Self>, i: u32, ant: &Antecedent) {
@@ -77,17 +78,18 @@ impl Retry {
             return;
         }
         ant.mark_observed(); // a retried failure is handled, not lost
+        let inline_ok = ant.inline_ok;
         let Some(gate) = self.gate else {
-            return self.attempt(i + 1);
+            return self.attempt(i + 1, inline_ok);
         };
         // SAFETY: as in `attempt`.
         let Some(g) = adopt(unsafe { gate(self.data.ptr(), i) }) else {
-            return self.attempt(i + 1);
+            return self.attempt(i + 1, inline_ok);
         };
         let me = self.clone();
-        on_done(&g, move |gant| {
+        on_done(&g, inline_ok, move |gant| {
             if gant.status == Final::Succeeded {
-                me.attempt(i + 1);
+                me.attempt(i + 1, gant.inline_ok);
             } else {
                 me.source
                     .try_complete(gant.shared_outcome(), gant.inline_ok);
@@ -118,7 +120,7 @@ pub fn retry_on_fault(
         max_tries,
         source,
     })
-    .attempt(0);
+    .attempt(0, true);
     Ok(out)
 }
 
@@ -206,7 +208,7 @@ struct Throttle {
 unsafe impl Sync for Throttle {}
 
 impl Throttle {
-    fn start_next(self: &Arc<Self>) {
+    fn start_next(self: &Arc<Self>, inline_ok: bool) {
         // Relaxed: each starter only needs a distinct index.
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         if i >= self.count as usize {
@@ -220,10 +222,10 @@ impl Throttle {
             r
         });
         let me = self.clone();
-        on_done(&t, move |ant| {
+        on_done(&t, inline_ok, move |ant| {
             // Relaxed: read by the thread that takes `remaining` to zero (AcqRel).
             me.done[i].store(TaskRef::from_alive(ant).into_bits(), Ordering::Relaxed);
-            me.start_next();
+            me.start_next(ant.inline_ok);
             // AcqRel: the last completion sees every index's task.
             if me.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                 me.finish(ant.inline_ok);
@@ -274,7 +276,7 @@ pub fn for_each_throttled(
         source,
     });
     for _ in 0..max_in_flight.min(count) {
-        state.start_next();
+        state.start_next(true);
     }
     Ok(out)
 }

@@ -29,7 +29,9 @@ pub fn unwrap(outer: Handle) -> Result<Handle> {
         let forward = Continuation::internal(Action::Forward {
             target: holder.clone(),
         });
-        if let Err((_, cont)) = list::register(Target::User(inner), forward, Want::Nothing) {
+        if let Err((_, cont)) =
+            list::register_in(Target::User(inner), forward, Want::Nothing, inline_ok)
+        {
             cont.refuse();
             holder.try_complete(Outcome::Canceled(None), inline_ok);
         }

@@ -200,8 +200,12 @@ impl<T: Slot> Pool<T> {
     #[inline(always)]
     pub(crate) unsafe fn slot_unchecked(&self, index: u32) -> &'static T {
         let (seg, off) = locate(index);
+        debug_assert!(seg < SEGMENTS);
+        // SAFETY: `index` was allocated, and `grow` never allocates past the last
+        // segment, so `seg < SEGMENTS`.
+        let segment = unsafe { self.segments.get_unchecked(seg) };
         // Acquire: pairs with the Release store of the segment pointer in `grow`.
-        let base = self.segments[seg].load(Ordering::Acquire);
+        let base = segment.load(Ordering::Acquire);
         debug_assert!(!base.is_null());
         // SAFETY: `index < allocated`, so segment `seg` was installed by `grow` before
         // `allocated` was raised past it, holds `segment_len(seg) > off` slots, and is
@@ -232,35 +236,44 @@ impl<T: Slot> Pool<T> {
     }
 
     /// Returns a retired slot (both counts zero, generation already bumped).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn free(&'static self, index: u32, slot: &'static T) {
-        let spill = with_local(|local| {
+        let pushed = with_local(|local| {
             if local.exiting {
-                return Err(());
+                return None;
             }
             let list = &mut local.lists[self.id()];
             slot.free_link().store(list.head, Ordering::Relaxed);
             list.head = index + 1;
             list.len += 1;
-            Ok((list.len > 2 * BATCH).then(|| {
-                // Keep BATCH, hand the rest (the oldest) to the shared list.
-                let mut cut = slot;
-                for _ in 1..BATCH {
-                    let next = cut.free_link().load(Ordering::Relaxed);
-                    // SAFETY: the list holds more than BATCH allocated indices.
-                    cut = unsafe { self.slot_unchecked(next - 1) };
-                }
-                let rest = cut.free_link().swap(0, Ordering::Relaxed);
-                let rest_len = list.len - BATCH;
-                list.len = BATCH;
-                (rest, rest_len)
-            }))
+            Some(list.len)
         });
-        match spill {
-            Ok(Some((head, len))) => self.take_back(head, len),
-            Ok(None) => {}
-            Err(()) => self.shared.lock().free.push(index),
+        match pushed {
+            Some(len) if len > 2 * BATCH => self.spill(),
+            Some(_) => {}
+            None => self.shared.lock().free.push(index),
         }
+    }
+
+    /// Hands all but the newest BATCH slots of this thread's list to the shared list.
+    #[cold]
+    #[inline(never)]
+    fn spill(&'static self) {
+        let rest = with_local(|local| {
+            let list = &mut local.lists[self.id()];
+            // SAFETY: the list holds more than BATCH allocated indices.
+            let mut cut = unsafe { self.slot_unchecked(list.head - 1) };
+            for _ in 1..BATCH {
+                let next = cut.free_link().load(Ordering::Relaxed);
+                // SAFETY: as above.
+                cut = unsafe { self.slot_unchecked(next - 1) };
+            }
+            let rest = cut.free_link().swap(0, Ordering::Relaxed);
+            let rest_len = list.len - BATCH;
+            list.len = BATCH;
+            (rest, rest_len)
+        });
+        self.take_back(rest.0, rest.1);
     }
 
     /// Moves a batch of free indices into this thread's list and returns one of them.

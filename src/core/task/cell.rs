@@ -125,8 +125,10 @@ impl TaskCell {
     #[cfg(not(loom))]
     /// Frees the extra record (the dying thread, after reading what it needs).
     pub(crate) fn free_extra(&self) {
-        let n = self.extra.swap(0, Ordering::Relaxed);
+        // A load and a store, not a swap: the dying thread owns the slot.
+        let n = self.extra.load(Ordering::Relaxed);
         if n != 0 {
+            self.extra.store(0, Ordering::Relaxed);
             // SAFETY: as in `extra`.
             let x = unsafe { EXTRAS.slot_unchecked(n - 1) };
             x.in_use.store(0, Ordering::Relaxed);

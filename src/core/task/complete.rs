@@ -23,14 +23,14 @@ use crate::core::hooks;
 use crate::core::status::{Result, Status};
 use crate::core::sync::Ordering;
 
-use super::cell::{TASKS, TaskCell};
+use super::cell::{Stored, TASKS, TaskCell};
 use super::continuation::{self, Action, Continuation, ContinueAction, EXECUTE_SYNCHRONOUSLY};
 use super::list::{self, FirstEntry};
 use super::outcome::{Antecedent, Outcome};
 use super::refs::{TaskRef, refusal_status};
 use super::slot;
 use super::trampoline;
-use super::word::{ASYNC, DYING, FIRST, HELD, LENT, LIST, RUN, Refusal, Release, Snapshot};
+use super::word::{ASYNC, DYING, FIRST, Final, HELD, LENT, LIST, RUN, Refusal, Release, Snapshot};
 use super::work::Job;
 
 /// Takes a slot for a new task and resets it; the caller writes what else it needs and
@@ -72,6 +72,48 @@ pub(crate) fn new_never() -> crate::core::memory::Handle {
     let (index, cell) = alloc_pending(0);
     let generation = publish(cell, 1, 0, 0);
     crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation)
+}
+
+/// A task that succeeded from birth with a value it owns (`destroy`, if any, runs when
+/// it goes), with one user handle: Task.FromResult without building an outcome.
+#[inline]
+pub(crate) fn new_succeeded(
+    value: usize,
+    destroy: Option<DestroyFn>,
+) -> crate::core::memory::Handle {
+    let (index, cell) = alloc_pending(0);
+    cell.write_outcome(Stored::Value, value, destroy.map_or(0, |d| d as usize));
+    let generation = cell.word.load_relaxed().generation();
+    cell.word
+        .publish(Snapshot::initial(generation, 1, 0, 0).with_status(Final::Succeeded));
+    crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation)
+}
+
+/// Completes a task with a value through a user source handle (SetResult), without
+/// building an outcome: the hot path. On error the value stays the caller's.
+#[inline]
+pub(crate) fn succeed_by_source(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+    value: usize,
+    destroy: Option<DestroyFn>,
+) -> Result<()> {
+    let w = cell
+        .word
+        .lock(|w| {
+            if !w.source_handle_valid(generation) {
+                Err(Refusal::Stale)
+            } else if w.is_completed() {
+                Err(Refusal::Completed)
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(refusal_status)?;
+    cell.write_outcome(Stored::Value, value, destroy.map_or(0, |d| d as usize));
+    publish_and_run(cell, index, generation, w, Final::Succeeded, true);
+    Ok(())
 }
 
 /// Who completes a task, and so what the completing compare-exchange validates.
@@ -158,6 +200,44 @@ fn complete_held(
 ) {
     let status = outcome.final_status();
     outcome.store(cell);
+    publish_and_run(cell, index, generation, w, status, inline_ok);
+}
+
+/// After the outcome is written (LOCKED held, `w` the pending word): publishes
+/// COMPLETED and runs what was registered.
+#[inline]
+fn publish_and_run(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+    w: Snapshot,
+    status: Final,
+    inline_ok: bool,
+) {
+    if w.0 & (FIRST | LIST) == FIRST {
+        // One continuation (the TPL's single-continuation case).
+        let (first, _) = slot::detach(cell, w, status, false);
+        let raw = first.expect("FIRST holds an entry");
+        let ant = Antecedent {
+            cell,
+            index,
+            generation,
+            status,
+            inline_ok: inline_ok && !w.has(ASYNC),
+        };
+        match list::RawNotify::decode(&raw) {
+            Some(notify) if ant.inline_ok => trampoline::run_or_defer_value(
+                notify,
+                |n| n.run(&ant),
+                |n| Job::continuation(n.into_continuation(), TaskRef::from_alive(&ant)),
+            ),
+            _ => run_first(&ant, FirstEntry::from_raw(raw)),
+        }
+        if cell.word.clear_owned(LENT) == Release::Dying {
+            teardown(cell, index);
+        }
+        return;
+    }
     if !w.has(FIRST) && !w.has(LIST) {
         let done = w.with_status(status);
         if cell.word.unlock_or_die(done) == Release::Dying {
@@ -387,10 +467,28 @@ pub(crate) fn release_task_handle(h: crate::core::memory::Handle) -> Result<()> 
 }
 
 /// Tears down a task whose word this thread set DYING (see the module docs).
-#[cold]
+#[inline]
 pub(crate) fn teardown(cell: &'static TaskCell, index: u32) {
     let w = cell.word.load_relaxed();
     debug_assert!(w.has(DYING) && !w.has(HELD) && !w.has(LENT));
+    // The common case: a plain value without destroy, nothing else to drop.
+    // Relaxed: the dying thread owns the slot (see `Outcome::take`).
+    if w.is_completed()
+        && cell.stored() == Stored::Value
+        && cell.aux.load(Ordering::Relaxed) == 0
+        && cell.extra.load(Ordering::Relaxed) == 0
+    {
+        cell.value.store(0, Ordering::Relaxed);
+        cell.word.retire(w);
+        TASKS.free(index, cell);
+        return;
+    }
+    teardown_slow(cell, index, w);
+}
+
+#[cold]
+#[inline(never)]
+fn teardown_slow(cell: &'static TaskCell, index: u32, w: Snapshot) {
     let completed = w.is_completed();
     let first = (!completed && w.has(FIRST)).then(|| list::take_first(cell));
     let rest = if !completed && w.has(LIST) {

@@ -39,7 +39,7 @@ pub(crate) const WAKE: u32 = 1 << 10;
 const NOT_ALL: u32 = NOT_ON_SUCCESS | NOT_ON_FAULTED | NOT_ON_CANCELED;
 
 /// The outcomes a continuation refuses, as NOT_ON_* bits.
-const fn excluded(flags: u32) -> u32 {
+const fn excluded_of(flags: u32) -> u32 {
     let mut not = flags & NOT_ALL;
     if flags & ONLY_ON_SUCCESS != 0 {
         not |= NOT_ON_FAULTED | NOT_ON_CANCELED;
@@ -53,8 +53,26 @@ const fn excluded(flags: u32) -> u32 {
     not
 }
 
+/// `excluded_of` for every combination of the six filter bits (bits 1..=6): one load on
+/// the paths that run a continuation.
+const EXCLUDED: [u8; 64] = {
+    let mut t = [0u8; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = excluded_of((i as u32) << 1) as u8;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn excluded(flags: u32) -> u32 {
+    EXCLUDED[((flags >> 1) & 63) as usize] as u32
+}
+
 /// Checks continuation flags: no unknown bits, not every outcome excluded, and
 /// LONG_RUNNING never with EXECUTE_SYNCHRONOUSLY (the TPL's rules).
+#[inline]
 pub fn validate_flags(flags: u32) -> bool {
     flags & !ALL_FLAGS == 0
         && excluded(flags) != NOT_ALL
@@ -64,12 +82,8 @@ pub fn validate_flags(flags: u32) -> bool {
 /// True when a continuation with `flags` runs for an antecedent that ended `status`.
 #[inline(always)]
 pub(crate) fn admits(flags: u32, status: Final) -> bool {
-    let bit = match status {
-        Final::Succeeded => NOT_ON_SUCCESS,
-        Final::Faulted => NOT_ON_FAULTED,
-        Final::Canceled => NOT_ON_CANCELED,
-    };
-    excluded(flags) & bit == 0
+    // NOT_ON_SUCCESS, NOT_ON_FAULTED, NOT_ON_CANCELED are bits 4, 5, 6: status 1, 2, 3.
+    excluded(flags) & (1 << (3 + status as u32)) == 0
 }
 
 /// A library continuation: a code pointer table and its data. Runs no user code of its

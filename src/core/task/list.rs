@@ -212,6 +212,53 @@ impl Drop for FirstEntry {
     }
 }
 
+/// A synchronous `on_complete` callback as the inline slot stores it, decoded without
+/// an owning wrapper: the hot path of completion.
+#[derive(Clone, Copy)]
+pub(crate) struct RawNotify {
+    f: NotifyFn,
+    data: usize,
+    destroy: Option<DestroyFn>,
+    flags: u32,
+}
+
+impl RawNotify {
+    /// The entry, if it is a synchronous on_complete callback.
+    #[inline(always)]
+    pub(crate) fn decode(raw: &slot::Raw) -> Option<RawNotify> {
+        let (words, meta) = *raw;
+        if meta & TAG_MASK != TAG_NOTIFY || meta & EXECUTE_SYNCHRONOUSLY == 0 {
+            return None;
+        }
+        // SAFETY: a NOTIFY entry's words are a NotifyFn, its data and an optional
+        // DestroyFn (`FirstEntry::notify`, `encode`).
+        let (f, destroy) = unsafe {
+            (
+                std::mem::transmute::<usize, NotifyFn>(words[0]),
+                (words[2] != 0).then(|| std::mem::transmute::<usize, DestroyFn>(words[2])),
+            )
+        };
+        Some(RawNotify {
+            f,
+            data: words[1],
+            destroy,
+            flags: meta & FLAGS_MASK,
+        })
+    }
+
+    /// Runs it (consuming the entry).
+    #[inline(always)]
+    pub(crate) fn run(self, ant: &Antecedent) {
+        complete::run_notify(ant, self.f, self.data, self.destroy, self.flags);
+    }
+
+    /// The owned form, to defer it.
+    pub(crate) fn into_continuation(self) -> Continuation {
+        FirstEntry::notify(self.f, self.data as *mut c_void, self.destroy, self.flags)
+            .into_continuation()
+    }
+}
+
 /// Takes the inline entry (the dying thread, with FIRST set).
 pub(crate) fn take_first(cell: &TaskCell) -> FirstEntry {
     FirstEntry::from_raw(slot::read(cell))
@@ -432,6 +479,18 @@ pub(crate) fn register(
     cont: Continuation,
     want: Want,
 ) -> std::result::Result<Placement, (Status, Continuation)> {
+    register_in(target, cont, want, true)
+}
+
+/// As [`register`], from library code running for a task whose continuations must not
+/// run on this thread (`inline_ok` false): if the target has completed, the
+/// continuation then runs with that restriction too.
+pub(crate) fn register_in(
+    target: Target<'_>,
+    cont: Continuation,
+    want: Want,
+    inline_ok: bool,
+) -> std::result::Result<Placement, (Status, Continuation)> {
     let h = target.handle();
     let cell = match task_cell(h) {
         Ok(c) => c,
@@ -449,7 +508,13 @@ pub(crate) fn register(
             return Err((Status::InvalidHandle, cont.expect("still ours")));
         }
         if w0.is_completed() {
-            return run_now(target, cell, w0, take_back(&mut cont, &mut prepared));
+            return run_now(
+                target,
+                cell,
+                w0,
+                take_back(&mut cont, &mut prepared),
+                inline_ok,
+            );
         }
         let inline = fits_inline && !w0.has(FIRST) && !w0.has(LIST);
         if !inline && prepared.is_none() {
@@ -516,6 +581,7 @@ fn run_now(
     cell: &'static TaskCell,
     w: Snapshot,
     cont: Continuation,
+    inline_ok: bool,
 ) -> std::result::Result<Placement, (Status, Continuation)> {
     let h = target.handle();
     let status = w.final_status().expect("completed");
@@ -524,9 +590,9 @@ fn run_now(
         index: h.index(),
         generation: h.generation(),
         status,
-        inline_ok: true,
+        inline_ok,
     };
-    if user_runs_inline(&cont, true) {
+    if user_runs_inline(&cont, inline_ok) {
         // The registrant's own handle (or reference) keeps the task and its handle
         // valid for the call.
         complete::run_inline(&ant, cont);

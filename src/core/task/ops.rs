@@ -68,6 +68,18 @@ pub fn source_task(h: Handle) -> Result<Handle> {
     Ok(Handle::new(Kind::Task, h.index(), g))
 }
 
+/// Completes the task of a source handle with a value (SetResult). On any error the
+/// value stays with the caller (its destroy does not run).
+#[inline]
+pub fn source_set_value(
+    h: Handle,
+    value: usize,
+    destroy: Option<crate::core::callback::DestroyFn>,
+) -> Result<()> {
+    let cell = source_cell(h)?;
+    complete::succeed_by_source(cell, h.index(), h.generation(), value, destroy)
+}
+
 /// Completes the task of a source handle. On any error the outcome is refused: a value
 /// stays with the caller (its destroy does not run).
 #[inline]
@@ -91,6 +103,12 @@ pub fn source_complete(h: Handle, outcome: Outcome) -> Result<()> {
 
 // ---------------------------------------------------------------------------
 // Pre-completed tasks.
+
+/// A task that succeeded from birth with `value` (+1); `destroy` runs when it goes.
+#[inline]
+pub fn from_value(value: usize, destroy: Option<crate::core::callback::DestroyFn>) -> Handle {
+    complete::new_succeeded(value, destroy)
+}
 
 /// A task completed from birth with `outcome` (+1).
 pub fn from_outcome(outcome: Outcome) -> Handle {
@@ -255,6 +273,25 @@ pub fn on_complete(
         Err((s, cont)) => {
             cont.refuse();
             Err(s)
+        }
+    }
+}
+
+/// `tapir_task_on_complete` without scheduler, token or registration handle: the hot
+/// path. On error `data` is the caller's again (destroy did not run).
+#[inline]
+pub fn on_complete_plain(
+    h: Handle,
+    f: NotifyFn,
+    data: *mut std::ffi::c_void,
+    destroy: Option<crate::core::callback::DestroyFn>,
+    flags: u32,
+) -> Result<()> {
+    match list::notify_fast(h, f, data, destroy, flags) {
+        Ok(()) => Ok(()),
+        Err(Some(s)) => Err(s),
+        Err(None) => {
+            on_complete(h, f, UserData::new(data, destroy), flags, None, None, false).map(|_| ())
         }
     }
 }

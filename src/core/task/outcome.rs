@@ -93,9 +93,12 @@ impl Outcome {
     /// Moves the outcome out of a completed cell (the dying thread). The flag is true
     /// for faults nobody observed.
     pub(crate) fn take(cell: &TaskCell) -> (Outcome, bool) {
-        // Relaxed: the dying thread's AcqRel release made the completer's writes visible.
-        let value = cell.value.swap(0, Ordering::Relaxed);
-        let aux = cell.aux.swap(0, Ordering::Relaxed);
+        // Relaxed, and plain load-then-store rather than a swap: the dying thread owns
+        // the slot, and its AcqRel release made the completer's writes visible.
+        let value = cell.value.load(Ordering::Relaxed);
+        let aux = cell.aux.load(Ordering::Relaxed);
+        cell.value.store(0, Ordering::Relaxed);
+        cell.aux.store(0, Ordering::Relaxed);
         match cell.stored() {
             Stored::Value => (
                 Outcome::Value {

@@ -253,11 +253,9 @@ impl TaskWord {
         mut f: impl FnMut(Snapshot) -> Result<(Snapshot, R), Refusal>,
     ) -> Result<(Snapshot, R), Refusal> {
         let mut cur = Snapshot(self.0.load(Ordering::Relaxed));
-        let backoff = crossbeam_utils::Backoff::new();
         loop {
             if cur.has(LOCKED) && !cur.has(DYING) {
-                spin(&backoff);
-                cur = Snapshot(self.0.load(Ordering::Relaxed));
+                cur = self.wait_unlocked();
                 continue;
             }
             let (next, r) = f(cur)?;
@@ -267,6 +265,21 @@ impl TaskWord {
             {
                 Ok(_) => return Ok((cur, r)),
                 Err(actual) => cur = Snapshot(actual),
+            }
+        }
+    }
+
+    /// Spins until the word is not LOCKED (or is DYING); kept out of line so the
+    /// transitions' fast path carries no spin state.
+    #[cold]
+    #[inline(never)]
+    fn wait_unlocked(&self) -> Snapshot {
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            spin(&backoff);
+            let cur = Snapshot(self.0.load(Ordering::Relaxed));
+            if !cur.has(LOCKED) || cur.has(DYING) {
+                return cur;
             }
         }
     }
