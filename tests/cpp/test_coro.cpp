@@ -251,6 +251,19 @@ tapir::task<long> chain_on(long n, const tapir::task<long>& leaf) {
   co_return below + 1;
 }
 
+// Each level blocks on its child with get(): past the eager limit the child's start
+// is deferred to this thread, and the blocking wait must run it rather than wait for it.
+tapir::task<long> blocking_chain(long n) {
+  if (n == 0) co_return 0;
+  long below = blocking_chain(n - 1).get();
+  co_await tapir::completed_task();
+  co_return below + 1;
+}
+
+TEST_F(Coro, BlockingGetInsideDeepCoroutinesDoesNotDeadlock) {
+  EXPECT_EQ(blocking_chain(TAPIR_CPP_EAGER_DEPTH * 2 + 3).get(), TAPIR_CPP_EAGER_DEPTH * 2 + 3);
+}
+
 TEST_F(Coro, DeeperThanTheEagerLimitOnAnOrdinaryThread) {
   EXPECT_EQ(chain(TAPIR_CPP_EAGER_DEPTH * 3 + 1).get(), TAPIR_CPP_EAGER_DEPTH * 3 + 1);
 }

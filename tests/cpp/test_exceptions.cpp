@@ -214,7 +214,7 @@ TEST_F(Exceptions, ThrowingOnCompleteCallbackGoesToTheHandler) {
   auto seen = h.exceptions();
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(tt::what_of(seen[0]), "nowhere else to go");
-  // A throwing handler-less callback on the pool is caught too (recorded, not terminated).
+  // On a pool thread too: the handler gets it, the worker lives on.
   tapir::completion_source<int> s;
   s.get_task().on_complete([](const tapir::task<int>& done) { throw tt::marker_error("pool", done.get()); });
   s.set_value(3);
@@ -300,6 +300,65 @@ TEST_F(Exceptions, StatusErrorsCarryTheStatus) {
     EXPECT_EQ(e.code(), TAPIR_STATUS_ALREADY_COMPLETED);
     EXPECT_NE(std::string(e.what()).find(tapir_status_str(TAPIR_STATUS_ALREADY_COMPLETED)), std::string::npos);
   }
+}
+
+TEST_F(Exceptions, UnobservedFailuresReachTheUnobservedHandler) {
+  struct seen_t {
+    std::mutex m;
+    std::uint64_t id = 0;
+    std::vector<std::exception_ptr> eps;
+  };
+  auto seen = std::make_shared<seen_t>();
+  std::uint64_t id = 0;
+  std::exception_ptr ep = std::make_exception_ptr(tt::marker_error("nobody looked", 8));
+  tapir::set_unobserved_error_handler([seen](std::uint64_t task_id, const std::vector<tapir::error>& errors) {
+    std::lock_guard<std::mutex> lock(seen->m);
+    seen->id = task_id;
+    for (const auto& e : errors) seen->eps.push_back(e.exception());
+  });
+  {
+    auto t = tapir::task<int>::from_exception(ep);
+    id = t.id();
+  }  // released unobserved: the handler runs on this thread
+  tapir::set_unobserved_error_handler(nullptr);
+  std::lock_guard<std::mutex> lock(seen->m);
+  EXPECT_EQ(seen->id, id);
+  ASSERT_EQ(seen->eps.size(), 1u);
+  EXPECT_EQ(seen->eps[0], ep);
+  // An observed failure does not reach it.
+  tapir::set_unobserved_error_handler([seen](std::uint64_t, const std::vector<tapir::error>&) { seen->id = 0; });
+  {
+    auto t = tapir::task<int>::from_exception(ep);
+    EXPECT_THROW((void)t.get(), tt::marker_error);
+  }
+  tapir::set_unobserved_error_handler(nullptr);
+  EXPECT_EQ(seen->id, id);
+}
+
+TEST_F(Exceptions, FreeFactoriesAndErrorQueriesOnTheWrongOutcome) {
+  auto t = tapir::task_from_exception<std::string>(std::make_exception_ptr(tt::marker_error("free")));
+  EXPECT_THROW((void)t.get(), tt::marker_error);
+  auto v = tapir::task_from_exception(std::make_exception_ptr(tt::marker_error("void")));
+  static_assert(std::is_same<decltype(v), tapir::task<void>>::value, "defaults to task<void>");
+  EXPECT_THROW(v.get(), tt::marker_error);
+  EXPECT_THROW((void)tapir::task<int>::from_exception(nullptr), std::invalid_argument);
+  auto ok = tapir::task<int>::from_result(1);
+  try {
+    (void)ok.first_error();
+    FAIL();
+  } catch (const tapir::status_error& e) {
+    EXPECT_EQ(e.status(), TAPIR_STATUS_INVALID_STATE);
+  }
+  EXPECT_TRUE(ok.errors().empty());
+  EXPECT_TRUE(ok.exceptions().empty());
+  tapir::completion_source<int> pending;
+  try {
+    (void)pending.get_task().cancellation_token();
+    FAIL();
+  } catch (const tapir::status_error& e) {
+    EXPECT_EQ(e.status(), TAPIR_STATUS_NOT_COMPLETED);
+  }
+  pending.set_value(0);
 }
 
 }  // namespace

@@ -205,4 +205,62 @@ TEST_F(Handles, VersionAndLiveObjects) {
   EXPECT_EQ(tapir::live_objects(TAPIR_OBJECT_KIND_TASK), before);
 }
 
+// adopt() takes a +1 C handle into every wrapper type, borrow() retains one.
+TEST_F(Handles, AdoptAndBorrowForEveryType) {
+  const tapir_cancel_source* cs = nullptr;
+  ASSERT_EQ(tapir_cancel_source_new(&cs), TAPIR_STATUS_OK);
+  const tapir_cancel_token* tok = nullptr;
+  ASSERT_EQ(tapir_cancel_source_token(cs, &tok), TAPIR_STATUS_OK);
+  const tapir_scheduler* sched = nullptr;
+  ASSERT_EQ(tapir_scheduler_new_manual(&sched), TAPIR_STATUS_OK);
+  const tapir_error* err = nullptr;
+  ASSERT_EQ(tapir_error_new(3, reinterpret_cast<const uint8_t*>("e"), 1, nullptr, nullptr, &err), TAPIR_STATUS_OK);
+  const tapir_source* src = nullptr;
+  ASSERT_EQ(tapir_source_new(0, nullptr, &src), TAPIR_STATUS_OK);
+  const tapir_task* task = nullptr;
+  ASSERT_EQ(tapir_source_task(src, &task), TAPIR_STATUS_OK);
+  const tapir_registration* reg = nullptr;
+  ASSERT_EQ(tapir_task_on_complete(
+                task, [](void*, const tapir_task*) {}, nullptr, nullptr, nullptr, &reg),
+            TAPIR_STATUS_OK);
+  const tapir_cancel_registration* creg = nullptr;
+  ASSERT_EQ(tapir_cancel_token_register(
+                tok, [](void*) -> const tapir_error* { return nullptr; }, nullptr, nullptr, 0, &creg),
+            TAPIR_STATUS_OK);
+  const tapir_progress* prog = nullptr;
+  ASSERT_EQ(tapir_progress_new(sched, [](void*, void*) {}, nullptr, nullptr, &prog), TAPIR_STATUS_OK);
+  {
+    auto b1 = tapir::cancel_source::borrow(cs);
+    auto b2 = tapir::cancel_token::borrow(tok);
+    auto b3 = tapir::scheduler::borrow(sched);
+    auto b4 = tapir::error::borrow(err);
+    auto b5 = tapir::completion_source<void>::borrow(src);
+    auto b6 = tapir::task<void>::borrow(task);
+    auto b7 = tapir::registration::borrow(reg);
+    auto b8 = tapir::cancel_registration::borrow(creg);
+    auto b9 = tapir::progress<int>::borrow(prog);
+    EXPECT_EQ(b2, b1.token());
+    EXPECT_EQ(b4.code(), 3);
+    EXPECT_EQ(b6, b5.get_task());
+    EXPECT_EQ(b8.token(), b2);
+    b9.report(1);
+    EXPECT_EQ(b3.run_pending(), 1u);
+    EXPECT_TRUE(b7.remove());
+    EXPECT_TRUE(b8.unregister());
+  }
+  // The borrowed references are gone; now the wrappers adopt the originals.
+  auto a1 = tapir::cancel_source::adopt(cs);
+  auto a2 = tapir::cancel_token::adopt(tok);
+  auto a3 = tapir::scheduler::adopt(sched);
+  auto a4 = tapir::error::adopt(err);
+  auto a5 = tapir::completion_source<void>::adopt(src);
+  auto a6 = tapir::task<void>::adopt(task);
+  auto a7 = tapir::registration::adopt(reg);
+  auto a8 = tapir::cancel_registration::adopt(creg);
+  auto a9 = tapir::progress<int>::adopt(prog);
+  EXPECT_TRUE(a1 && a2 && a3 && a4 && a5 && a6 && a7 && a8 && a9);
+  a5.set_value();
+  EXPECT_TRUE(a6.is_succeeded());
+}
+
 }  // namespace

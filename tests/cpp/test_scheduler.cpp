@@ -171,4 +171,35 @@ TEST_F(Progress, PoolReporterAndThrowingHandler) {
   EXPECT_TRUE(tt::eventually([&] { return sum.load() == 6 && h.exceptions().size() == 1; }));
 }
 
+TEST_F(Scheduler, ShutdownJoinsThreadsAndThePoolRestartsOnUse) {
+  EXPECT_EQ(tapir::run([] { return 1; }).get(), 1);
+  tapir::shutdown();
+  EXPECT_EQ(tapir::run([] { return 2; }).get(), 2);  // the pool starts again
+  tapir::delay(std::chrono::milliseconds(1)).get();  // and so does the timer thread
+}
+
+TEST_F(Scheduler, ContinuationOptionsCarryTheirFlags) {
+  auto o = tapir::continuation_options().synchronously().only_on_success().run_continuations_asynchronously();
+  EXPECT_EQ(o.flags(), static_cast<std::uint32_t>(TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY |
+                                                  TAPIR_CONTINUATION_ONLY_ON_SUCCESS |
+                                                  TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY));
+  EXPECT_EQ(o.native()->struct_size, sizeof(tapir_continuation_options));
+  auto main = tapir::scheduler::manual();
+  tapir::cancel_source cs;
+  auto tok = cs.token();
+  o.on(main).with_token(tok).flags(TAPIR_CONTINUATION_NOT_ON_CANCELED);
+  EXPECT_EQ(o.native()->scheduler, main.native());
+  EXPECT_EQ(o.native()->token, tok.native());
+  EXPECT_NE(o.flags() & TAPIR_CONTINUATION_NOT_ON_CANCELED, 0u);
+  // The continuation's own continuations run asynchronously: not inline in set_value.
+  tapir::completion_source<int> s;
+  auto c = s.get_task().then([](int v) { return v; },
+                             tapir::continuation_options().synchronously().run_continuations_asynchronously());
+  std::thread::id second;
+  auto d = c.then([&](int) { second = std::this_thread::get_id(); }, tapir::synchronously());
+  s.set_value(1);
+  d.get();
+  EXPECT_NE(second, std::this_thread::get_id());
+}
+
 }  // namespace

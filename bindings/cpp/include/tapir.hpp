@@ -803,7 +803,8 @@ void complete_with(const tapir_source* s, Call&& call) {
   } else if constexpr (is_task<R>::value) {
     R inner = std::forward<Call>(call)();
     if (!inner) throw_empty("tapir::task (returned by a continuation)");
-    (void)tapir_source_set_from_task(s, inner.native());
+    tapir_status st = tapir_source_set_from_task(s, inner.native());
+    if (st != TAPIR_STATUS_OK && st != TAPIR_STATUS_ALREADY_COMPLETED) throw_status(st, "tapir_source_set_from_task");
   } else {
     using VT = value_traits<R>;
     void* v = VT::make(std::forward<Call>(call)());
@@ -826,11 +827,16 @@ inline const tapir_task* task_from_exception_ptr(std::exception_ptr ep) noexcept
 /// CANCELED): the C++ exception it carries, a task_error, or a canceled_error.
 [[noreturn]] inline void throw_outcome(const tapir_task* t, tapir_status st);
 
+/// Before a thread blocks: runs the coroutines whose start this thread deferred (see
+/// the coroutine trampoline below), since the awaited task may be one of them.
+inline void run_deferred_starts() noexcept;
+
 /// Waits for `t` and returns its value pointer, or throws its outcome.
 inline void* wait_result(const tapir_task* t) {
   void* v = nullptr;
   tapir_status st = tapir_task_result(t, &v);
   if (st == TAPIR_STATUS_NOT_COMPLETED) {
+    run_deferred_starts();
     st = tapir_task_wait(t, TAPIR_INFINITE);
     if (st == TAPIR_STATUS_OK) st = tapir_task_result(t, &v);
   }
@@ -1128,14 +1134,18 @@ class task : public detail::handle<tapir_task> {
   // ---- waiting and results ----
   /// Blocks until the task completes (any outcome); never throws for the outcome.
   void wait() const {
-    tapir_status st = tapir_task_wait(checked(), TAPIR_INFINITE);
+    const tapir_task* t = checked();
+    if (!tapir_task_is_completed(t)) detail::run_deferred_starts();
+    tapir_status st = tapir_task_wait(t, TAPIR_INFINITE);
     if (st != TAPIR_STATUS_OK && st != TAPIR_STATUS_FAULTED && st != TAPIR_STATUS_CANCELED)
       detail::throw_status(st, "tapir_task_wait");
   }
   /// Blocks until completion or timeout; true if completed.
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
-    tapir_status st = tapir_task_wait(checked(), detail::to_ms(timeout));
+    const tapir_task* t = checked();
+    if (!tapir_task_is_completed(t)) detail::run_deferred_starts();
+    tapir_status st = tapir_task_wait(t, detail::to_ms(timeout));
     if (st == TAPIR_STATUS_TIMEOUT) return false;
     if (st != TAPIR_STATUS_OK && st != TAPIR_STATUS_FAULTED && st != TAPIR_STATUS_CANCELED)
       detail::throw_status(st, "tapir_task_wait");
@@ -2471,14 +2481,14 @@ class promise_base {
     if (--s.depth == 0 && !s.draining) drain(s);
   }
   static void drain(coro_thread_state& s) noexcept {
-    s.draining = true;
+    bool outer = std::exchange(s.draining, true);
     while (promise_base* p = s.head) {
       s.head = p->next_;
       if (!s.head) s.tail = nullptr;
       p->next_ = nullptr;
       p->self_.resume();  // a tapir coroutine body never throws out of resume
     }
-    s.draining = false;
+    s.draining = outer;
   }
 
   struct initial_awaiter {
@@ -2676,6 +2686,11 @@ class resume_on_awaiter {
   bool refused_ = false;
 };
 
+inline void run_deferred_starts() noexcept {
+  coro_thread_state& s = coro_tls();
+  if (s.head) promise_base::drain(s);
+}
+
 }  // namespace detail
 
 template <class T>
@@ -2695,6 +2710,10 @@ detail::task_awaiter<T> task<T>::on(const scheduler& s) const {
 /// co_await tapir::resume_on(s) continues the coroutine on scheduler `s` (a game's
 /// main-thread manual scheduler, the pool, ...).
 inline detail::resume_on_awaiter resume_on(const scheduler& s) { return detail::resume_on_awaiter(s); }
+#else
+namespace detail {
+inline void run_deferred_starts() noexcept {}
+}  // namespace detail
 #endif  // TAPIR_CPP_HAS_COROUTINES
 
 }  // namespace tapir
