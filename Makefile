@@ -75,3 +75,12 @@ clean:
 	$(CARGO) clean
 	-$(MAKE) -C tests/c clean
 	-$(MAKE) -C examples/c clean
+
+## cpp-test: the C++ binding's GoogleTest suite (C++17, C++20, ASan+UBSan)
+## demo-cpp: build and run the C++ tour (examples/cpp/tour.cpp)
+.PHONY: cpp-test demo-cpp
+cpp-test: lib
+	$(MAKE) -C bindings/cpp test LIBDIR=$(CURDIR)/target/release
+
+demo-cpp: lib
+	$(MAKE) -C bindings/cpp tour LIBDIR=$(CURDIR)/target/release
