@@ -115,7 +115,7 @@ namespace Tapir.Tests
         {
             var source = new TapirCompletionSource<long>();
             source.SetResult(-5);
-            Check.Status(NativeMethods.tapir_task_result(source.Task.Handle, out IntPtr bits));
+            Check.Status(NativeMethods.tapir_task_result(source.Task.NativeHandle, out IntPtr bits));
             Assert.AreEqual(-5L, bits.ToInt64(), "the native value is the integer itself");
 
             // A task C code completed with (void *)42 reads directly as an integer task.

@@ -40,7 +40,7 @@ namespace Tapir
             {
                 var t = _task;
                 if (t != null) return t;
-                Check.Status(NativeMethods.tapir_source_task(_source, out IntPtr task));
+                Check.Status(NativeMethods.tapir_source_task(_source.Value, out IntPtr task));
                 Interlocked.CompareExchange(ref _task, new TapirTask<T>(new TaskHandle(task)), null);
                 return _task;
             }
@@ -63,7 +63,9 @@ namespace Tapir
             bool done;
             try
             {
-                done = NativeMethods.tapir_source_try_set_result(_source, bits, destroy);
+                done = NativeMethods.tapir_source_try_set_result(_source.Value, bits, destroy);
+                if (!done && NativeMethods.tapir_last_status() == (int)TapirStatus.InvalidHandle)
+                    throw new ObjectDisposedException(GetType().Name);   // disposed concurrently
             }
             catch
             {

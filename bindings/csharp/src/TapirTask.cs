@@ -18,7 +18,14 @@ namespace Tapir
     public partial class TapirTask : IDisposable
     {
         internal readonly TaskHandle Handle;
-        private volatile int _final;          // 0: not known to have completed; else a TapirTaskStatus
+
+        // One word for the await fast path: 0 = not known to have completed; 1..3 = the final
+        // TapirTaskStatus; ValueCached = succeeded with the value cached in TapirTask<T>;
+        // Disposed = Dispose was called. It only moves forward: 0 -> final -> ValueCached, and
+        // anything -> Disposed (compare-exchange), so one load answers IsCompleted and GetResult.
+        private volatile int _final;
+        internal const int ValueCached = 5;
+        internal const int Disposed = -1;
         private Exception[] _errors;          // read once the task is known to be faulted
         private AggregateException _exception;
         private Task _asTask;
@@ -67,6 +74,9 @@ namespace Tapir
         public void Dispose()
         {
             if (_shared) return;
+#pragma warning disable 420 // Interlocked on a volatile field: the interlocked operation is a full fence
+            Interlocked.Exchange(ref _final, Disposed);
+#pragma warning restore 420
             Handle.Dispose();
             ReleaseCaches();
         }
@@ -81,8 +91,16 @@ namespace Tapir
 
         internal void ThrowIfDisposed()
         {
-            if (Handle.IsClosed) throw new ObjectDisposedException(GetType().Name);
+            if (_final == Disposed || Handle.IsClosed) throw new ObjectDisposedException(GetType().Name);
         }
+
+        /// <summary>The state word (see <see cref="_final"/>), read once.</summary>
+        internal int State => _final;
+
+        /// <summary>Moves the state word forward from <paramref name="from"/> to <paramref name="to"/> (never backward, never out of Disposed).</summary>
+#pragma warning disable 420
+        internal void Advance(int from, int to) => Interlocked.CompareExchange(ref _final, to, from);
+#pragma warning restore 420
 
         // ---- status ----
 
@@ -101,22 +119,24 @@ namespace Tapir
         {
             get
             {
-                int f = _final;
-                if (f != 0)
-                {
-                    ThrowIfDisposed();
-                    return (TapirTaskStatus)f;
-                }
-                int s = NativeMethods.tapir_task_get_status(Handle);
+                int f = State;
+                if (f > 0) return f == ValueCached ? TapirTaskStatus.Succeeded : (TapirTaskStatus)f;
+                ThrowIfDisposed();
+                // A raw handle: a Dispose racing this call makes tapir report the handle as stale
+                // (-1, below), never a use after free, because handles carry a generation.
+                int s = NativeMethods.tapir_task_get_status(Handle.DangerousGetHandle());
                 if (s < 0) throw new ObjectDisposedException(GetType().Name, "The native task handle is not valid.");
-                if (s != 0) _final = s;
+                if (s != 0) Advance(0, s);
                 return (TapirTaskStatus)s;
             }
         }
 
-        public bool IsCompleted => Status != TapirTaskStatus.Pending;
+        /// <remarks>A task known to be complete answers without a native call (the await fast path, kept small enough to inline).</remarks>
+        public bool IsCompleted => _final > 0 || IsCompletedSlow();
 
-        internal void MarkFinal(TapirTaskStatus status) => _final = (int)status;
+        private bool IsCompletedSlow() => Status != TapirTaskStatus.Pending;
+
+        internal void MarkFinal(TapirTaskStatus status) => Advance(0, (int)status);
 
         public bool IsCompletedSuccessfully => Status == TapirTaskStatus.Succeeded;
 
@@ -164,7 +184,7 @@ namespace Tapir
         public bool Wait(int millisecondsTimeout)
         {
             if (millisecondsTimeout < -1) throw new ArgumentOutOfRangeException(nameof(millisecondsTimeout));
-            if (_final == 0)
+            if (State <= 0)
             {
                 int rc = NativeMethods.tapir_task_wait(Handle, millisecondsTimeout);
                 if (rc == (int)TapirStatus.Timeout) return false;
@@ -243,7 +263,7 @@ namespace Tapir
 
         // ---- await ----
 
-        public TapirTaskAwaiter GetAwaiter() => new TapirTaskAwaiter(this, true);
+        public TapirTaskAwaiter GetAwaiter() => new TapirTaskAwaiter(this);
 
         /// <summary>With false, the continuation does not resume on the captured context or scheduler.</summary>
         public ConfiguredTapirTaskAwaitable ConfigureAwait(bool continueOnCapturedContext) =>
@@ -296,14 +316,15 @@ namespace Tapir
         /// <summary>tapir_task_on_complete with <paramref name="state"/> as the callback's state (freed by the destroy).</summary>
         internal void OnCompleteCore(object state, uint flags, SchedulerHandle scheduler, IntPtr destroy = default(IntPtr))
         {
+            ThrowIfDisposed();
             IntPtr userData = Callbacks.Alloc(state);
             int rc;
             bool added = false;
             try
             {
-                scheduler.DangerousAddRef(ref added);
+                if (!scheduler.IsInvalid) scheduler.DangerousAddRef(ref added);
                 var options = ContinuationOptions.With(flags, scheduler.DangerousGetHandle(), IntPtr.Zero);
-                rc = NativeMethods.tapir_task_on_complete(Handle, Callbacks.OnCompletePtr, userData,
+                rc = NativeMethods.tapir_task_on_complete(Handle.DangerousGetHandle(), Callbacks.OnCompletePtr, userData,
                     destroy == IntPtr.Zero ? Callbacks.FreeHandlePtr : destroy, ref options, IntPtr.Zero);
             }
             catch

@@ -14,15 +14,14 @@ namespace Tapir
     /// </summary>
     public partial class TapirTask<T> : TapirTask
     {
-        private T _value;
-        private volatile bool _hasValue;
+        private T _value;   // valid once the state word says ValueCached
 
         internal TapirTask(TaskHandle handle) : base(handle) { }
 
         internal TapirTask(TaskHandle handle, T value) : base(handle, TapirTaskStatus.Succeeded)
         {
             _value = value;
-            _hasValue = true;
+            Advance((int)TapirTaskStatus.Succeeded, ValueCached);
         }
 
         /// <summary>
@@ -41,11 +40,7 @@ namespace Tapir
         {
             get
             {
-                if (_hasValue)
-                {
-                    ThrowIfDisposed();
-                    return _value;
-                }
+                if (State == ValueCached) return _value;
                 Wait();
                 return Value();
             }
@@ -54,34 +49,34 @@ namespace Tapir
         /// <summary>Reads the value of a task known to have succeeded (cached after the first read).</summary>
         internal T Value()
         {
-            if (_hasValue) return _value;
-            Check.Status(NativeMethods.tapir_task_result(Handle, out IntPtr bits));
+            if (State == ValueCached) return _value;
+            ThrowIfDisposed();
+            Check.Status(NativeMethods.tapir_task_result(Handle.DangerousGetHandle(), out IntPtr bits));
             var v = ValueCodec<T>.Decode(bits);
-            _value = v;
-            _hasValue = true;
+            CacheValue(v);
             return v;
         }
 
-        /// <summary>Records the value this task is known to have succeeded with (its source just set it).</summary>
+        /// <summary>Records the value this task is known to have succeeded with (read from it, or its source just set it).</summary>
         internal void CacheValue(T value)
         {
+            // Several threads may decode the same value at once: each writes the same value
+            // (the same object, for a GCHandle) before the state word publishes it.
             _value = value;
-            _hasValue = true;
-            MarkFinal(TapirTaskStatus.Succeeded);
+            Advance(0, ValueCached);
+            Advance((int)TapirTaskStatus.Succeeded, ValueCached);
         }
 
-        internal T GetResultForAwait()
+        /// <summary>The await fast path: one load when the value is cached (small enough to inline).</summary>
+        internal T GetResultForAwait() => State == ValueCached ? _value : GetResultSlow();
+
+        private T GetResultSlow()
         {
-            if (_hasValue)
-            {
-                ThrowIfDisposed();
-                return _value;
-            }
             ThrowForAwait();
             return Value();
         }
 
-        public new TapirTaskAwaiter<T> GetAwaiter() => new TapirTaskAwaiter<T>(this, true);
+        public new TapirTaskAwaiter<T> GetAwaiter() => new TapirTaskAwaiter<T>(this);
 
         public new ConfiguredTapirTaskAwaitable<T> ConfigureAwait(bool continueOnCapturedContext) =>
             new ConfiguredTapirTaskAwaitable<T>(this, continueOnCapturedContext);
@@ -105,7 +100,6 @@ namespace Tapir
 
         internal override void ReleaseCaches()
         {
-            _hasValue = false;
             _value = default(T);
             base.ReleaseCaches();
         }

@@ -35,7 +35,9 @@ namespace Tapir.Native
     /// Signatures are blittable: handles the wrapper owns travel as SafeHandle subclasses (the
     /// marshaller holds a reference for the duration of the call, so a concurrent Dispose
     /// cannot release the handle mid-call, and a disposed one throws ObjectDisposedException);
-    /// handles lent to a callback travel as IntPtr; results come back as IntPtr and are
+    /// handles lent to a callback travel as IntPtr, and so do the handles of the await hot path
+    /// (the caller checks for Dispose first; a Dispose racing the call makes tapir refuse the
+    /// handle as stale, since every handle carries a generation); results come back as IntPtr and are
     /// wrapped at once; C bools are marshalled as one byte; callbacks are function pointers
     /// taken once from static delegates (see <see cref="Callbacks"/>).
     /// </summary>
@@ -79,12 +81,12 @@ namespace Tapir.Native
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_new(uint flags, IntPtr state, out IntPtr source);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_source_retain(IntPtr source);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_release(IntPtr source);
-        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_task(SourceHandle source, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_task(IntPtr source, out IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_result(IntPtr source, IntPtr value, IntPtr valueDestroy);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_result(SourceHandle source, IntPtr value, IntPtr valueDestroy);
         [DllImport(Lib, CallingConvention = Cc)]
         [return: MarshalAs(UnmanagedType.U1)]
-        internal static extern bool tapir_source_try_set_result(SourceHandle source, IntPtr value, IntPtr valueDestroy);
+        internal static extern bool tapir_source_try_set_result(IntPtr source, IntPtr value, IntPtr valueDestroy);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_error(IntPtr source, ErrorHandle error);
         [DllImport(Lib, CallingConvention = Cc)]
         [return: MarshalAs(UnmanagedType.U1)]
@@ -119,10 +121,8 @@ namespace Tapir.Native
         [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_task_retain(IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_task_retain(TaskHandle task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_release(IntPtr task);
-        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_get_status(TaskHandle task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_get_status(IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern ulong tapir_task_id(TaskHandle task);
-        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_result(TaskHandle task, out IntPtr value);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_result(IntPtr task, out IntPtr value);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_error(TaskHandle task, out IntPtr error);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_task_error_count(IntPtr task);
@@ -133,7 +133,7 @@ namespace Tapir.Native
         [DllImport(Lib, CallingConvention = Cc)]
         internal static extern int tapir_task_wait_any(IntPtr[] tasks, UIntPtr count, long timeoutMs, CancelTokenHandle token, out UIntPtr index);
         [DllImport(Lib, CallingConvention = Cc)]
-        internal static extern int tapir_task_on_complete(TaskHandle task, IntPtr callback, IntPtr userData, IntPtr destroy, ref ContinuationOptions options, IntPtr registrationOut);
+        internal static extern int tapir_task_on_complete(IntPtr task, IntPtr callback, IntPtr userData, IntPtr destroy, ref ContinuationOptions options, IntPtr registrationOut);
         [DllImport(Lib, CallingConvention = Cc)]
         internal static extern int tapir_task_on_complete(TaskHandle task, IntPtr callback, IntPtr userData, IntPtr destroy, ref ContinuationOptions options, out IntPtr registration);
         [DllImport(Lib, CallingConvention = Cc)]
