@@ -5,7 +5,7 @@ CARGO ?= cargo
 RELEASE_LIB := target/release/libtapir.so
 LOOM_TIMEOUT ?= 600
 
-.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean
+.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp
 
 ## demo: build and run the C tour (examples/c/tour.c)
 demo: lib
@@ -60,6 +60,14 @@ loom:
 
 examples: lib
 	$(MAKE) -C examples/c run LIBDIR=$(CURDIR)/target/release > /dev/null
+
+## csharp-test: the C# binding's NUnit suite on Mono (bindings/csharp)
+csharp-test: lib
+	$(MAKE) -C bindings/csharp test LIBDIR=$(CURDIR)/target/release
+
+## demo-csharp: build and run the C# tour (examples/csharp/Tour.cs)
+demo-csharp: lib
+	$(MAKE) -C bindings/csharp tour LIBDIR=$(CURDIR)/target/release
 
 bench:
 	$(CARGO) build --release

@@ -1,0 +1,48 @@
+namespace Tapir
+{
+    /// <summary>The result codes of the C API (<c>tapir_status</c>); the values are ABI.</summary>
+    public enum TapirStatus
+    {
+        Ok = 0,
+        NullArgument = 1,
+        InvalidArgument = 2,
+        InvalidState = 3,
+        AlreadyCompleted = 4,
+        Canceled = 5,
+        Faulted = 6,
+        Timeout = 7,
+        Panic = 8,
+        InvalidHandle = 9,
+        NotCompleted = 10,
+        BrokenPromise = 11,
+        Full = 12,
+        Disposed = 13,
+        QueueCompleted = 14,
+        SchedulerError = 15,
+    }
+
+    /// <summary>The state of a native task (<c>tapir_task_status</c>).</summary>
+    public enum TapirTaskStatus
+    {
+        /// <summary>Not completed yet (TaskStatus.WaitingForActivation and friends).</summary>
+        Pending = 0,
+        /// <summary>Completed with a value (TaskStatus.RanToCompletion).</summary>
+        Succeeded = 1,
+        /// <summary>Completed with one or more errors (TaskStatus.Faulted).</summary>
+        Faulted = 2,
+        /// <summary>Completed by cancellation (TaskStatus.Canceled).</summary>
+        Canceled = 3,
+    }
+
+    /// <summary>Object kinds counted by <see cref="TapirRuntime.LiveObjects"/> (<c>tapir_object_kind</c>).</summary>
+    public enum TapirObjectKind
+    {
+        All = 0,
+        Task = 1,
+        Error = 2,
+        Registration = 3,
+        Scheduler = 4,
+        Cancel = 5,
+        Progress = 6,
+    }
+}

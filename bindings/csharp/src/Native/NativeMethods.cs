@@ -1,0 +1,214 @@
+using System;
+using System.Runtime.InteropServices;
+using Tapir.Handles;
+
+namespace Tapir.Native
+{
+    /// <summary>tapir_continuation_options, as the header lays it out.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct ContinuationOptions
+    {
+        internal uint struct_size;
+        internal uint flags;
+        internal IntPtr scheduler;
+        internal IntPtr token;
+
+        internal static readonly uint Size = (uint)Marshal.SizeOf(typeof(ContinuationOptions));
+
+        internal static ContinuationOptions With(uint flags, IntPtr scheduler, IntPtr token) =>
+            new ContinuationOptions { struct_size = Size, flags = flags, scheduler = scheduler, token = token };
+    }
+
+    /// <summary>tapir_scheduler_vtable, as the header lays it out.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct SchedulerVTable
+    {
+        internal uint struct_size;
+        internal IntPtr post;
+        internal IntPtr destroy;
+
+        internal static readonly uint Size = (uint)Marshal.SizeOf(typeof(SchedulerVTable));
+    }
+
+    /// <summary>
+    /// Every C function of include/tapir.h that the wrapper calls, under its C name.
+    /// Signatures are blittable: handles the wrapper owns travel as SafeHandle subclasses (the
+    /// marshaller holds a reference for the duration of the call, so a concurrent Dispose
+    /// cannot release the handle mid-call, and a disposed one throws ObjectDisposedException);
+    /// handles lent to a callback travel as IntPtr, and so do the handles of the await hot path
+    /// (the caller checks for Dispose first; a Dispose racing the call makes tapir refuse the
+    /// handle as stale, since every handle carries a generation); results come back as IntPtr and are
+    /// wrapped at once; C bools are marshalled as one byte; callbacks are function pointers
+    /// taken once from static delegates (see <see cref="Callbacks"/>).
+    /// </summary>
+    internal static class NativeMethods
+    {
+#if (UNITY_IOS || UNITY_WEBGL) && !UNITY_EDITOR
+        internal const string Lib = "__Internal";
+#else
+        internal const string Lib = "tapir";
+#endif
+        private const CallingConvention Cc = CallingConvention.Cdecl;
+
+        // ---- status, version, diagnostics ----
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_status_str(int status);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_version();
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_last_status();
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_debug_live_objects(int kind);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_debug_pending_timers();
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_debug_cancel_registrations(CancelTokenHandle token);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_debug_panic(SourceHandle source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_set_unobserved_error_hook(IntPtr hook, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_shutdown();
+
+        // ---- errors (handled as borrowed IntPtr by the converters in Errors) ----
+
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_error_new(int code, byte[] message, UIntPtr messageLen, IntPtr payload, IntPtr payloadDestroy, out IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_error_new_aggregate(int code, byte[] message, UIntPtr messageLen, IntPtr[] inner, UIntPtr innerCount, out IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_error_retain(IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_error_release(IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_error_code(IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_error_message(IntPtr error, out UIntPtr length);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_error_payload(IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_error_inner_count(IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_error_inner(IntPtr error, UIntPtr index, out IntPtr inner);
+
+        // ---- completion sources ----
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_new(uint flags, IntPtr state, out IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_source_retain(IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_release(IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_task(IntPtr source, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_result(IntPtr source, IntPtr value, IntPtr valueDestroy);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_result(SourceHandle source, IntPtr value, IntPtr valueDestroy);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_source_try_set_result(IntPtr source, IntPtr value, IntPtr valueDestroy);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_error(IntPtr source, ErrorHandle error);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_source_try_set_error(IntPtr source, ErrorHandle error);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_source_try_set_error(SourceHandle source, ErrorHandle error);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_source_try_set_error_list(IntPtr source, IntPtr[] errors, UIntPtr count);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_source_try_set_error_list(SourceHandle source, IntPtr[] errors, UIntPtr count);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_canceled(IntPtr source, CancelTokenHandle token);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_source_try_set_canceled(IntPtr source, CancelTokenHandle token);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_source_try_set_canceled(SourceHandle source, CancelTokenHandle token);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_from_task(IntPtr source, TaskHandle task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_from_task(IntPtr source, IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_from_task(SourceHandle source, TaskHandle task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_from_task(SourceHandle source, IntPtr task);
+
+        // ---- tasks ----
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_from_result(IntPtr value, IntPtr valueDestroy, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_from_error(ErrorHandle error, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_from_canceled(CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_completed(out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_task_retain(IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_task_retain(TaskHandle task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_release(IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_get_status(IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern ulong tapir_task_id(TaskHandle task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_result(IntPtr task, out IntPtr value);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_error(TaskHandle task, out IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_task_error_count(IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_error_at(IntPtr task, UIntPtr index, out IntPtr error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_wait(TaskHandle task, long timeoutMs);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_task_wait_all(IntPtr[] tasks, UIntPtr count, long timeoutMs, CancelTokenHandle token);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_task_wait_any(IntPtr[] tasks, UIntPtr count, long timeoutMs, CancelTokenHandle token, out UIntPtr index);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_task_on_complete(IntPtr task, IntPtr callback, IntPtr userData, IntPtr destroy, ref ContinuationOptions options, IntPtr registrationOut);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_task_on_complete(TaskHandle task, IntPtr callback, IntPtr userData, IntPtr destroy, ref ContinuationOptions options, out IntPtr registration);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_task_continue_with(TaskHandle task, IntPtr callback, IntPtr userData, IntPtr destroy, ref ContinuationOptions options, out IntPtr continuation);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_registration_remove(RegistrationHandle registration);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_registration_release(IntPtr registration);
+
+        // ---- time and combinators ----
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_delay(long delayMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_task_wait_async(TaskHandle task, long timeoutMs, CancelTokenHandle token, out IntPtr result);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_run(SchedulerHandle scheduler, IntPtr work, IntPtr userData, IntPtr destroy, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_yield(out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_when_all(IntPtr[] tasks, UIntPtr count, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_when_all_or_first_error(IntPtr[] tasks, UIntPtr count, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_when_any(IntPtr[] tasks, UIntPtr count, CancelSourceHandle cancelOnComplete, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_interleaved(IntPtr[] tasks, UIntPtr count, [Out] IntPtr[] outputs);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_retry_on_fault(IntPtr factory, IntPtr gate, IntPtr userData, IntPtr destroy, uint maxTries, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_need_only_one(IntPtr factory, IntPtr userData, IntPtr destroy, uint count, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_for_each_throttled(IntPtr factory, IntPtr userData, IntPtr destroy, uint count, uint maxInFlight, out IntPtr task);
+
+        // ---- cancellation ----
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_source_new(out IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_source_new_linked(IntPtr[] tokens, UIntPtr count, out IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_source_release(IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_source_token(CancelSourceHandle source, out IntPtr token);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_source_cancel(CancelSourceHandle source, uint flags, out IntPtr errors);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_source_cancel_after(CancelSourceHandle source, long delayMs);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_cancel_source_is_canceled(CancelSourceHandle source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_token_none(out IntPtr token);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_token_new_canceled(out IntPtr token);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_cancel_token_retain(IntPtr token);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_token_release(IntPtr token);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_cancel_token_is_canceled(CancelTokenHandle token);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool tapir_cancel_token_can_be_canceled(CancelTokenHandle token);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_cancel_token_register(CancelTokenHandle token, IntPtr callback, IntPtr userData, IntPtr destroy, uint flags, out IntPtr registration);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_registration_unregister(CancelRegistrationHandle registration);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_registration_unregister_wait(CancelRegistrationHandle registration);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cancel_registration_release(IntPtr registration);
+
+        // ---- schedulers ----
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_scheduler_default(out IntPtr scheduler);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_scheduler_inline(out IntPtr scheduler);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_scheduler_new_manual(out IntPtr scheduler);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_scheduler_new_foreign(ref SchedulerVTable vtable, IntPtr ctx, out IntPtr scheduler);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_scheduler_release(IntPtr scheduler);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_scheduler_post(SchedulerHandle scheduler, IntPtr fn, IntPtr userData, IntPtr destroy);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_scheduler_run_pending(SchedulerHandle scheduler, UIntPtr maxItems, long maxMs, out UIntPtr ran);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_scheduler_current();
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_work_run(IntPtr work);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_work_discard(IntPtr work);
+
+        // ---- progress ----
+
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_progress_new(SchedulerHandle scheduler, IntPtr handler, IntPtr userData, IntPtr destroy, out IntPtr progress);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_progress_report(ProgressHandle progress, IntPtr value, IntPtr valueDestroy);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_progress_release(IntPtr progress);
+    }
+}
