@@ -918,6 +918,15 @@ size_t tapir_debug_live_objects(int32_t kind);
 size_t tapir_debug_pending_timers(void);
 
 /**
+ * The number of continuations registered on `task` that have not run yet (0 once it
+ * completed, or for a NULL or invalid handle: see tapir_last_status). Lets tests see
+ * that a registration landed, or that removing it freed it. Diagnostics only.
+ *
+ * Threading: any thread (a snapshot). Blocking: never (briefly holds the task's word).
+ */
+size_t tapir_debug_task_continuations(const struct tapir_task *task);
+
+/**
  * Installs the process-wide unobserved-error hook (TaskScheduler.UnobservedTaskException);
  * a NULL `hook` removes it. tapir calls it deterministically: when the last reference
  * to a faulted task whose errors were never read (tapir_task_error*, a FAULTED result

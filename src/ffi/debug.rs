@@ -2,9 +2,9 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{ffi_boundary, require};
+use super::boundary::{ffi_boundary, require, try_core};
 use super::handle::from_ptr;
-use super::{tapir_error, tapir_source};
+use super::{tapir_error, tapir_source, tapir_task};
 use crate::core::hooks::{self, UnobservedFn};
 use crate::core::status::Status;
 use crate::core::task::{ops, outcome::Outcome};
@@ -56,6 +56,19 @@ pub extern "C" fn tapir_debug_live_objects(kind: i32) -> usize {
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_debug_pending_timers() -> usize {
     ffi_boundary! { crate::core::time::timer::pending_count() }
+}
+
+/// The number of continuations registered on `task` that have not run yet (0 once it
+/// completed, or for a NULL or invalid handle: see tapir_last_status). Lets tests see
+/// that a registration landed, or that removing it freed it. Diagnostics only.
+///
+/// Threading: any thread (a snapshot). Blocking: never (briefly holds the task's word).
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_debug_task_continuations(task: *const tapir_task) -> usize {
+    ffi_boundary! {
+        require!(task);
+        try_core!(crate::core::task::list::pending_count(from_ptr(task).expect("non-NULL")))
+    }
 }
 
 /// Installs the process-wide unobserved-error hook (TaskScheduler.UnobservedTaskException);

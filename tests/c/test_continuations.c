@@ -875,8 +875,39 @@ static void er07_callback_failures_are_captured(void) {
   }
 }
 
+/* tapir_debug_task_continuations counts what waits on a task: the first continuation
+ * (kept inline), later ones, removals, and nothing once it completed. */
+static void continuations_are_counted_until_they_run(void) {
+  const tapir_source *s = h_source();
+  const tapir_task *t = h_task_of(s);
+  h_counter c;
+  h_counter_init(&c);
+  CHECK_EQ(tapir_debug_task_continuations(t), 0);
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &c, h_count_destroy, h_sync(), NULL));
+  CHECK_EQ(tapir_debug_task_continuations(t), 1);
+  const tapir_registration *reg = NULL;
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &c, h_count_destroy, h_sync(), &reg));
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &c, h_count_destroy, h_sync(), NULL));
+  CHECK_EQ(tapir_debug_task_continuations(t), 3);
+  CHECK_OK(tapir_registration_remove(reg));
+  CHECK_EQ(tapir_debug_task_continuations(t), 2);
+  CHECK_EQ(atomic_load(&c.destroys), 1);
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_EQ(tapir_debug_task_continuations(t), 0);
+  CHECK_EQ(atomic_load(&c.calls), 2);
+  CHECK_EQ(atomic_load(&c.destroys), 3);
+  CHECK_OK(tapir_registration_release(reg));
+  CHECK_OK(tapir_task_release(t));
+  CHECK_EQ(tapir_debug_task_continuations(t), 0);
+  CHECK_EQ(tapir_last_status(), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK_EQ(tapir_debug_task_continuations(NULL), 0);
+  CHECK_EQ(tapir_last_status(), TAPIR_STATUS_NULL_ARGUMENT);
+  CHECK_OK(tapir_source_release(s));
+}
+
 void register_continuation_tests(void) {
   REG(ct01_continuation_fires_once);
+  REG(continuations_are_counted_until_they_run);
   REG(ct02_on_completed_antecedent);
   REG(ct03_continuation_outcome);
   REG(ct03_continuation_returns_a_task);

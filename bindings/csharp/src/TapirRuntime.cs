@@ -61,6 +61,16 @@ namespace Tapir
             catch (Exception) { }   // the library is unloading or gone: nothing left to stop
         }
 
+        /// <summary>How many continuations wait on <paramref name="task"/> (0 once it completed):
+        /// a diagnostic, to see that an await registered or that a removal freed it.</summary>
+        public static long PendingContinuations(TapirTask task)
+        {
+            if (task == null) throw new ArgumentNullException(nameof(task));
+            long n = (long)NativeMethods.tapir_debug_task_continuations(task.Handle.DangerousGetHandle()).ToUInt64();
+            GC.KeepAlive(task);
+            return n;
+        }
+
         /// <summary>Live native objects of a kind (diagnostics: proves nothing leaks; not for hot paths).</summary>
         public static long LiveObjects(TapirObjectKind kind = TapirObjectKind.All) => (long)NativeMethods.tapir_debug_live_objects((int)kind).ToUInt64();
 

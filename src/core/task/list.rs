@@ -726,6 +726,33 @@ fn remove_node(n: &Ref<NodeCell>) -> bool {
     true
 }
 
+/// How many continuations wait on the task of a valid handle (0 once it completed):
+/// diagnostics, to see that a registration landed or that a removal freed it.
+pub(crate) fn pending_count(h: Handle) -> Result<usize> {
+    let cell = task_cell(h)?;
+    let g = h.generation();
+    let w = cell
+        .word
+        .lock(|w| {
+            if w.task_handle_valid(g) {
+                Ok(())
+            } else {
+                Err(Refusal::Stale)
+            }
+        })
+        .map_err(|_| Status::InvalidHandle)?;
+    let mut n = usize::from(w.has(FIRST));
+    if w.has(LIST) {
+        let mut next = cell.extra().map_or(0, |x| x.head.get_copy());
+        while next != 0 {
+            n += 1;
+            next = node(next).next.get_copy();
+        }
+    }
+    cell.word.store_held(w);
+    Ok(n)
+}
+
 /// `tapir_registration_remove`: removes through a registration handle.
 pub(crate) fn remove_by_handle(reg: Handle) -> Result<bool> {
     let n = family::pin::<NodeCell>(reg, &[Kind::Registration])?;

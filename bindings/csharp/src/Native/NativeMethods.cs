@@ -56,6 +56,7 @@ namespace Tapir.Native
         [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_version();
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_last_status();
         [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_debug_live_objects(int kind);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_debug_task_continuations(IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_debug_pending_timers();
         [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_debug_cancel_registrations(CancelTokenHandle token);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_debug_panic(SourceHandle source);
