@@ -1385,6 +1385,10 @@ static void race_op(int op) {
              h_status_name(st));
       bad = true;
       ud = NULL; /* unknown owner: leave it */
+      if (op == OP_SET_RESULT) {
+        free(value); /* on any error the value stays the caller's */
+        value = NULL;
+      }
     }
 
     /* finish the round: complete what is pending, release what the call returned */
