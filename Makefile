@@ -11,8 +11,9 @@ LOOM_TIMEOUT ?= 600
 demo: lib
 	$(MAKE) -C examples/c run LIBDIR=$(CURDIR)/target/release
 
-## test: every suite — Rust (unit, integration, header), loom, C (plain, valgrind, ASan), examples
-test: deps lint rust-tests lib c-tests budget valgrind asan loom examples
+## test: every suite — Rust (unit, integration, header), loom, C (plain, valgrind, ASan),
+## the instruction budget, the C++ and C# bindings, examples
+test: deps lint rust-tests lib c-tests budget valgrind asan loom examples cpp-test csharp-test
 	@echo "make test: all suites passed"
 
 deps:

@@ -1184,11 +1184,13 @@ typedef struct {
   atomic_int round;   /* the test thread starts round n by storing n */
   atomic_int arrived; /* 2 per round */
   atomic_int b_done;  /* the last round B finished */
+  atomic_int a_done;  /* the last round A's call returned */
   atomic_int quit;
   const void *victim;
   int victim_is_source;
   unsigned jitter_b;
   int yield_b; /* B yields before releasing (when the two do not really run in parallel) */
+  int b_after_a; /* this round B releases only once A's call returned (the call wins) */
   int32_t b_status;
 } race;
 
@@ -1213,6 +1215,8 @@ static void *race_b_body(void *arg) {
       if (i > 20000) sched_yield();
     }
     race_arrive(r, n);
+    if (r->b_after_a)
+      while (atomic_load(&r->a_done) < n) sched_yield();
     spin(r->jitter_b);
     if (r->yield_b) sched_yield();
     r->b_status = r->victim_is_source ? (int32_t)tapir_source_release((const tapir_source *)r->victim)
@@ -1287,6 +1291,10 @@ static void race_op(int op) {
     unsigned mode = lcg(&seed) % 6;
     r->yield_b = mode == 0;
     bool yield_a = mode == 1;
+    /* and one round in ten each order is forced, so both outcomes are always checked
+     * whatever the machine's load does to the real races */
+    r->b_after_a = n % 10 == 5;
+    bool a_after_b = n % 10 == 0;
     void *ud = NULL;
     const tapir_task *out = NULL, *outs[1] = {NULL};
     void *got = NULL;
@@ -1294,6 +1302,8 @@ static void race_op(int op) {
 
     atomic_store(&r->round, n);
     race_arrive(r, n);
+    if (a_after_b)
+      while (atomic_load(&r->b_done) < n) sched_yield();
     spin(jitter_a);
     if (yield_a) sched_yield();
     switch (op) {
@@ -1337,6 +1347,7 @@ static void race_op(int op) {
     default:
       break;
     }
+    atomic_store(&r->a_done, n);
     while (atomic_load(&r->b_done) < n) sched_yield();
 
     bool bad = false;

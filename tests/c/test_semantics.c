@@ -597,6 +597,14 @@ static void sem_shutdown_leaves_no_thread(void) {
       release_observed(ts[i]);
     }
   }
+  /* delays pending at a shutdown stay pending, kept by their timers, and fire once
+   * tapir runs again: start it, let them fire, and stop it once more */
+  const tapir_task *again = NULL;
+  REQUIRE_OK(tapir_delay(5, NULL, &again));
+  CHECK_EQ(h_settle(again), TAPIR_TASK_STATUS_SUCCEEDED);
+  release_observed(again);
+  CHECK_OK(tapir_shutdown());
+  expect_only_own_threads("after the last shutdown");
 }
 
 typedef struct {
