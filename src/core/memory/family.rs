@@ -246,7 +246,8 @@ impl<O: Object> Weak<O> {
     /// A library reference, if the object still exists.
     pub(crate) fn upgrade(self) -> Option<Ref<O>> {
         let slot = O::pool().get(self.index)?;
-        slot.word().upgrade(self.generation).then_some(Ref {
+        // `then`, not `then_some`: the Ref may exist only if the upgrade counted it.
+        slot.word().upgrade(self.generation).then(|| Ref {
             slot,
             index: self.index,
             generation: self.generation,
