@@ -543,6 +543,32 @@ static void scheduler_current_in_sync_continuation(void) {
 
 /* ---- shutdown */
 
+/* tapir_shutdown from a pool thread cannot join that thread: it is refused with
+ * INVALID_STATE and does nothing (the pool keeps running). */
+static void shutdown_from_pool_thread_is_refused(void *arg) {
+  atomic_int *st = (atomic_int *)arg;
+  atomic_store(st, (int)tapir_shutdown());
+}
+
+static void shutdown_refused_on_a_pool_thread(void) {
+  const tapir_scheduler *d = NULL;
+  REQUIRE_OK(tapir_scheduler_default(&d));
+  atomic_int st = -1;
+  CHECK_OK(tapir_scheduler_post(d, shutdown_from_pool_thread_is_refused, &st, NULL));
+  double end = h_now_ms() + h_prompt_ms();
+  while (atomic_load(&st) == -1 && h_now_ms() < end) sched_yield();
+  CHECK_ST(atomic_load(&st), TAPIR_STATUS_INVALID_STATE);
+  /* the pool still runs work */
+  work_rec w;
+  work_init(&w);
+  CHECK_OK(tapir_scheduler_post(d, work_fn, &w, work_destroy));
+  CHECK(h_wait_eq(&w.c.destroys, 1, h_prompt_ms()));
+  CHECK_EQ(atomic_load(&w.c.calls), 1);
+  work_fini(&w);
+  CHECK_OK(tapir_scheduler_release(d));
+  CHECK_OK(tapir_shutdown());
+}
+
 static void shutdown_joins_threads_and_library_restarts(void) {
   /* baseline without the pool (earlier tests in this process may have started it) */
   CHECK_OK(tapir_shutdown());
@@ -600,4 +626,5 @@ void register_scheduler_tests(void) {
   REG(inline_scheduler_nesting_is_bounded);
   REG(scheduler_current_in_sync_continuation);
   REG(shutdown_joins_threads_and_library_restarts);
+  REG(shutdown_refused_on_a_pool_thread);
 }
