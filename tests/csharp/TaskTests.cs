@@ -180,5 +180,44 @@ namespace Tapir.Tests
             var aggregate = Assert.Throws<AggregateException>(() => TapirTask.WaitAll(a.Task, b.Task));
             Assert.AreSame(error, aggregate.InnerException);
         }
+
+        [Test]
+        public void ABlockedWaitCanBeInterruptedBecauseItWaitsInManagedCode()
+        {
+            var never = new TapirCompletionSource<int>();
+            Exception seen = null;
+            var waiter = new Thread(() =>
+            {
+                try { never.Task.Wait(); }
+                catch (Exception e) { seen = e; }
+            });
+            waiter.Start();
+            Assert.IsTrue(Util.Eventually(() => TapirRuntime.PendingContinuations(never.Task) == 1, 5000), "the wait registered its wake-up");
+            waiter.Interrupt();
+            Assert.IsTrue(waiter.Join(5000), "Thread.Interrupt ended the wait");
+            Assert.IsInstanceOf<ThreadInterruptedException>(seen);
+            Assert.AreEqual(0, (long)TapirRuntime.PendingContinuations(never.Task), "the interrupted wait withdrew its continuation");
+        }
+
+        [Test]
+        public void WaitsThatTimeOutOrAreCanceledLeaveNoContinuationBehind()
+        {
+            var a = new TapirCompletionSource<int>();
+            var b = new TapirCompletionSource<int>();
+            for (int i = 0; i < 50; i++)
+            {
+                Assert.IsFalse(a.Task.Wait(0));
+                Assert.IsFalse(a.Task.Wait(1));
+                Assert.AreEqual(-1, TapirTask.WaitAny(new TapirTask[] { a.Task, b.Task }, 1));
+                Assert.IsFalse(TapirTask.WaitAll(new TapirTask[] { a.Task, b.Task }, 1));
+            }
+            using (var cancel = new CancellationTokenSource(20))
+                Assert.Throws<OperationCanceledException>(() => a.Task.Wait(-1, cancel.Token));
+            Assert.AreEqual(0, (long)TapirRuntime.PendingContinuations(a.Task));
+            Assert.AreEqual(0, (long)TapirRuntime.PendingContinuations(b.Task));
+            b.SetResult(1);
+            Assert.AreEqual(1, TapirTask.WaitAny(new TapirTask[] { a.Task, b.Task }, -1));
+            Assert.AreEqual(0, (long)TapirRuntime.PendingContinuations(a.Task), "the task that did not complete lost its wake-up too");
+        }
     }
 }

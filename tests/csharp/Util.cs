@@ -48,6 +48,26 @@ namespace Tapir.Tests
         }
 
         /// <summary>
+        /// For garbage the finalizer thread must release: asserts the live count comes back to
+        /// within <paramref name="slack"/> of <paramref name="baseline"/>. Mono scans native
+        /// frames (and, without precise stack marking, managed ones) conservatively, so a stale
+        /// slot on an idle thread can keep one dead wrapper — a source and its task — alive
+        /// until that thread runs again. A leak in the code under test grows with the work
+        /// done (hundreds or thousands of objects here), which a slack of a couple never hides.
+        /// </summary>
+        internal static void AssertGarbageReleased(long baseline, int slack)
+        {
+            long now = 0;
+            bool back = Eventually(() =>
+            {
+                if ((now = TapirRuntime.LiveObjects()) <= baseline + slack) return true;
+                ScrubStacks();
+                return false;
+            });
+            Assert.IsTrue(back, "live objects: " + now + " (" + PerKind() + "), expected back to " + baseline + " (+" + slack + ")");
+        }
+
+        /// <summary>
         /// Mono scans thread stacks conservatively: a dead slot on an idle thread (a .NET pool
         /// thread, a tapir pool thread, the finalizer thread) that still holds the address of a
         /// wrapper keeps that wrapper, and so its native reference, alive. Running deep,

@@ -504,14 +504,11 @@ namespace Tapir
         public static bool WaitAll(TapirTask[] tasks, int millisecondsTimeout)
         {
             if (millisecondsTimeout < -1) throw new ArgumentOutOfRangeException(nameof(millisecondsTimeout));
-            int rc;
-            using (var list = new HandleList(tasks, nameof(tasks)))
-            {
-                rc = NativeMethods.tapir_task_wait_all(list.Raw, list.Count, millisecondsTimeout, CancelTokenHandle.Null);
-            }
-            if (rc == (int)TapirStatus.Timeout) return false;
-            if (rc == 0) return true;
-            if (rc != (int)TapirStatus.Faulted && rc != (int)TapirStatus.Canceled) throw Check.Exception(rc);
+            CheckWaitList(tasks, nameof(tasks));
+            if (!BlockUntilAllCompleted(tasks, millisecondsTimeout)) return false;
+            bool allSucceeded = true;
+            foreach (var t in tasks) allSucceeded &= t.Status == TapirTaskStatus.Succeeded;
+            if (allSucceeded) return true;
             var errors = new List<Exception>();
             foreach (var t in tasks)
             {
@@ -528,12 +525,17 @@ namespace Tapir
         public static int WaitAny(TapirTask[] tasks, int millisecondsTimeout)
         {
             if (millisecondsTimeout < -1) throw new ArgumentOutOfRangeException(nameof(millisecondsTimeout));
-            using (var list = new HandleList(tasks, nameof(tasks)))
+            CheckWaitList(tasks, nameof(tasks));
+            return BlockUntilAnyCompleted(tasks, millisecondsTimeout);
+        }
+
+        private static void CheckWaitList(TapirTask[] tasks, string paramName)
+        {
+            if (tasks == null) throw new ArgumentNullException(paramName);
+            foreach (var t in tasks)
             {
-                int rc = NativeMethods.tapir_task_wait_any(list.Raw, list.Count, millisecondsTimeout, CancelTokenHandle.Null, out UIntPtr index);
-                if (rc == (int)TapirStatus.Timeout) return -1;
-                Check.Status(rc);
-                return (int)index.ToUInt64();
+                if (t == null) throw new ArgumentException("The task list contains null.", paramName);
+                t.ThrowIfDisposed();
             }
         }
 

@@ -184,12 +184,7 @@ namespace Tapir
         public bool Wait(int millisecondsTimeout)
         {
             if (millisecondsTimeout < -1) throw new ArgumentOutOfRangeException(nameof(millisecondsTimeout));
-            if (State <= 0)
-            {
-                int rc = NativeMethods.tapir_task_wait(Handle, millisecondsTimeout);
-                if (rc == (int)TapirStatus.Timeout) return false;
-                if (rc != 0 && rc != (int)TapirStatus.Faulted && rc != (int)TapirStatus.Canceled) throw Check.Exception(rc);
-            }
+            if (State <= 0 && !BlockUntilCompleted(millisecondsTimeout, CancellationToken.None)) return false;
             ThrowForWait();
             return true;
         }
@@ -201,24 +196,7 @@ namespace Tapir
         {
             if (millisecondsTimeout < -1) throw new ArgumentOutOfRangeException(nameof(millisecondsTimeout));
             cancellationToken.ThrowIfCancellationRequested();
-            if (!cancellationToken.CanBeCanceled) return Wait(millisecondsTimeout);
-            using (var token = NativeToken.From(cancellationToken))
-            {
-                int rc;
-                bool added = false;
-                try
-                {
-                    Handle.DangerousAddRef(ref added);
-                    rc = NativeMethods.tapir_task_wait_all(new[] { Handle.DangerousGetHandle() }, (UIntPtr)1, millisecondsTimeout, token.Handle);
-                }
-                finally
-                {
-                    if (added) Handle.DangerousRelease();
-                }
-                if (rc == (int)TapirStatus.Timeout) return false;
-                if (rc == (int)TapirStatus.Canceled && cancellationToken.IsCancellationRequested) throw new OperationCanceledException(cancellationToken);
-                if (rc != 0 && rc != (int)TapirStatus.Faulted && rc != (int)TapirStatus.Canceled) throw Check.Exception(rc);
-            }
+            if (!BlockUntilCompleted(millisecondsTimeout, cancellationToken)) return false;
             ThrowForWait();
             return true;
         }
@@ -246,8 +224,7 @@ namespace Tapir
             var status = Status;
             if (status == TapirTaskStatus.Pending)
             {
-                int rc = NativeMethods.tapir_task_wait(Handle, Timeout.Infinite);
-                if (rc != 0 && rc != (int)TapirStatus.Faulted && rc != (int)TapirStatus.Canceled) throw Check.Exception(rc);
+                BlockUntilCompleted(Timeout.Infinite, CancellationToken.None);
                 status = Status;
             }
             switch (status)

@@ -36,7 +36,7 @@ internal static class ExitChild
                 GC.KeepAlive(never);
                 break;
             case "exit-in-callback":
-                TapirTask.Run(() => Environment.Exit(3)).Wait(10000);
+                TapirTask.Run(() => Environment.Exit(3)).Wait();   // no limit: the exit must not wait for this thread
                 Thread.Sleep(10000);
                 return 1;
         }

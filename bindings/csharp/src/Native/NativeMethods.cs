@@ -130,10 +130,6 @@ namespace Tapir.Native
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_error_at(IntPtr task, UIntPtr index, out IntPtr error);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_wait(TaskHandle task, long timeoutMs);
         [DllImport(Lib, CallingConvention = Cc)]
-        internal static extern int tapir_task_wait_all(IntPtr[] tasks, UIntPtr count, long timeoutMs, CancelTokenHandle token);
-        [DllImport(Lib, CallingConvention = Cc)]
-        internal static extern int tapir_task_wait_any(IntPtr[] tasks, UIntPtr count, long timeoutMs, CancelTokenHandle token, out UIntPtr index);
-        [DllImport(Lib, CallingConvention = Cc)]
         internal static extern int tapir_task_on_complete(IntPtr task, IntPtr callback, IntPtr userData, IntPtr destroy, ref ContinuationOptions options, IntPtr registrationOut);
         [DllImport(Lib, CallingConvention = Cc)]
         internal static extern int tapir_task_on_complete(TaskHandle task, IntPtr callback, IntPtr userData, IntPtr destroy, ref ContinuationOptions options, out IntPtr registration);
