@@ -1268,6 +1268,12 @@ tapir_status tapir_work_discard(struct tapir_work *work);
  * faulted: they stay pending and fire once a later call has started the timer again.
  * Manual and foreign schedulers belong to the host and are not affected.
  *
+ * Unloading: tapir keeps no per-thread state that outlives a call on the host's
+ * threads (nothing that would keep the library mapped), so after tapir_shutdown and the
+ * release of every object (tapir_debug_live_objects(0) == 0) a host may dlclose the
+ * library; it is then unmapped and the memory it allocated is returned. No thread may
+ * be inside a tapir call, or call one, from then on.
+ *
  * Threading: any thread except a tapir pool or timer thread. Blocking: yes, until the
  * threads have exited (queued work runs first).
  * Errors: TAPIR_STATUS_INVALID_STATE (called from a tapir thread: nothing was done).

@@ -5,7 +5,7 @@
 
 use std::ffi::c_void;
 
-use parking_lot::RwLock;
+use crate::core::sync::RwLock;
 
 use super::error::{self, ErrorRef};
 

@@ -5,7 +5,8 @@
 //! one above (check: `grep -rn "crate::core::" src/core`).
 //!
 //! ```text
-//! ground        sync (loom shim) · status (one table of codes) · callback (the C triple)
+//! ground        sync (loom shim, locks) · thread (threads without caller state) ·
+//!               status (one table of codes) · callback (the C triple)
 //! memory/       handle (generation|kind|index, one table of kinds) · refword · pool
 //!               (type-stable slots, per-thread free lists) · family (the one lifecycle)
 //! values        error · hooks · cancel/ (sources, tokens, registrations; no task, no timer)
@@ -24,6 +25,7 @@
 //! guard whose drop stops the timer (cancel/ never names time/).
 
 pub(crate) mod sync;
+pub(crate) mod thread;
 
 #[cfg(not(loom))]
 pub mod callback;
@@ -67,4 +69,20 @@ pub(crate) fn shutdown() -> status::Result<()> {
     time::timer::shutdown();
     task::workers::shutdown();
     Ok(())
+}
+
+/// The library is being unloaded, or the process is exiting: nothing calls into tapir
+/// after this. Removes the per-thread exit hook (its code is about to go) and, when
+/// tapir is quiescent — shut down, so no tapir thread runs, and no object live — frees
+/// the pools, so a host that loads and unloads tapir repeatedly does not grow.
+#[cfg(not(loom))]
+pub(crate) fn unload() {
+    let quiescent = task::workers::stopped()
+        && time::timer::stopped()
+        && registry::live(registry::ObjectKind::All as i32) == 0;
+    if quiescent {
+        task::workers::release_memory();
+        time::timer::release_memory();
+    }
+    memory::pool::unload(quiescent);
 }

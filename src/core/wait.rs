@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::core::cancel::{TokenRef, TokenRegistration};
 use crate::core::memory::Handle;
 use crate::core::status::{Result, Status};
+use crate::core::sync::{Condvar, Mutex};
 use crate::core::task::Final;
 use crate::core::task::continuation::{Action, Combinator, Continuation, Internal, WAKE};
 use crate::core::task::list::{self, Target, Want};
@@ -22,10 +22,13 @@ use crate::core::task::refs::task_view;
 const NOT_WOKEN: usize = usize::MAX;
 const CANCELED: usize = usize::MAX - 1;
 
-/// One blocked thread and which input woke it first.
+/// One blocked thread and which input woke it first. The thread sleeps on a lock and
+/// condition variable of its own rather than `std::thread::park`, which would give a
+/// host's thread per-thread state with a destructor (see `core::thread`).
 struct Waiter {
-    thread: Thread,
     winner: AtomicUsize,
+    woken: Mutex<bool>,
+    wake: Condvar,
 }
 
 impl Waiter {
@@ -36,7 +39,8 @@ impl Waiter {
         let _ = self
             .winner
             .compare_exchange(NOT_WOKEN, index, Ordering::AcqRel, Ordering::Acquire);
-        self.thread.unpark();
+        *self.woken.lock() = true;
+        self.wake.notify_one();
     }
 
     fn winner(&self) -> Option<usize> {
@@ -47,18 +51,18 @@ impl Waiter {
 
     /// Parks until woken or the deadline passes; true when woken.
     fn park_until(&self, deadline: Option<Instant>) -> bool {
+        let mut woken = self.woken.lock();
         loop {
-            if self.winner().is_some() {
+            if *woken {
                 return true;
             }
             match deadline {
-                None => std::thread::park(),
+                None => self.wake.wait(&mut woken),
                 Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return false;
+                    if Instant::now() >= d {
+                        return self.winner().is_some();
                     }
-                    std::thread::park_timeout(d - now);
+                    self.wake.wait_until(&mut woken, d);
                 }
             }
         }
@@ -126,8 +130,9 @@ pub(crate) fn wait_any(
     }
     let deadline = timeout.map(|t| Instant::now() + t);
     let waiter = Arc::new(Waiter {
-        thread: std::thread::current(),
         winner: AtomicUsize::new(NOT_WOKEN),
+        woken: Mutex::new(false),
+        wake: Condvar::new(),
     });
     let mut placed = Vec::with_capacity(tasks.len());
     for (index, &t) in tasks.iter().enumerate() {

@@ -51,6 +51,8 @@ pub mod scheduler;
 pub mod source;
 pub mod status;
 pub mod task;
+#[cfg(target_os = "linux")]
+mod unload;
 
 pub use crate::core::status::Status;
 /// The C name of [`Status`], for Rust code that calls the C functions.

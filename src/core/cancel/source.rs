@@ -16,13 +16,13 @@
 //! each on the canceling thread with the mutex released, recording which one runs so
 //! `unregister` with `wait` can wait for it (except from inside that very callback).
 
+use crate::core::thread::{self, ThreadId};
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::thread::ThreadId;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use crate::core::sync::{Condvar, Mutex};
 
 use crate::core::callback::UserData;
 use crate::core::error::ErrorRef;
@@ -494,7 +494,7 @@ fn cancel_cell(r: &Ref<CancelCell>, stop_at_first: bool) -> Vec<ErrorRef> {
         inner.deadline.take()
     };
     drop(deadline);
-    let me = std::thread::current().id();
+    let me = thread::current();
     let mut errors = Vec::new();
     loop {
         let next = {
@@ -552,7 +552,7 @@ fn unregister(cell: &'static CancelCell, id: u64, wait: bool) -> bool {
         return true;
     }
     if wait {
-        let me = std::thread::current().id();
+        let me = thread::current();
         while let Some((thread, running)) = inner.running {
             if running != id || thread == me {
                 break;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
+use crate::core::sync::Mutex;
 
 use crate::core::cancel::TokenRef;
 use crate::core::memory::Handle;

@@ -1,22 +1,22 @@
 //! Type-stable pooled memory.
 //!
 //! Every object tapir hands out lives in a slot of a [`Pool`] of its type. Slots are
-//! allocated in segments that are never freed, so a slot that once held a task only
-//! ever holds tasks: a stale handle may read a slot's words, never memory of another
-//! type, and its generation check then refuses it.
+//! allocated in segments that are freed only when the library is unloaded, so a slot
+//! that once held a task only ever holds tasks: a stale handle may read a slot's words,
+//! never memory of another type, and its generation check then refuses it.
 //!
 //! Allocation and free go through an intrusive per-thread free list (the next free
 //! index is stored in the free slot itself), so the steady state of a create/release
 //! loop touches no lock, no heap and one thread-local. Batches move between a thread's
 //! list and the pool's shared list under a mutex. When a thread exits, its lists go back
 //! to the pools they came from: each pool registers itself the first time a thread uses
-//! it, so this module never names the pools.
+//! it, so this module never names the pools (and `unload` can free them all).
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
+use crate::core::sync::Mutex;
 
 /// What a pooled type provides to the pool.
 pub(crate) trait Slot: Default + Sync + 'static {
@@ -49,44 +49,104 @@ struct Local {
 }
 
 thread_local! {
-    // Const-initialized and without Drop: no lazy-init check on the fast path.
+    // Const-initialized and without Drop: no lazy-init check on the fast path, and no
+    // thread-local destructor (which would keep the library mapped; see below).
     static LOCAL: UnsafeCell<Local> = const {
         UnsafeCell::new(Local {
             lists: [FreeList { head: 0, len: 0 }; MAX_POOLS],
             exiting: false,
         })
     };
-    static EXIT: ExitGuard = const { ExitGuard(Cell::new(false)) };
 }
 
-/// The part of a pool the exit guard needs, without its type.
+/// The part of a pool the exit hand-back needs, without its type.
 trait Sink: Sync {
     fn take_back(&self, head: u32, len: u32);
+    /// Frees every segment; afterwards the pool is as new (no index is allocated).
+    fn release_memory(&self);
 }
 
 static SINKS: [OnceLock<&'static dyn Sink>; MAX_POOLS] = [const { OnceLock::new() }; MAX_POOLS];
 
-struct ExitGuard(Cell<bool>);
+// ---- the thread-exit hand-back ----
+//
+// A thread's cached free slots go back to their pools when it exits. The hook is a
+// pthread key with a destructor, not a Rust thread-local with Drop: glibc keeps a library
+// mapped while any thread has a thread-local destructor of it registered, and a host's
+// main thread never exits before the host unloads tapir. A pthread key pins nothing; it
+// is deleted when the library is unloaded (`unload`), before its code goes away.
 
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        if !self.0.get() {
-            return;
-        }
-        let _ = LOCAL.try_with(|l| {
-            // SAFETY: this thread's own block; no other reference to it is live (the
-            // pool functions do not hold one across calls).
-            let local = unsafe { &mut *l.get() };
-            local.exiting = true;
-            for (id, list) in local.lists.iter_mut().enumerate() {
-                if list.len != 0 {
-                    if let Some(sink) = SINKS[id].get() {
-                        sink.take_back(list.head, list.len);
-                    }
-                    *list = FreeList { head: 0, len: 0 };
-                }
+/// The key + 1 (0: not created yet). Read without the lock once set.
+static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
+static EXIT_KEY_LOCK: Mutex<()> = Mutex::new(());
+
+/// Makes sure this thread's lists are handed back when it exits. Cold: called when a
+/// thread refills a list.
+fn hand_back_at_exit() {
+    // Acquire: pairs with the Release store below, so the key is fully created.
+    let mut key = EXIT_KEY.load(Ordering::Acquire);
+    if key == 0 {
+        let _g = EXIT_KEY_LOCK.lock();
+        key = EXIT_KEY.load(Ordering::Acquire);
+        if key == 0 {
+            let mut k: libc::pthread_key_t = 0;
+            // SAFETY: `k` is writable; the destructor is a plain function of this library
+            // that stays mapped until `unload` deletes the key.
+            if unsafe { libc::pthread_key_create(&mut k, Some(on_thread_exit)) } != 0 {
+                return; // out of keys: this thread's cached slots stay cached (a leak, not an error)
             }
-        });
+            key = k as usize + 1;
+            EXIT_KEY.store(key, Ordering::Release);
+        }
+    }
+    let key = (key - 1) as libc::pthread_key_t;
+    // SAFETY: `key` is a live key (deleted only by `unload`, after which no tapir code runs).
+    unsafe {
+        if libc::pthread_getspecific(key).is_null() {
+            // Any non-null value makes the destructor run at exit.
+            libc::pthread_setspecific(key, std::ptr::NonNull::<u8>::dangling().as_ptr().cast());
+        }
+    }
+}
+
+/// The key's destructor: the exiting thread's lists go back to their pools, and its
+/// later frees (another library's thread-exit code releasing a tapir object) go
+/// straight to the shared lists.
+extern "C" fn on_thread_exit(_: *mut libc::c_void) {
+    let _ = LOCAL.try_with(|l| {
+        // SAFETY: this thread's own block; no other reference to it is live (the
+        // pool functions do not hold one across calls).
+        let local = unsafe { &mut *l.get() };
+        local.exiting = true;
+        for (id, list) in local.lists.iter_mut().enumerate() {
+            if list.len != 0 {
+                if let Some(sink) = SINKS[id].get() {
+                    sink.take_back(list.head, list.len);
+                }
+                *list = FreeList { head: 0, len: 0 };
+            }
+        }
+    });
+}
+
+/// The library is being unloaded (or the process is exiting): deletes the exit key,
+/// whose destructor is about to disappear, and — when `quiescent` (tapir is shut down
+/// and no object is live) — frees every pool's segments, so that loading and unloading
+/// tapir again and again does not grow the process. Nothing may call into tapir after
+/// this.
+pub(crate) fn unload(quiescent: bool) {
+    let key = EXIT_KEY.swap(0, Ordering::AcqRel);
+    if key != 0 {
+        // SAFETY: the key was created by `hand_back_at_exit` and is deleted once (the swap).
+        unsafe { libc::pthread_key_delete((key - 1) as libc::pthread_key_t) };
+    }
+    if !quiescent {
+        return;
+    }
+    // This thread's cached indices would name freed memory: forget them.
+    with_local(|local| local.lists = [FreeList { head: 0, len: 0 }; MAX_POOLS]);
+    for sink in SINKS.iter().filter_map(|s| s.get()) {
+        sink.release_memory();
     }
 }
 
@@ -139,6 +199,26 @@ impl<T: Slot> Sink for Pool<T> {
                 .load(Ordering::Relaxed);
         }
         self.shared.lock().free.extend(batch);
+    }
+
+    fn release_memory(&self) {
+        let mut shared = self.shared.lock();
+        // Release: `get` stops handing out slots before their memory goes.
+        self.allocated.store(0, Ordering::Release);
+        for (seg, segment) in self.segments.iter().enumerate() {
+            let ptr = segment.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if !ptr.is_null() {
+                // SAFETY: `grow` made this pointer from a leaked `Box<[T]>` of exactly
+                // `segment_len(seg)` slots, and the swap hands it to this call alone. No
+                // object is live and no other thread runs tapir code (the caller's
+                // contract), so nothing refers to these slots.
+                drop(unsafe {
+                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, segment_len(seg)))
+                });
+            }
+        }
+        shared.free = Vec::new();
+        shared.next_fresh = 0;
     }
 }
 
@@ -209,7 +289,8 @@ impl<T: Slot> Pool<T> {
         debug_assert!(!base.is_null());
         // SAFETY: `index < allocated`, so segment `seg` was installed by `grow` before
         // `allocated` was raised past it, holds `segment_len(seg) > off` slots, and is
-        // never freed (leaked), so the reference is valid for 'static.
+        // freed only by `unload` (after which no tapir code runs), so the reference is
+        // valid for as long as any caller can hold it.
         unsafe { &*base.add(off) }
     }
 
@@ -280,7 +361,7 @@ impl<T: Slot> Pool<T> {
     #[cold]
     fn refill(&'static self) -> (u32, &'static T) {
         let _ = SINKS[self.id()].set(self);
-        let _ = EXIT.try_with(|g| g.0.set(true));
+        hand_back_at_exit();
         let batch: Vec<u32> = {
             let mut shared = self.shared.lock();
             let take = shared.free.len().min(BATCH as usize);
@@ -324,7 +405,8 @@ impl<T: Slot> Pool<T> {
         for seg in 0..=last_seg {
             if self.segments[seg].load(Ordering::Relaxed).is_null() {
                 let slots: Box<[T]> = (0..segment_len(seg)).map(|_| T::default()).collect();
-                // Leaked on purpose: slots are type-stable for the life of the process.
+                // Leaked on purpose: slots are type-stable for as long as the library is
+                // loaded (`release_memory` frees them when it is unloaded).
                 let ptr = Box::leak(slots).as_mut_ptr();
                 self.segments[seg].store(ptr, Ordering::Release);
             }
@@ -403,11 +485,22 @@ mod tests {
             PROBES.free(i, s);
         }
         // A thread's list goes back to the pool when the thread ends.
-        std::thread::spawn(|| {
+        let shared_before = PROBES.shared.lock().free.len();
+        let index = std::thread::spawn(|| {
             let (i, s) = PROBES.alloc();
             PROBES.free(i, s);
+            i
         })
         .join()
         .unwrap();
+        let shared = PROBES.shared.lock();
+        assert!(
+            shared.free.contains(&index),
+            "the exiting thread handed its slots back"
+        );
+        assert!(
+            shared.free.len() >= shared_before,
+            "nothing was lost on the way"
+        );
     }
 }

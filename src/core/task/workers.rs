@@ -1,12 +1,19 @@
-//! The default pool: one worker per core, work stealing (crossbeam-deque), started by
-//! the first post, idle workers asleep on a condition variable.
+//! The default pool: one worker per core, work stealing, started by the first post,
+//! idle workers asleep on a condition variable.
 //!
-//! A worker's own posts go to its local deque, which it serves first in, first out, so
-//! chains that repost themselves take turns instead of one starving the others; every
-//! 61st job it takes from the shared injector first, so work posted from outside is
-//! never starved by local work. Other threads post to the injector. A worker sleeps
-//! only after announcing itself idle and re-checking the injector, so a post never goes
-//! unnoticed.
+//! A worker's own posts go to its local queue (a bounded lock-free FIFO ring, st3;
+//! a post that finds it full goes to the injector), which it serves first in, first
+//! out, so chains that repost themselves take turns instead of one starving the others;
+//! every 61st job it takes from the shared injector (crossbeam's unbounded queue) first,
+//! so work posted from outside is never starved by local work. Other threads post to the
+//! injector. A worker sleeps only after announcing itself idle and re-checking the
+//! injector, so a post never goes unnoticed.
+//!
+//! The local queues are not crossbeam-deque's: its deques reclaim memory through
+//! crossbeam-epoch, whose process-wide collector is allocated once per load of the
+//! library and never freed, so a host that loads and unloads tapir would grow by it
+//! every time. The injector needs no epoch, and what the pool allocates is freed when
+//! the library is unloaded (`release_memory`).
 //!
 //! # Shutdown
 //! `shutdown` refuses new posts (they are discarded: their task fails with
@@ -15,15 +22,15 @@
 //! joins them. Afterwards the pool is stopped; the next post starts it again.
 
 use std::cell::RefCell;
-use std::iter;
-use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering, fence};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
-use crossbeam_deque::{Injector, Stealer, Worker};
+use crossbeam_deque::{Injector, Steal};
 use crossbeam_utils::CachePadded;
-use parking_lot::{Condvar, Mutex};
+use st3::fifo::{Stealer, Worker};
+
+use crate::core::sync::{Condvar, Mutex};
+use crate::core::thread::{self, OsThread};
 
 use super::schedule::{Running, Schedule};
 use super::work::Job;
@@ -32,8 +39,12 @@ const STOPPED: u8 = 0;
 const RUNNING: u8 = 1;
 const STOPPING: u8 = 2;
 
-/// How often a worker looks at the injector before its own deque.
+/// How often a worker looks at the injector before its own queue.
 const INJECTOR_EVERY: u32 = 61;
+/// Slots of a worker's local queue.
+const LOCAL_CAPACITY: usize = 256;
+/// At most this many jobs move from the injector to a local queue at once.
+const INJECTOR_BATCH: usize = 32;
 
 struct Shared {
     injector: Injector<Job>,
@@ -44,16 +55,42 @@ struct Shared {
     wake: Condvar,
 }
 
-static SHARED: LazyLock<Shared> = LazyLock::new(|| Shared {
-    injector: Injector::new(),
-    idle: CachePadded::new(AtomicUsize::new(0)),
-    posting: CachePadded::new(AtomicUsize::new(0)),
-    sleep: Mutex::new(()),
-    wake: Condvar::new(),
-});
+/// The pool's shared state, made on first use and freed by `release_memory`.
+static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+
+#[inline(always)]
+fn shared() -> &'static Shared {
+    // Acquire: pairs with the Release in `make_shared`, so the state is initialized.
+    let p = SHARED.load(Ordering::Acquire);
+    if p.is_null() {
+        return make_shared();
+    }
+    // SAFETY: set once by `make_shared` from a leaked box, freed only by
+    // `release_memory`, after which no tapir code runs.
+    unsafe { &*p }
+}
+
+#[cold]
+fn make_shared() -> &'static Shared {
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _making = MAKING.lock();
+    let mut p = SHARED.load(Ordering::Acquire);
+    if p.is_null() {
+        p = Box::into_raw(Box::new(Shared {
+            injector: Injector::new(),
+            idle: CachePadded::new(AtomicUsize::new(0)),
+            posting: CachePadded::new(AtomicUsize::new(0)),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+        }));
+        SHARED.store(p, Ordering::Release);
+    }
+    // SAFETY: as in `shared`.
+    unsafe { &*p }
+}
 
 static PHASE: AtomicU8 = AtomicU8::new(STOPPED);
-static THREADS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+static THREADS: Mutex<Vec<OsThread>> = Mutex::new(Vec::new());
 
 thread_local! {
     static LOCAL: RefCell<Option<Worker<Job>>> = const { RefCell::new(None) };
@@ -95,11 +132,14 @@ pub(crate) fn post(job: Job) {
             drop(job);
             return;
         }
-        LOCAL.with_borrow(|local| local.as_ref().expect("worker deque").push(job));
+        let overflow = LOCAL.with_borrow(|local| local.as_ref().expect("worker queue").push(job));
+        if let Err(job) = overflow {
+            shared().injector.push(job);
+        }
         notify();
         return;
     }
-    let shared = &*SHARED;
+    let shared = shared();
     shared.posting.fetch_add(1, Ordering::SeqCst);
     let mut phase = PHASE.load(Ordering::SeqCst);
     if phase == STOPPED {
@@ -119,7 +159,7 @@ pub(crate) fn post(job: Job) {
 }
 
 fn notify() {
-    let shared = &*SHARED;
+    let shared = shared();
     // SeqCst fence: orders the push before the `idle` load, against the worker's SeqCst
     // `idle` increment before its re-check (a Dekker pair): either the worker sees the
     // work or we see the worker idle and wake it.
@@ -141,56 +181,65 @@ fn start() {
         return;
     }
     let n = threads_wanted();
-    let workers: Vec<Worker<Job>> = (0..n).map(|_| Worker::new_fifo()).collect();
+    let workers: Vec<Worker<Job>> = (0..n).map(|_| Worker::new(LOCAL_CAPACITY)).collect();
     let stealers: std::sync::Arc<Vec<Stealer<Job>>> =
         std::sync::Arc::new(workers.iter().map(Worker::stealer).collect());
     for (i, worker) in workers.into_iter().enumerate() {
         let stealers = stealers.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("tapir-pool-{i}"))
-            .spawn(move || worker_main(i, worker, stealers))
-            .expect("tapir: cannot spawn a pool thread");
+        let handle = thread::spawn(&format!("tapir-pool-{i}"), 0, move || {
+            worker_main(i, worker, stealers)
+        })
+        .expect("tapir: cannot spawn a pool thread");
         threads.push(handle);
     }
     PHASE.store(RUNNING, Ordering::SeqCst);
 }
 
 fn find_work(me: usize, tick: u32, local: &Worker<Job>, stealers: &[Stealer<Job>]) -> Option<Job> {
-    let injector = &SHARED.injector;
+    let injector = &shared().injector;
     if tick % INJECTOR_EVERY == 0 {
-        if let Some(job) = iter::repeat_with(|| injector.steal())
-            .find(|s| !s.is_retry())
-            .and_then(|s| s.success())
-        {
+        if let Some(job) = take(injector) {
             return Some(job);
         }
     }
-    local.pop().or_else(|| {
-        iter::repeat_with(|| {
-            injector.steal_batch_and_pop(local).or_else(|| {
-                stealers
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != me)
-                    .map(|(_, s)| s.steal())
-                    .collect()
-            })
-        })
-        .find(|s| !s.is_retry())
-        .and_then(|s| s.success())
-    })
+    if let Some(job) = local.pop() {
+        return Some(job);
+    }
+    if let Some(job) = take(injector) {
+        // Take a share of what else is waiting, so siblings can steal it from here.
+        let room = local.spare_capacity().min(INJECTOR_BATCH);
+        local.extend(std::iter::from_fn(|| take(injector)).take(room));
+        return Some(job);
+    }
+    stealers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != me)
+        .find_map(|(_, s)| s.steal_and_pop(local, |n| n.div_ceil(2)).ok())
+        .map(|(job, _)| job)
+}
+
+/// One job from the injector, if it has any.
+fn take(injector: &Injector<Job>) -> Option<Job> {
+    loop {
+        match injector.steal() {
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => return None,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
 }
 
 fn worker_main(me: usize, worker: Worker<Job>, stealers: std::sync::Arc<Vec<Stealer<Job>>>) {
     let _running = Running::enter(schedule());
     IS_WORKER.set(true);
     LOCAL.with_borrow_mut(|l| *l = Some(worker));
-    let shared = &*SHARED;
+    let shared = shared();
     let mut tick: u32 = 0;
     loop {
         tick = tick.wrapping_add(1);
         let next = LOCAL
-            .with_borrow(|l| find_work(me, tick, l.as_ref().expect("worker deque"), &stealers));
+            .with_borrow(|l| find_work(me, tick, l.as_ref().expect("worker queue"), &stealers));
         if let Some(job) = next {
             job.run();
             continue;
@@ -212,9 +261,14 @@ fn worker_main(me: usize, worker: Worker<Job>, stealers: std::sync::Arc<Vec<Stea
         }
         shared.idle.fetch_sub(1, Ordering::SeqCst);
     }
-    // Nothing is left in the local deque (find_work found nothing): drop it.
+    // Nothing is left in the local queue (find_work found nothing): drop it.
     LOCAL.with_borrow_mut(|l| *l = None);
     IS_WORKER.set(false);
+}
+
+/// True when the pool has no threads (never started, or shut down).
+pub(crate) fn stopped() -> bool {
+    PHASE.load(Ordering::SeqCst) == STOPPED
 }
 
 /// True when the calling thread is one of the pool's workers.
@@ -230,7 +284,7 @@ pub(crate) fn shutdown() {
         return;
     }
     PHASE.store(STOPPING, Ordering::SeqCst);
-    let shared = &*SHARED;
+    let shared = shared();
     while shared.posting.load(Ordering::SeqCst) != 0 {
         std::thread::yield_now();
     }
@@ -239,11 +293,24 @@ pub(crate) fn shutdown() {
         shared.wake.notify_all();
     }
     for h in threads.drain(..) {
-        let _ = h.join();
+        h.join();
     }
+    *threads = Vec::new();
     // Posts that raced the phase change were refused; anything left is discarded.
-    while let crossbeam_deque::Steal::Success(job) = shared.injector.steal() {
+    while let Some(job) = take(&shared.injector) {
         drop(job);
     }
     PHASE.store(STOPPED, Ordering::SeqCst);
+}
+
+/// Frees the pool's shared state. Only for the library's unload, with the pool stopped:
+/// nothing calls into tapir afterwards.
+pub(crate) fn release_memory() {
+    debug_assert!(stopped());
+    let p = SHARED.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if !p.is_null() {
+        // SAFETY: made by `make_shared` from a box; the swap hands it to this call alone,
+        // and with the pool stopped and the library unloading nobody else refers to it.
+        drop(unsafe { Box::from_raw(p) });
+    }
 }

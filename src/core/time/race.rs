@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use crate::core::sync::Mutex;
 
 use crate::core::cancel::{TokenRef, TokenRegistration};
 use crate::core::task::list::Placement;

@@ -27,8 +27,8 @@
 //! # Data structure
 //!
 //! A binary min-heap with index tracking, split in two arrays (all under one
-//! `parking_lot::Mutex`; parking_lot locks do not poison, so no lock can be left
-//! unusable by a panicking caller):
+//! `sync::Mutex`, which does not poison, so no lock can be left unusable by a
+//! panicking caller):
 //!
 //! - `heap: Vec<HeapItem>`: `{ deadline: u64, seq: u64, slot: u32 }`, ordered by
 //!   `(deadline, seq)`. Comparisons touch only this array.
@@ -75,11 +75,12 @@
 //! - A concurrent second `shutdown` returns without waiting for the first one's join.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, OnceLock};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::core::sync::{Condvar, Mutex};
+use crate::core::thread::{self, OsThread};
 
 /// The closure a timer runs once its deadline has passed.
 ///
@@ -157,7 +158,7 @@ struct Worker {
     /// The thread keeps running only while `State::worker` holds its epoch.
     epoch: u64,
     /// Joined by `shutdown`.
-    handle: JoinHandle<()>,
+    handle: OsThread,
 }
 
 /// Everything behind the service's lock.
@@ -432,9 +433,7 @@ impl TimerService {
         let epoch = state.next_epoch;
         state.next_epoch += 1;
         let shared = Arc::clone(&self.shared);
-        let handle = thread::Builder::new()
-            .name(THREAD_NAME.to_owned())
-            .spawn(move || run_worker(&shared, epoch))?;
+        let handle = thread::spawn(THREAD_NAME, 0, move || run_worker(&shared, epoch))?;
         state.worker = Some(Worker { epoch, handle });
         Ok(())
     }
@@ -475,11 +474,8 @@ impl TimerService {
         // Called from an action on the timer thread itself: joining would deadlock, so the
         // handle is dropped (detached) and the thread exits once the action returns.
         if let Some(worker) = worker {
-            if worker.handle.thread().id() != thread::current().id() {
-                // The thread catches every panic from actions, so an `Err` here would be a
-                // bug in this module, already reported by the panic hook. Nothing is left
-                // to clean up either way.
-                let _ = worker.handle.join();
+            if worker.handle.id() != thread::current() {
+                worker.handle.join();
             }
         }
     }
@@ -549,28 +545,50 @@ fn run_action(action: TimerAction) {
     }
 }
 
-/// The process-wide service behind the free functions.
-static GLOBAL: OnceLock<TimerService> = OnceLock::new();
+/// The process-wide service behind the free functions: made on first use, freed by
+/// [`release_memory`] when the library is unloaded.
+static GLOBAL: AtomicPtr<TimerService> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The global service, if it was made.
+fn global() -> Option<&'static TimerService> {
+    // Acquire: pairs with the Release in `global_or_make`.
+    let p = GLOBAL.load(Ordering::Acquire);
+    // SAFETY: set once from a leaked box, freed only by `release_memory`, after which no
+    // tapir code runs.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+fn global_or_make() -> &'static TimerService {
+    if let Some(service) = global() {
+        return service;
+    }
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _making = MAKING.lock();
+    if let Some(service) = global() {
+        return service;
+    }
+    let service = Box::leak(Box::new(TimerService::new()));
+    GLOBAL.store(service, Ordering::Release);
+    service
+}
 
 /// Runs `action` on the `tapir-timer` thread once `delay` has passed (never earlier;
 /// millisecond resolution). Starts the thread on first use, and again after
 /// [`shutdown`]. See [`TimerService::schedule`].
 pub(crate) fn schedule(delay: Duration, action: TimerAction) -> TimerId {
-    GLOBAL
-        .get_or_init(TimerService::new)
-        .schedule(delay, action)
+    global_or_make().schedule(delay, action)
 }
 
 /// Cancels a timer from [`schedule`]. `true` if it was pending: it is removed and its
 /// closure dropped on this thread before this returns. `false` if it already fired, is
 /// firing, or was canceled. See [`TimerService::cancel`].
 pub(crate) fn cancel(id: TimerId) -> bool {
-    GLOBAL.get().is_some_and(|service| service.cancel(id))
+    global().is_some_and(|service| service.cancel(id))
 }
 
 /// Number of pending timers of the global service (diagnostics).
 pub(crate) fn pending_count() -> usize {
-    GLOBAL.get().map_or(0, TimerService::pending_count)
+    global().map_or(0, TimerService::pending_count)
 }
 
 /// Stops and joins the global timer thread; pending timers stay pending and fire once a
@@ -579,9 +597,25 @@ pub(crate) fn pending_count() -> usize {
 /// Unit tests must not call this: every test in the binary shares the global service.
 /// Test a private [`TimerService`] instead.
 pub(crate) fn shutdown() {
-    if let Some(service) = GLOBAL.get() {
+    if let Some(service) = global() {
         service.shutdown();
     }
+}
+
+/// Frees what the global service holds. Only for the library's unload, with the thread
+/// stopped and no timer pending (nothing calls into tapir afterwards).
+pub(crate) fn release_memory() {
+    let p = GLOBAL.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if !p.is_null() {
+        // SAFETY: made by `global_or_make` from a box; the swap hands it to this call
+        // alone, and nothing calls into tapir any more. Its drop finds the thread stopped.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+/// True when the global timer thread is not running (never started, or shut down).
+pub(crate) fn stopped() -> bool {
+    global().is_none_or(|service| service.shared.state.lock().worker.is_none())
 }
 
 #[cfg(test)]
@@ -589,6 +623,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::mpsc;
+    use std::thread;
 
     /// Upper bound for anything that should happen "soon"; generous for loaded CI.
     const SOON: Duration = Duration::from_secs(5);
@@ -706,7 +741,7 @@ mod tests {
             service.schedule(
                 delay,
                 Box::new(move || {
-                    let name = thread::current().name().map(str::to_owned);
+                    let name = crate::core::thread::current_name();
                     let _ = tx.send((Instant::now(), name));
                 }),
             );
@@ -1010,13 +1045,7 @@ mod tests {
         service.shutdown(); // never started: nothing to do
         let probe = Probe::default();
         service.schedule(Duration::from_millis(30), probe.action());
-        let first_thread = service
-            .shared
-            .state
-            .lock()
-            .worker
-            .as_ref()
-            .map(|w| w.handle.thread().id());
+        let first_thread = service.shared.state.lock().worker.as_ref().map(|w| w.epoch);
         service.shutdown();
         assert_eq!(probe.drops(), 0, "a pending timer survives shutdown");
         assert!(!probe.ran());
@@ -1027,13 +1056,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let start = Instant::now();
         service.schedule(Duration::from_millis(10), send_at(&tx, ()));
-        let second_thread = service
-            .shared
-            .state
-            .lock()
-            .worker
-            .as_ref()
-            .map(|w| w.handle.thread().id());
+        let second_thread = service.shared.state.lock().worker.as_ref().map(|w| w.epoch);
         assert!(second_thread.is_some());
         assert_ne!(first_thread, second_thread);
         let ((), at) = rx.recv_timeout(SOON).expect("restarted timer did not fire");
