@@ -70,6 +70,30 @@ csharp-test: lib
 demo-csharp: lib
 	$(MAKE) -C bindings/csharp tour LIBDIR=$(CURDIR)/target/release
 
+## install / uninstall: libtapir.so.X.Y.Z (stripped, SONAME libtapir.so.SOVERSION) with
+## its links, libtapir.a, tapir.h and tapir.hpp, tapir.pc and the CMake package, under
+## $(DESTDIR)$(PREFIX); libdir and includedir override the directories (packaging/install.sh)
+PREFIX ?= /usr/local
+libdir ?= $(PREFIX)/lib
+includedir ?= $(PREFIX)/include
+.PHONY: install uninstall install-check header
+install: lib
+	@PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' DESTDIR='$(DESTDIR)' \
+	  BUILDDIR='$(CURDIR)/target/release' packaging/install.sh install
+
+uninstall:
+	@PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' DESTDIR='$(DESTDIR)' \
+	  packaging/install.sh uninstall
+
+## install-check: make install into a temporary DESTDIR, then C (pkg-config, shared and
+## static) and C++ (CMake find_package) consumers built against it, and make uninstall
+install-check: lib
+	tests/install/check.sh
+
+## header: regenerate include/tapir.h from src/ffi (cbindgen, in tests/header.rs)
+header:
+	TAPIR_BLESS=1 $(CARGO) test --release --test header
+
 bench:
 	$(CARGO) build --release
 	$(MAKE) -C benches

@@ -1,30 +1,34 @@
-//! Generates `$OUT_DIR/include/tapir.h` from `src/ffi` with cbindgen.
+//! Gives the shared library its SONAME on ELF targets, and nothing else: the build
+//! needs only the runtime dependencies. (The header is not generated here:
+//! `tests/header.rs` regenerates it with cbindgen, a dev-dependency, and compares it
+//! with the checked-in `include/tapir.h`; `make header` refreshes that copy.)
 //!
-//! The checked-in `include/tapir.h` is compared with this output by `tests/header.rs`;
-//! build.rs never writes into the source tree.
+//! The SONAME names the ABI a program was linked against, by Cargo's compatibility
+//! rule: `libtapir.so.MAJOR` from 1.0 on, `libtapir.so.0.MINOR` before (a 0.x minor
+//! release may break the ABI). The Makefile's install step uses the same rule.
 
 fn main() {
-    // The header names core types too (the status and object-kind tables).
-    println!("cargo:rerun-if-changed=src");
-    println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
-
-    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    let config = cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml"))
-        .expect("cbindgen.toml parses");
-    let include_dir = std::path::Path::new(&out_dir).join("include");
-    std::fs::create_dir_all(&include_dir).expect("create $OUT_DIR/include");
-    match cbindgen::Builder::new()
-        .with_crate(&crate_dir)
-        .with_config(config)
-        .generate()
-    {
-        Ok(bindings) => {
-            bindings.write_to_file(include_dir.join("tapir.h"));
-        }
-        // A syntax error in src/ffi is reported by rustc with a better message;
-        // do not fail the build here and hide it.
-        Err(e) => println!("cargo:warning=cbindgen failed: {e}"),
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let elf = matches!(
+        os.as_str(),
+        "linux"
+            | "android"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "dragonfly"
+            | "illumos"
+            | "solaris"
+    );
+    if elf {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+        let minor = std::env::var("CARGO_PKG_VERSION_MINOR").expect("cargo sets the version");
+        let soversion = if major == "0" {
+            format!("0.{minor}")
+        } else {
+            major
+        };
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtapir.so.{soversion}");
     }
 }
