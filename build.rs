@@ -29,6 +29,32 @@ fn main() {
         } else {
             major
         };
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtapir.so.{soversion}");
+        let soname = format!("libtapir.so.{soversion}");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+        link_soname_in_build_tree(&soname);
+    }
+}
+
+/// A program linked with `-L target/release -ltapir` records the SONAME, and the loader
+/// looks for a file of that name: put `libtapir.so.SOVERSION -> libtapir.so` beside the
+/// library cargo produces (`$OUT_DIR` is `<profile dir>/build/tapir-<hash>/out`), so
+/// the tests, the examples and a user's program built against the build tree run from
+/// it. Only the build directory is touched, never the source tree; `make install`
+/// writes its own links.
+fn link_soname_in_build_tree(soname: &str) {
+    let Ok(out_dir) = std::env::var("OUT_DIR") else {
+        return;
+    };
+    let Some(profile_dir) = std::path::Path::new(&out_dir).ancestors().nth(3) else {
+        return;
+    };
+    let link = profile_dir.join(soname);
+    if std::fs::read_link(&link).is_ok_and(|target| target == std::path::Path::new("libtapir.so")) {
+        return;
+    }
+    let _ = std::fs::remove_file(&link);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink("libtapir.so", &link) {
+        println!("cargo:warning=could not link {}: {e}", link.display());
     }
 }

@@ -29,14 +29,18 @@ major=${version%%.*}; minor=${version#*.}; minor=${minor%%.*}
 if [ "$major" = 0 ]; then soname=libtapir.so.0.$minor; else soname=libtapir.so.$major; fi
 
 passed=0; failed=0
-# check NAME COMMAND... — runs COMMAND (output to the log); ok when it exits 0.
+# check NAME COMMAND... — runs COMMAND with its output in the log; on failure that
+# output (its last 40 lines) is shown too.
 check() {
   name=$1; shift
   echo "== $name: $*" >> "$log"
-  if "$@" >> "$log" 2>&1; then
+  out=$("$@" 2>&1); rc=$?
+  printf '%s\n' "$out" >> "$log"
+  if [ $rc -eq 0 ]; then
     echo "ok   $name"; passed=$((passed + 1))
   else
-    echo "FAIL $name (see $log)"; failed=$((failed + 1))
+    echo "FAIL $name (full log: $log)"; failed=$((failed + 1))
+    printf '%s\n' "$out" | tail -n 40 | sed 's/^/    | /'
   fi
 }
 
