@@ -80,7 +80,11 @@ PREFIX ?= /usr/local
 libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
 .PHONY: install uninstall install-check docs-check header
-install: lib
+# Builds first when cargo is there; `sudo make install` without cargo on root's PATH
+# installs the existing target/release build.
+install:
+	@if command -v $(CARGO) >/dev/null 2>&1; then $(CARGO) build --release; \
+	 else echo "install: $(CARGO) not found; installing the existing target/release build"; fi
 	@PREFIX='$(PREFIX)' LIBDIR='$(libdir)' INCLUDEDIR='$(includedir)' DESTDIR='$(DESTDIR)' \
 	  BUILDDIR='$(CURDIR)/target/release' packaging/install.sh install
 

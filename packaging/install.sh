@@ -102,6 +102,9 @@ install)
   subst "$here/tapirConfig.cmake.in" "$cm/tapirConfig.cmake"
   subst "$here/tapirConfigVersion.cmake.in" "$cm/tapirConfigVersion.cmake"
   echo "installed tapir $VERSION ($SONAME) into $DESTDIR$PREFIX"
+  if [ -z "$DESTDIR" ] && command -v ldconfig >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    ldconfig 2>/dev/null || true   # refresh the loader's cache for the new SONAME
+  fi
   ;;
 uninstall)
   rm -f "$lib/$REAL" "$lib/$SONAME" "$lib/libtapir.so" "$lib/libtapir.a" \
