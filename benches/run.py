@@ -109,10 +109,10 @@ WORKLOADS = [
          cases=[("tapir", 5000)], na={}),
     dict(key="W6b", arg="W6b", unit="ns/round trip", title="W6 ping-pong, blocking waits",
          what="two threads hand completion back and forth through pre-created sources 20,000 "
-              "times (W6c runs 200,000, but a futex round trip costs ~90 us on this VM, so "
-              "200,000 blocking round trips would take most of the suite's 15-minute budget; the "
-              "ratio is per round trip); each side blocks in wait on its incoming task, then "
-              "completes the other's",
+              "times (W6c runs 200,000, but a futex round trip costs tens of microseconds on a "
+              "VM, so 200,000 blocking round trips would take a large part of the suite's "
+              "15-minute budget; the ratio is per round trip); each side blocks in wait on its "
+              "incoming task, then completes the other's",
          cases=[("tapir", 20_000), ("pplx", 20_000), ("boost", 20_000), ("std", 20_000),
                 ("tpl-mono", 20_000)],
          na={"pplx-inline": "same as pplx: blocking waits do not use the scheduler"}),
@@ -604,25 +604,23 @@ def w6b_note(results):
     if not t or not t["records"] or m is None:
         return None
     runs = per_op(t)
-    blocking = [median_per_op(results, "W6b", lib) for lib in ("pplx", "boost", "std")]
-    blocking = [b for b in blocking if b is not None]
+    others = ", ".join(f"{LIBS[lib][0]} {fmt(v)} ns" for lib, v in
+                       ((lib, median_per_op(results, "W6b", lib)) for lib in ("pplx", "boost", "std"))
+                       if v is not None)
     return (
-        "**Why the blocking ping-pong is the one row where a peer beats tapir.** Each round "
-        "trip is two blocking waits, each answered within a microsecond by the other thread. "
-        "A wait that finds its task completed while spinning costs a few hundred ns; a wait "
-        "that has to sleep costs a futex sleep and wake-up, about 90 us on this 2-vCPU VM. "
-        "pplx, Boost and std block at once, so every round trip pays it"
-        + (f" ({fmt(min(blocking))} to {fmt(max(blocking))} ns per round trip)" if blocking else "")
-        + ". Mono's `Task.Wait` spins before it blocks (SpinThenBlockingWait, then a "
-        "ManualResetEventSlim that spins again), so nearly every wait is answered while "
-        f"spinning ({fmt(m)} ns). tapir spins briefly (about 770 pause instructions, then 10 "
-        "yields) and then parks, so that a blocked waiter gives its core back soon: whenever "
-        "the other thread is descheduled for longer than that, the wait sleeps. Its fastest "
-        f"run took {fmt(min(runs))} ns per round trip; its median, "
-        f"{fmt(statistics.median(runs))} ns, averages in the waits that slept, which is also "
-        "why its runs spread so widely. "
-        "Continuations avoid the question: W6c hands the same completions over without "
-        "blocking a thread.\n")
+        "**What the blocking ping-pong measures.** Each round trip is two blocking waits, each "
+        "answered within a microsecond by the other thread. A wait that sees its task complete "
+        "while it spins costs a few hundred ns; a wait that has to sleep pays a futex sleep and "
+        "wake-up, tens of microseconds on this VM, which is what dominates the libraries that "
+        "sleep in most of their waits (medians: " + others + "). Mono's `Task.Wait` spins before "
+        "it blocks (SpinThenBlockingWait, then a ManualResetEventSlim that spins again), so most "
+        f"of its waits are answered while spinning (median {fmt(m)} ns). tapir spins briefly "
+        "(about 770 pause instructions, then 10 yields) and then parks, so that a blocked "
+        "waiter soon gives its core back: whenever the other thread is descheduled for longer "
+        f"than that, the wait sleeps. tapir's fastest run took {fmt(min(runs))} ns per round "
+        f"trip; its median, {fmt(statistics.median(runs))} ns, averages in the waits that slept, "
+        "which is also why its runs spread widely. Continuations avoid the question: W6c hands "
+        "the same completions over without blocking a thread.\n")
 
 
 def write_report(results, allocs, elapsed, meta=None):

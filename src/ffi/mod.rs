@@ -93,7 +93,7 @@
 //! callback that runs on a single-threaded scheduler the awaited task needs. Inline
 //! continuations nest at most 16 calls deep; deeper ones are queued and run by the
 //! outermost one before it returns, so chains of any length run in constant stack.
-//! `tapir_shutdown` joins every thread tapir started, before the library is unloaded.
+//! Call `tapir_shutdown` before unloading the library: it joins every thread tapir started.
 //!
 //! # Panics
 //! A Rust panic never crosses into C: a panic inside tapir returns TAPIR_STATUS_PANIC
