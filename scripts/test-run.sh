@@ -48,7 +48,10 @@ failing() {
     /^test .* \.\.\. FAILED$/ { n = $0; sub(/^test /, "", n); sub(/ \.\.\. FAILED$/, "", n); print n }
     /^FAIL [^ ]+/ { print $2 }
     /^\[  FAILED  \] [A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_\/]+/ { n = $4; sub(/,$/, "", n); print n }
-    /^[0-9]+\) [A-Za-z_][A-Za-z0-9_.]* :/ { print $2 }
+    /^[0-9]+\) / && / : / {  # NUnit: "1) Test Failure : Name" (2.6) or "1) Name : message"
+      n = $0; sub(/^[0-9]+\) /, "", n); sub(/^(Test Failure|Test Error|SetUp Error|TearDown Error) : /, "", n)
+      sub(/ .*/, "", n); if (n ~ /^[A-Za-z_][A-Za-z0-9_.]*$/) print n
+    }
     /^== .*: no summary line/ { n = $0; sub(/^== /, "", n); print n }
     /: OVER$/ { n = $1; sub(/:$/, "", n); print n " over budget" }
   ' "$1" | awk '!seen[$0]++' | head -n 25
