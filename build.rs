@@ -1,30 +1,60 @@
-//! Generates `$OUT_DIR/include/tapir.h` from `src/ffi` with cbindgen.
+//! Gives the shared library its SONAME on ELF targets, and nothing else: the build
+//! needs only the runtime dependencies. (The header is not generated here:
+//! `tests/header.rs` regenerates it with cbindgen, a dev-dependency, and compares it
+//! with the checked-in `include/tapir.h`; `make header` refreshes that copy.)
 //!
-//! The checked-in `include/tapir.h` is compared with this output by `tests/header.rs`;
-//! build.rs never writes into the source tree.
+//! The SONAME names the ABI a program was linked against, by Cargo's compatibility
+//! rule: `libtapir.so.MAJOR` from 1.0 on, `libtapir.so.0.MINOR` before (a 0.x minor
+//! release may break the ABI). The Makefile's install step uses the same rule.
 
 fn main() {
-    // The header names core types too (the status and object-kind tables).
-    println!("cargo:rerun-if-changed=src");
-    println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let elf = matches!(
+        os.as_str(),
+        "linux"
+            | "android"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "dragonfly"
+            | "illumos"
+            | "solaris"
+    );
+    if elf {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+        let minor = std::env::var("CARGO_PKG_VERSION_MINOR").expect("cargo sets the version");
+        let soversion = if major == "0" {
+            format!("0.{minor}")
+        } else {
+            major
+        };
+        let soname = format!("libtapir.so.{soversion}");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+        link_soname_in_build_tree(&soname);
+    }
+}
 
-    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    let config = cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml"))
-        .expect("cbindgen.toml parses");
-    let include_dir = std::path::Path::new(&out_dir).join("include");
-    std::fs::create_dir_all(&include_dir).expect("create $OUT_DIR/include");
-    match cbindgen::Builder::new()
-        .with_crate(&crate_dir)
-        .with_config(config)
-        .generate()
-    {
-        Ok(bindings) => {
-            bindings.write_to_file(include_dir.join("tapir.h"));
-        }
-        // A syntax error in src/ffi is reported by rustc with a better message;
-        // do not fail the build here and hide it.
-        Err(e) => println!("cargo:warning=cbindgen failed: {e}"),
+/// A program linked with `-L target/release -ltapir` records the SONAME, and the loader
+/// looks for a file of that name: put `libtapir.so.SOVERSION -> libtapir.so` beside the
+/// library cargo produces (`$OUT_DIR` is `<profile dir>/build/tapir-<hash>/out`), so
+/// the tests, the examples and a user's program built against the build tree run from
+/// it. Only the build directory is touched, never the source tree; `make install`
+/// writes its own links.
+fn link_soname_in_build_tree(soname: &str) {
+    let Ok(out_dir) = std::env::var("OUT_DIR") else {
+        return;
+    };
+    let Some(profile_dir) = std::path::Path::new(&out_dir).ancestors().nth(3) else {
+        return;
+    };
+    let link = profile_dir.join(soname);
+    if std::fs::read_link(&link).is_ok_and(|target| target == std::path::Path::new("libtapir.so")) {
+        return;
+    }
+    let _ = std::fs::remove_file(&link);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink("libtapir.so", &link) {
+        println!("cargo:warning=could not link {}: {e}", link.display());
     }
 }

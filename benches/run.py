@@ -9,6 +9,9 @@ Environment knobs (for development only; the report says which were used):
     BENCH_ROUNDS=N   repetitions per case (default 5)
     BENCH_SCALE=F    multiply every N by F (default 1)
     BENCH_ONLY=W1,W4 run only these workload keys
+`python3 benches/run.py --report-only` rewrites the page and the figures from the
+stored docs/bench/results.json without running anything (to change the report's
+layout without spending the minutes a run takes).
 Standard library only.
 """
 
@@ -101,14 +104,15 @@ WORKLOADS = [
                 ("boost", 2000), ("tpl-mono", 2000)],
          na={"std": "no when_any"}),
     dict(key="W5q-5000", arg="W5q", unit="ms", title="W5q completion order, N = 5,000 (tapir only)",
-         what="W5q at the size the task names, for tapir's interleaved combinator only (the "
-              "quadratic peers would take minutes at five repetitions)",
+         what="W5q at N = 5,000, for tapir's interleaved combinator only (the quadratic peers "
+              "would take minutes at five repetitions)",
          cases=[("tapir", 5000)], na={}),
     dict(key="W6b", arg="W6b", unit="ns/round trip", title="W6 ping-pong, blocking waits",
          what="two threads hand completion back and forth through pre-created sources 20,000 "
-              "times (the task names 200,000; a futex round trip costs ~90 us on this VM, so "
-              "200,000 would take most of the 15-minute budget; the ratio is per round trip); "
-              "each side blocks in wait on its incoming task, then completes the other's",
+              "times (W6c runs 200,000, but a futex round trip costs tens of microseconds on a "
+              "VM, so 200,000 blocking round trips would take a large part of the suite's "
+              "15-minute budget; the ratio is per round trip); each side blocks in wait on its "
+              "incoming task, then completes the other's",
          cases=[("tapir", 20_000), ("pplx", 20_000), ("boost", 20_000), ("std", 20_000),
                 ("tpl-mono", 20_000)],
          na={"pplx-inline": "same as pplx: blocking waits do not use the scheduler"}),
@@ -307,11 +311,14 @@ def fmt(v):
     return f"{v:.2f}"
 
 
-def ratio_text(tapir, other):
-    """tapir's time divided by the other's, per op (below 1: tapir is faster)."""
+def ratio_text(other, tapir):
+    """The other library's time divided by tapir's, per op: how many times longer the
+    other takes, so higher is better for tapir (below 1: the other is faster)."""
     if not tapir or not other:
         return "-"
-    r = tapir / other
+    r = other / tapir
+    if r >= 100:
+        return f"{r:,.0f}"
     return f"{r:.2g}" if r < 0.1 else f"{r:.2f}"
 
 
@@ -400,11 +407,25 @@ def build_commands():
 
 
 def gnuplot_bars(path, title, ylabel, rows, logscale):
-    """rows: [(label, value)] -> horizontal-label bar chart as SVG."""
-    if not rows or not shutil.which("gnuplot"):
+    """rows: [(label, value, note)] -> bar chart as SVG. A row whose value is None (the
+    library crashed, hung or failed its check) is drawn as a grey bar reaching the top of
+    the chart, labelled with `note`, so a missing library is seen, not silently absent."""
+    measured = [v for _, v, _ in rows if v is not None]
+    if not measured or not shutil.which("gnuplot"):
         return False
-    data = "\n".join(f'"{label}" {value:.6g} {0xd9822b if label.startswith("tapir") else 0x3b6ea5}'
-                     for label, value in rows)
+    top = max(measured) * (3 if logscale else 1.12)
+    bottom = min(measured) / 3 if logscale else 0
+    lines = []
+    for label, value, note in rows:
+        if value is None:
+            color, shown_v, text = 0xb0b0b0, top / (1.6 if logscale else 1.06), note
+        else:
+            color = 0xd9822b if label.startswith("tapir") else 0x3b6ea5
+            shown_v = value
+            text = f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+        text = text.replace('"', "'")
+        lines.append(f'"{label}" {shown_v:.6g} {color} "{text}"')
+    data = "\n".join(lines)
     width = max(640, 130 * len(rows) + 160)
     script = f"""
 set terminal svg size {width},420 dynamic font "sans,11" background rgb "white"
@@ -418,19 +439,34 @@ set key off
 set grid ytics
 set xtics noenhanced
 set title noenhanced
-{f"set logscale y; set yrange [{min(v for _, v in rows) / 3:.6g}:{max(v for _, v in rows) * 3:.6g}]"
- if logscale else f"set yrange [0:{max(v for _, v in rows) * 1.12:.6g}]"}
+set label noenhanced
+{f"set logscale y; set yrange [{bottom:.6g}:{top:.6g}]" if logscale else f"set yrange [0:{top:.6g}]"}
 $data << EOD
 {data}
 EOD
 plot $data using 0:2:3:xtic(1) with boxes lc rgb variable, \\
-     '' using 0:2:($2 >= 100 ? sprintf("%.0f", $2) : sprintf("%.3g", $2)) with labels offset 0,0.7 notitle
+     '' using 0:2:4 with labels offset 0,0.7 noenhanced notitle
 """
     p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
     if p.returncode != 0:
         print("gnuplot failed:", p.stderr, file=sys.stderr)
         return False
     return True
+
+
+def not_measured(slot):
+    """The short reason a case has no time (crashed, hung, ...), or None if it has one."""
+    if slot is None:
+        return None
+    if slot["state"] == "ok" and slot["records"]:
+        return None
+    if slot["state"] in ("skip", "missing"):
+        return None  # not applicable or not built: not drawn
+    text = slot.get("text") or slot["state"]
+    for word in ("crashed", "hung", "result check failed", "error"):
+        if text.startswith(word):
+            return word
+    return slot["state"]
 
 
 def short(lib):
@@ -451,11 +487,15 @@ def draw_figures(results):
         for lib, _ in wl["cases"]:
             m = median_per_op(results, wl["key"], lib)
             if m is not None:
-                rows.append((short(lib), m))
-        if not rows:
+                rows.append((short(lib), m, ""))
+            else:
+                why = not_measured(results.get((wl["key"], lib)))
+                if why:
+                    rows.append((short(lib), None, why))
+        if not any(v is not None for _, v, _ in rows):
             continue
         name = f"{wl['key']}.svg"
-        values = [v for _, v in rows]
+        values = [v for _, v, _ in rows if v is not None]
         log = max(values) / max(min(values), 1e-9) > 30
         unit = "ns per op" if wl["unit"] == "ms" else wl["unit"].replace("/", " per ")
         if gnuplot_bars(os.path.join(FIGS, name), f"{wl['title']} (median, lower is better)",
@@ -466,7 +506,9 @@ def draw_figures(results):
         slot = results.get(("W4", lib))
         if slot and slot["state"] == "ok" and slot["records"]:
             rows.append((short(lib), statistics.median(
-                float(r["rss_bytes_per_input"]) for r in slot["records"])))
+                float(r["rss_bytes_per_input"]) for r in slot["records"]), ""))
+        elif not_measured(slot):
+            rows.append((short(lib), None, not_measured(slot)))
     if rows and gnuplot_bars(os.path.join(FIGS, "W4-memory.svg"),
                              "W4 when_all: peak-RSS growth per input (median, lower is better)",
                              "bytes per input", rows, False):
@@ -542,39 +584,83 @@ CAVEATS = """\
 """
 
 
-def write_report(results, allocs, elapsed):
+def summary_cell(results, wl, lib, t):
+    """One cell of the summary: the ratio, or why there is none."""
+    if lib in wl["na"]:
+        return "n/a"
+    if lib not in [l for l, _ in wl["cases"]]:
+        return "not run"
+    o = median_per_op(results, wl["key"], lib)
+    if o is not None:
+        return ratio_text(o, t) if t else "-"
+    slot = results.get((wl["key"], lib))
+    return not_measured(slot) or ("n/a" if slot and slot["state"] == "skip" else "not run")
+
+
+def w6b_note(results):
+    """Why tapir's blocking ping-pong trails Mono's, from the numbers of this run."""
+    t = results.get(("W6b", "tapir"))
+    m = median_per_op(results, "W6b", "tpl-mono")
+    if not t or not t["records"] or m is None:
+        return None
+    runs = per_op(t)
+    others = ", ".join(f"{LIBS[lib][0]} {fmt(v)} ns" for lib, v in
+                       ((lib, median_per_op(results, "W6b", lib)) for lib in ("pplx", "boost", "std"))
+                       if v is not None)
+    return (
+        "**What the blocking ping-pong measures.** Each round trip is two blocking waits, each "
+        "answered within a microsecond by the other thread. A wait that sees its task complete "
+        "while it spins costs a few hundred ns; a wait that has to sleep pays a futex sleep and "
+        "wake-up, tens of microseconds on this VM, which is what dominates the libraries that "
+        "sleep in most of their waits (medians: " + others + "). Mono's `Task.Wait` spins before "
+        "it blocks (SpinThenBlockingWait, then a ManualResetEventSlim that spins again), so most "
+        f"of its waits are answered while spinning (median {fmt(m)} ns). tapir spins briefly "
+        "(about 770 pause instructions, then 10 yields) and then parks, so that a blocked "
+        "waiter soon gives its core back: whenever the other thread is descheduled for longer "
+        f"than that, the wait sleeps. tapir's fastest run took {fmt(min(runs))} ns per round "
+        f"trip; its median, {fmt(statistics.median(runs))} ns, averages in the waits that slept, "
+        "which is also why its runs spread widely. Continuations avoid the question: W6c hands "
+        "the same completions over without blocking a thread.\n")
+
+
+def write_report(results, allocs, elapsed, meta=None):
     os.makedirs(DOCS, exist_ok=True)
     figures = draw_figures(results)
+    meta = meta or {}
+    when = meta.get("date") or time.strftime('%Y-%m-%d %H:%M %Z')
     L = []
     L.append("# tapir benchmarks\n")
     L.append("Generated by `make -C benches` (also `make bench` at the top level) on "
-             f"{time.strftime('%Y-%m-%d %H:%M %Z')}; do not edit by hand. The suite is in "
+             f"{when}; do not edit by hand. The suite is in "
              "`benches/`: one program per library, all written for this suite, doing the same "
              "work. Times are medians over "
-             f"{ROUNDS} runs per case, with the programs interleaved (A B C A B C ...), each run "
-             "a fresh process. \"tapir / X\" is tapir's median time per operation divided by "
-             "X's: below 1 tapir is faster, above 1 it is slower.")
-    if SCALE != 1 or ONLY:
-        L.append(f"\n**Development run:** BENCH_SCALE={SCALE} BENCH_ONLY={','.join(ONLY)}; "
+             f"{meta.get('rounds', ROUNDS)} runs per case, with the programs interleaved "
+             "(A B C A B C ...), each run a fresh process. Every ratio on this page reads the "
+             "same way: **X / tapir**, the other library's median time per operation divided "
+             "by tapir's — how many times longer X takes. **Higher is better for tapir**; below "
+             "1 the other library is faster.")
+    scale, only = meta.get("scale", SCALE), meta.get("only", ONLY)
+    if scale != 1 or only:
+        L.append(f"\n**Development run:** BENCH_SCALE={scale} BENCH_ONLY={','.join(only)}; "
                  "the numbers are not the full suite.")
     L.append(f"\nThe measuring part took {elapsed:.0f} s.\n")
 
     # Summary
-    libs_order = ["tapir", "floor-malloc", "floor-tls", "pplx", "pplx-inline", "boost", "std",
-                  "tpl-mono"]
-    L.append("## Summary: tapir / X, per operation\n")
-    L.append("| workload | " + " | ".join(LIBS[l][0] for l in libs_order[1:]) + " |")
-    L.append("|---|" + "---|" * (len(libs_order) - 1))
+    peers = ["pplx", "pplx-inline", "boost", "std", "tpl-mono"]
+    L.append("## Summary: X / tapir, per operation (higher is better for tapir)\n")
+    L.append("| workload | " + " | ".join(LIBS[l][0] for l in peers) + " |")
+    L.append("|---|" + "---:|" * len(peers))
     for wl in WORKLOADS:
+        if not any(lib in peers for lib, _ in wl["cases"]):
+            continue  # a tapir-only workload: its table below has the numbers
         t = median_per_op(results, wl["key"], "tapir")
-        cells = []
-        for lib in libs_order[1:]:
-            o = median_per_op(results, wl["key"], lib)
-            cells.append(ratio_text(t, o) if t and o else "")
+        cells = [summary_cell(results, wl, lib, t) for lib in peers]
         L.append(f"| {wl['title']} | " + " | ".join(cells) + " |")
     L.append("")
-    L.append("Empty cells: the workload does not apply to that library, it crashed or hung, "
-             "or tapir's row is missing (see the tables below).\n")
+    L.append("\"n/a\": the library has no such operation (the workload's table says why); "
+             "\"not run\": the suite does not run that combination; \"crashed\" and \"hung\" "
+             "are described in the workload's table. The floor, the cheapest completion object "
+             "we could write, is compared in its own section below.\n")
 
     # Per workload tables
     L.append("## Results\n")
@@ -582,18 +668,21 @@ def write_report(results, allocs, elapsed):
         L.append(f"### {wl['title']}\n")
         L.append(wl["what"][0].upper() + wl["what"][1:] + ".\n")
         unit = wl["unit"]
-        L.append(f"| library | N | median ({unit}) | min ({unit}) | median ns/op | runs | "
-                 "tapir / X |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        # ns/op is a column of its own only where the table's unit is a total (ms)
+        per_op_col = unit == "ms"
+        blanks = " | |" if per_op_col else " |"
+        L.append(f"| library | N | median ({unit}) | min ({unit}) | "
+                 + ("median ns/op | " if per_op_col else "") + "runs | X / tapir |")
+        L.append("|---|---:|---:|---:|" + ("---:|" if per_op_col else "") + "---:|---:|")
         t = median_per_op(results, wl["key"], "tapir")
         for lib, n in wl["cases"]:
             slot = results.get((wl["key"], lib))
             name = LIBS[lib][0]
             if not slot:
-                L.append(f"| {name} | {scaled(n):,} | not run | | | | |")
+                L.append(f"| {name} | {scaled(n):,} | not run |{blanks} | |")
                 continue
             if slot["state"] not in ("ok",) or not slot["records"]:
-                L.append(f"| {name} | {scaled(n):,} | {slot['text']} | | | "
+                L.append(f"| {name} | {scaled(n):,} | {slot['text']} |{blanks} "
                          f"{len(slot['records'])} | |")
                 continue
             vals = shown(wl, slot)
@@ -604,11 +693,15 @@ def write_report(results, allocs, elapsed):
                 f = statistics.median(float(r["fire_ns_per_op"]) for r in slot["records"])
                 extra = f" (build {fmt(b)} + run {fmt(f)})"
             L.append(f"| {name} | {n_of(slot):,} | {fmt(statistics.median(vals))}{extra} | "
-                     f"{fmt(min(vals))} | {fmt(po)} | {len(vals)} | "
-                     f"{'' if lib == 'tapir' else ratio_text(t, po)} |")
+                     f"{fmt(min(vals))} | " + (f"{fmt(po)} | " if per_op_col else "")
+                     + f"{len(vals)} | {'' if lib == 'tapir' else ratio_text(po, t)} |")
         for lib, why in wl["na"].items():
-            L.append(f"| {LIBS[lib][0]} | | n/a: {why} | | | | |")
+            L.append(f"| {LIBS[lib][0]} | | n/a: {why} |{blanks} | |")
         L.append("")
+        if wl["key"] == "W6b":
+            note = w6b_note(results)
+            if note:
+                L.append(note)
         stale = [int(r.get("stale_antecedents", "0")) for lib, _ in wl["cases"]
                  for r in results.get((wl["key"], lib), {}).get("records", [])]
         if any(stale):
@@ -641,15 +734,18 @@ def write_report(results, allocs, elapsed):
              "list), registration by one compare-exchange, completion by one atomic exchange and "
              "one indirect call, release by one atomic decrement and free. Its operations live "
              "in a separate translation unit, so each is a real call.\n")
-    L.append("| workload | tapir ns/op | floor (malloc) ns/op | tapir / floor (malloc) | "
-             "floor (TLS) ns/op | tapir / floor (TLS) |")
+    L.append("Read as everywhere on this page: floor / tapir, so a value below 1 is the share "
+             "of tapir's time the bare minimum needs (0.15: tapir takes about 6.7 times the "
+             "floor's time).\n")
+    L.append("| workload | tapir ns/op | floor (malloc) ns/op | floor (malloc) / tapir | "
+             "floor (TLS) ns/op | floor (TLS) / tapir |")
     L.append("|---|---:|---:|---:|---:|---:|")
     for key in ("W1", "W2"):
         t = median_per_op(results, key, "tapir")
         fm = median_per_op(results, key, "floor-malloc")
         ft = median_per_op(results, key, "floor-tls")
-        L.append(f"| {key} | {fmt(t)} | {fmt(fm)} | {ratio_text(t, fm)} | {fmt(ft)} | "
-                 f"{ratio_text(t, ft)} |")
+        L.append(f"| {key} | {fmt(t)} | {fmt(fm)} | {ratio_text(fm, t)} | {fmt(ft)} | "
+                 f"{ratio_text(ft, t)} |")
     L.append("")
 
     # Allocations
@@ -662,7 +758,7 @@ def write_report(results, allocs, elapsed):
     L.append("| library | W1 N | W1 allocs/op | W1 frees/op | W2 N | W2 allocs/op | "
              "W2 frees/op |")
     L.append("|---|---:|---:|---:|---:|---:|---:|")
-    for lib in libs_order:
+    for lib in ["tapir", "floor-malloc", "floor-tls"] + peers:
         cells = []
         for w in ("W1", "W2"):
             kind, rec, detail = allocs.get((w, lib), (None, None, None))
@@ -685,7 +781,7 @@ def write_report(results, allocs, elapsed):
     L.append("## Machine\n")
     L.append("| fact | value |")
     L.append("|---|---|")
-    for k, v in machine_facts():
+    for k, v in meta.get("machine") or machine_facts():
         L.append(f"| {k} | {v} |")
     L.append("")
 
@@ -716,6 +812,9 @@ def write_report(results, allocs, elapsed):
            for (w, lib), s in results.items()}
     raw["allocations"] = {f"{w}|{lib}": dict(kind=k, record=r, detail=d)
                           for (w, lib), (k, r, d) in allocs.items()}
+    raw["meta"] = dict(date=when, elapsed=elapsed, rounds=meta.get("rounds", ROUNDS),
+                       scale=scale, only=only,
+                       machine=[list(kv) for kv in (meta.get("machine") or machine_facts())])
     with open(raw_path, "w") as f:
         json.dump(raw, f, indent=1, sort_keys=True)
     L.append("Raw per-run records: [`docs/bench/results.json`](bench/results.json).\n")
@@ -725,7 +824,44 @@ def write_report(results, allocs, elapsed):
     print(f"wrote {REPORT}")
 
 
+def load_results():
+    """The stored run (docs/bench/results.json) as run_all returns it, with its meta data.
+    A file written before the meta data was stored takes it from the current page."""
+    raw_path = os.path.join(FIGS, "results.json")
+    with open(raw_path) as f:
+        raw = json.load(f)
+    meta = raw.pop("meta", None)
+    allocs = {tuple(k.split("|", 1)): (v["kind"], v["record"], v["detail"])
+              for k, v in raw.pop("allocations", {}).items()}
+    results = {tuple(k.split("|", 1)): dict(records=v["runs"], state=v["state"], text=v["text"])
+               for k, v in raw.items()}
+    if meta is None:
+        meta = dict(rounds=ROUNDS, scale=1, only=[])
+        elapsed = 0.0
+        try:
+            with open(REPORT) as f:
+                page = f.read()
+            m = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d \w+); do not edit", page)
+            if m:
+                meta["date"] = m.group(1)
+            m = re.search(r"The measuring part took (\d+) s", page)
+            if m:
+                elapsed = float(m.group(1))
+            machine = re.search(r"## Machine\n\n\| fact \| value \|\n\|---\|---\|\n((?:\|.*\n)+)", page)
+            if machine:
+                meta["machine"] = [[c.strip() for c in row.strip().strip("|").split(" | ", 1)]
+                                   for row in machine.group(1).splitlines()]
+        except OSError:
+            pass
+        meta["elapsed"] = elapsed
+    return results, allocs, meta.get("elapsed", 0.0), meta
+
+
 def main():
+    if "--report-only" in sys.argv[1:]:
+        results, allocs, elapsed, meta = load_results()
+        write_report(results, allocs, elapsed, meta)
+        return
     if not os.path.isdir(BUILD):
         sys.exit("benches/build is missing: run `make -C benches`")
     results, allocs, elapsed = run_all()

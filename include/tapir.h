@@ -1,7 +1,115 @@
+/*
+ * tapir.h — the C API of tapir: the .NET Task Parallel Library model (tasks,
+ * completion sources, continuations, cancellation, schedulers, combinators) for C and
+ * every language that can call C. Every function below documents its Ownership,
+ * Threading, Blocking and Errors in the terms defined here.
+ *
+ * # Handles
+ * A handle (`tapir_task`, `tapir_source`, `tapir_error`, `tapir_scheduler`,
+ * `tapir_registration`, `tapir_cancel_source`, `tapir_cancel_token`,
+ * `tapir_cancel_registration`, `tapir_progress`) names one tapir object. It is an
+ * opaque 64-bit value carried in a pointer type: never dereference it, compare it only
+ * for equality. Handles are reference counted:
+ * - **new reference**: every handle a function returns, or writes to an out-parameter,
+ *   is yours; release it exactly once with `tapir_<kind>_release` (which accepts NULL).
+ *   `tapir_<kind>_retain` adds a reference and returns the same handle value.
+ * - **borrowed**: every handle passed as an argument stays the caller's; tapir takes
+ *   references of its own when it needs the object later. A function that takes over a
+ *   reference instead says so ("consumes"); only `tapir_work_run`, `tapir_work_discard`
+ *   and the `_release` functions do.
+ * - **lent**: a handle a callback receives as an argument (the completed task, a
+ *   continuation's `antecedent` and `next`) is valid for the whole call, whatever other
+ *   threads release meanwhile, and no longer; retain it to keep it.
+ * - **stale**: a handle whose last reference was released. Using it, releasing it once
+ *   more, or passing a handle of the wrong kind is an error (TAPIR_STATUS_INVALID_HANDLE),
+ *   not undefined behaviour — even after tapir reused the memory for a new object, since
+ *   every handle carries a generation checked on each call.
+ * - A source and its task are two handles of one object, counted apart; so are a
+ *   cancellation source and its tokens.
+ * - A `tapir_work` item, which a foreign scheduler receives, is not counted: it is
+ *   uniquely owned, and consumed by exactly one `tapir_work_run` or `tapir_work_discard`.
+ *
+ * # The callback contract
+ * Every function that registers a callback takes the triple `(fn, user_data,
+ * destroy)`, `user_data` first in every callback's parameters:
+ * - after the call returns TAPIR_STATUS_OK, tapir owns `user_data`: `fn` runs at most
+ *   once, and `destroy(user_data)` (if `destroy` is not NULL) exactly once — after `fn`
+ *   returned, or when the callback is removed or discarded without running;
+ * - if the call fails, neither runs and `user_data` is still the caller's;
+ * - both may run on any thread (see Threads) and must not unwind: no C++ exception,
+ *   no longjmp out of them;
+ * - **discarded**: a callback that can never run has its destroy run instead. Work
+ *   dropped by a scheduler (a closed manual scheduler, `tapir_work_discard`, a post
+ *   during `tapir_shutdown`) also fails the task it would have completed, with an
+ *   error of code TAPIR_STATUS_SCHEDULER_ERROR, so nobody waits for it for ever. A
+ *   continuation of a task that died pending (every handle released, no producer
+ *   left) is discarded too; its own continuation task, if any, stays pending, as it
+ *   would in .NET.
+ *
+ * # Values and ownership of user memory
+ * A task's value is a `void *` plus an optional destroy function, which tapir calls
+ * exactly once, when the last reference to the task is gone; integers travel in the
+ * pointer bits. Error payloads follow the same rule. Readers of a value or payload
+ * borrow it while they hold a reference to its task or error. Memory tapir returns is
+ * freed only by tapir functions; memory you give tapir is freed only by your destroy
+ * functions. Releasing a handle may run destroy callbacks on the releasing thread —
+ * for .NET that includes the finalizer thread — so destroy functions must be short and
+ * must not block.
+ *
+ * # Tasks
+ * A task is **pending** until it **completes** exactly once: **succeeded** (with a
+ * value), **faulted** (with one or more `tapir_error`s) or **canceled** (optionally
+ * with the token that caused it). Its **source** is the producer side that completes
+ * it; when a source's last handle is released while its task is pending, the task
+ * fails with an error of code TAPIR_STATUS_BROKEN_PROMISE. A **continuation** is a
+ * callback registered on a task (its **antecedent**) to run when it completes;
+ * **inline** means on the thread that completes the antecedent, before that call
+ * returns, **dispatched** means posted to a scheduler. A faulted task's errors are
+ * **observed** once someone reads them (`tapir_task_error*`, a FAULTED result of
+ * `tapir_task_result` or a wait, a combinator that consumes them); a task freed with
+ * unobserved errors reaches the unobserved-error hook.
+ *
+ * # Status codes and errors
+ * Fallible functions return `tapir_status` (TAPIR_STATUS_OK is 0) and write their
+ * out-parameters (named `*_out`, always last) only on TAPIR_STATUS_OK. A call that
+ * fails has done nothing: no object allocated, no callback registered, no destroy run.
+ * Functions that return a `bool`, an integer or a pointer return false / 0 / NULL on
+ * failure and record why, readable with `tapir_last_status()` on the same thread.
+ * Error codes 0 to 999,999 are tapir's (its errors carry `tapir_status` values);
+ * codes from TAPIR_ERROR_CODE_USER_MIN (1,000,000) up are reserved for your own
+ * errors, which tapir never creates, so they cannot be mistaken for a tapir status.
+ *
+ * # Timeouts
+ * Timeouts and delays are `int64_t` milliseconds: -1 (TAPIR_INFINITE) waits without
+ * limit, 0 polls, the largest finite value is TAPIR_MAX_TIMEOUT_MS (4294967294);
+ * anything else is TAPIR_STATUS_INVALID_ARGUMENT.
+ *
+ * # Threads
+ * Every function may be called from any thread unless its documentation says
+ * otherwise. No callback runs while tapir holds a lock, so a callback may call any
+ * tapir function. A **scheduler** decides where callbacks run: the default pool
+ * (worker threads started on first use), inline, a manual queue the host drains
+ * (`tapir_scheduler_run_pending`, e.g. once per frame), or the host's own job system
+ * (a foreign scheduler). Blocking waits (`tapir_task_wait*`) must not be called from a
+ * callback that runs on a single-threaded scheduler the awaited task needs. Inline
+ * continuations nest at most 16 calls deep; deeper ones are queued and run by the
+ * outermost one before it returns, so chains of any length run in constant stack.
+ * Call `tapir_shutdown` before unloading the library: it joins every thread tapir started.
+ *
+ * # Panics
+ * A Rust panic never crosses into C: a panic inside tapir returns TAPIR_STATUS_PANIC
+ * (or the failure value) and fails the task involved, if any, with an error of that code.
+ *
+ * # Diagnostics
+ * `tapir_debug_*` functions (live objects, pending timers, registrations) are for tests
+ * proving that nothing leaks; they are not for hot paths. tapir supports 64-bit
+ * targets only.
+ */
+
 #ifndef TAPIR_H
 #define TAPIR_H
 
-/* Generated by cbindgen from src/ffi. Do not edit; run TAPIR_BLESS=1 cargo test --test header. */
+/* Generated by cbindgen from src/ffi. Do not edit; run `make header` (tests/header.rs) to regenerate. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,6 +123,12 @@
 #define TAPIR_INFINITE (-1)
 /** The largest finite timeout or delay, in milliseconds (2^32 - 2). */
 #define TAPIR_MAX_TIMEOUT_MS 4294967294LL
+/**
+ * The smallest error code reserved for users' own errors (tapir_error_new): tapir's
+ * codes are its tapir_status values, all below this; tapir never creates an error
+ * with a code at or above it.
+ */
+#define TAPIR_ERROR_CODE_USER_MIN 1000000
 
 #ifndef TAPIR_DEPRECATED
 #define TAPIR_DEPRECATED(note)
@@ -455,8 +569,7 @@ tapir_status tapir_cancel_source_new(const struct tapir_cancel_source **source_o
  * does not touch the inputs; releasing an input does not cancel it.
  *
  * Ownership: borrows the tokens; `*source_out` receives a new reference.
- * Threading: any thread. Blocking: never (may run callbacks of the new source? no:
- * it has none yet).
+ * Threading: any thread. Blocking: never.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT (`tokens` NULL with `count` > 0, `source_out`),
  * TAPIR_STATUS_INVALID_ARGUMENT (a NULL element), TAPIR_STATUS_INVALID_HANDLE.
  *
@@ -528,8 +641,10 @@ tapir_status tapir_cancel_source_cancel_after(const struct tapir_cancel_source *
                                               int64_t delay_ms);
 
 /**
- * True once cancellation was requested of this source or token; false otherwise or
- * for an invalid handle (see tapir_last_status). Accepts a source or a token handle.
+ * True once cancellation was requested of `source` (IsCancellationRequested); false
+ * otherwise, or for a NULL or invalid handle (see tapir_last_status). For a token,
+ * call tapir_cancel_token_is_canceled. (A token handle passed here is answered too,
+ * for callers that hold one in a source pointer; well-typed code never needs the cast.)
  *
  * Threading: any thread. Blocking: never.
  */
@@ -770,9 +885,9 @@ tapir_status tapir_when_all_settled(const struct tapir_task *const *tasks,
                                     const struct tapir_task **task_out);
 
 /**
- * The founding text's WhenAllOrFirstException: fails as soon as one input fails,
- * with that input's errors (later failures are observed and dropped); otherwise
- * completes as tapir_when_all (succeeds with the values in input order, or ends
+ * WhenAllOrFirstException (a well-known TPL pattern, not a .NET method): fails as soon
+ * as one input fails, with that input's errors (later failures are observed and
+ * dropped); otherwise completes as tapir_when_all (succeeds with the values in input order, or ends
  * canceled once all completed and one was canceled). Empty input succeeds at once.
  *
  * # Safety
@@ -865,9 +980,9 @@ tapir_status tapir_need_only_one(tapir_cancelable_factory_fn factory,
                                  const struct tapir_task **task_out);
 
 /**
- * The founding text's throttled loop: runs `factory(user_data, i)` for i in 0..count
- * with at most `max_in_flight` of the returned tasks pending at once, starting the next
- * as each completes. The result succeeds (value NULL) when every task succeeded;
+ * A throttled loop (as Parallel.ForEachAsync with MaxDegreeOfParallelism): runs
+ * `factory(user_data, i)` for i in 0..count with at most `max_in_flight` of the
+ * returned tasks pending at once, starting the next as each completes. The result succeeds (value NULL) when every task succeeded;
  * otherwise fails with all errors in index order, or ends canceled.
  *
  * Ownership: on TAPIR_STATUS_OK tapir owns `user_data`; `*task_out` receives a new reference.
@@ -951,6 +1066,11 @@ tapir_status tapir_debug_panic(const struct tapir_source *source);
 /**
  * Creates an error with a code, a UTF-8 message and an optional payload.
  *
+ * `code` is any int32_t. For errors of your own, use codes from
+ * TAPIR_ERROR_CODE_USER_MIN (1,000,000) up: tapir never creates an error with such a
+ * code, so it cannot be mistaken for a tapir status (tapir's own errors carry
+ * `tapir_status` values, all below it). Wrappers that turn an exception into an error
+ * without a code of its own use TAPIR_STATUS_FAULTED.
  * Ownership: copies `message`. On TAPIR_STATUS_OK the error owns `payload` and calls
  * `payload_destroy(payload)` (if non-NULL) once when the last reference goes;
  * `*error_out` receives a new reference. On failure nothing is called.
@@ -1119,9 +1239,11 @@ tapir_status tapir_progress_release(const struct tapir_progress *progress);
  * Writes the default scheduler: the work-stealing pool, one thread per core, started
  * on first use.
  *
- * Ownership: `*scheduler_out` receives a reference (the scheduler itself is permanent).
+ * Ownership: `*scheduler_out` receives a reference; release it as usual. The scheduler
+ * itself is permanent: releasing never frees it, every call writes the same handle,
+ * and tapir_debug_live_objects does not count it (so it never shows up as a leak).
  * Threading: any thread. Blocking: never.
- * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_FULL (too many references held).
  *
  * # Safety
  * `scheduler_out` must be writable.
@@ -1224,10 +1346,13 @@ tapir_status tapir_scheduler_run_pending(const struct tapir_scheduler *scheduler
 
 /**
  * The scheduler running the current callback (a pool thread, a manual scheduler's
- * run_pending, a foreign scheduler's tapir_work_run), as a new reference; NULL when
- * called from a thread that is not running tapir work (inline callbacks report the
- * scheduler of the code that triggered them, if any).
+ * run_pending, a foreign scheduler's tapir_work_run); NULL when called from a thread
+ * that is not running tapir work (inline callbacks report the scheduler of the code
+ * that triggered them, if any). This is what a wrapper captures to resume an `await`
+ * where it started (TaskScheduler.Current).
  *
+ * Ownership: the result is a new reference, like every handle tapir returns: release
+ * it with tapir_scheduler_release when done (NULL needs no release).
  * Threading: any thread. Blocking: never.
  */
 const struct tapir_scheduler *tapir_scheduler_current(void);
@@ -1708,9 +1833,17 @@ tapir_status tapir_task_on_complete(const struct tapir_task *task,
  * TAPIR_STATUS_BROKEN_PROMISE. When a ONLY_ON_* / NOT_ON_* filter refuses the
  * antecedent's outcome, or the options' token is canceled first, the callback never
  * runs and the continuation task ends canceled. The continuation task's state
- * (tapir_task_state) is `user_data`.
+ * (tapir_task_state) is `user_data`. To pass a fault on, complete `next` from the
+ * antecedent: `tapir_source_set_from_task(next, antecedent)` forwards its whole
+ * outcome (value, errors or cancellation), and `tapir_source_set_error_list` with its
+ * errors (tapir_task_error_count / tapir_task_error_at) forwards the errors alone.
  * Ownership: borrows `task`; on TAPIR_STATUS_OK tapir owns `user_data` (callback
- * contract) and `*task_out` receives a new reference.
+ * contract) and `*task_out` receives a new reference. The antecedent is kept alive for
+ * the call: `antecedent` and `next` are lent to the callback, valid until it returns
+ * even if every other handle to them was released meanwhile (retain them to keep them
+ * longer). Until `task` completes the registration does not keep it alive: if its last
+ * handle goes while nothing can complete it any more, the continuation is discarded
+ * (destroy runs, the callback never does) and the continuation task stays pending.
  * Threading: any thread; the callback runs as for tapir_task_on_complete.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`, `task_out`),
  * TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options).

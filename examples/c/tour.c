@@ -90,9 +90,12 @@ static void add_one(void *user_data, const tapir_task *antecedent, const tapir_s
   tapir_source_set_result(next, (void *)(result_of(antecedent) + 1), NULL);
 }
 
+/* user_data names the task: a callback receives the task itself, lent for the call,
+ * and the name is the caller's to choose (tapir_task_id is a number, for logs). */
 static void announce(void *user_data, const tapir_task *completed) {
-  printf("   [sync continuation] %s: task %llu finished, result %ld\n", (const char *)user_data,
-         (unsigned long long)tapir_task_id(completed), (long)result_of(completed));
+  printf("   [sync continuation] the %s task finished (%s), result %ld\n", (const char *)user_data,
+         tapir_task_get_status(completed) == TAPIR_TASK_STATUS_SUCCEEDED ? "succeeded" : "did not succeed",
+         (long)result_of(completed));
 }
 
 /* "var ignored = task.ContinueWith(t => Log(t), OnlyOnFaulted)" */

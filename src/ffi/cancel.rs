@@ -62,8 +62,7 @@ pub unsafe extern "C" fn tapir_cancel_source_new(
 /// does not touch the inputs; releasing an input does not cancel it.
 ///
 /// Ownership: borrows the tokens; `*source_out` receives a new reference.
-/// Threading: any thread. Blocking: never (may run callbacks of the new source? no:
-/// it has none yet).
+/// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT (`tokens` NULL with `count` > 0, `source_out`),
 /// TAPIR_STATUS_INVALID_ARGUMENT (a NULL element), TAPIR_STATUS_INVALID_HANDLE.
 ///
@@ -198,8 +197,10 @@ pub extern "C" fn tapir_cancel_source_cancel_after(
     }
 }
 
-/// True once cancellation was requested of this source or token; false otherwise or
-/// for an invalid handle (see tapir_last_status). Accepts a source or a token handle.
+/// True once cancellation was requested of `source` (IsCancellationRequested); false
+/// otherwise, or for a NULL or invalid handle (see tapir_last_status). For a token,
+/// call tapir_cancel_token_is_canceled. (A token handle passed here is answered too,
+/// for callers that hold one in a source pointer; well-typed code never needs the cast.)
 ///
 /// Threading: any thread. Blocking: never.
 #[unsafe(no_mangle)]

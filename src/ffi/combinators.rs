@@ -220,9 +220,9 @@ pub unsafe extern "C" fn tapir_when_all_settled(
     ffi_boundary! { unsafe { when_all_mode(tasks, count, task_out, AllMode::Settled) } }
 }
 
-/// The founding text's WhenAllOrFirstException: fails as soon as one input fails,
-/// with that input's errors (later failures are observed and dropped); otherwise
-/// completes as tapir_when_all (succeeds with the values in input order, or ends
+/// WhenAllOrFirstException (a well-known TPL pattern, not a .NET method): fails as soon
+/// as one input fails, with that input's errors (later failures are observed and
+/// dropped); otherwise completes as tapir_when_all (succeeds with the values in input order, or ends
 /// canceled once all completed and one was canceled). Empty input succeeds at once.
 ///
 /// # Safety
@@ -380,9 +380,9 @@ pub unsafe extern "C" fn tapir_need_only_one(
     }
 }
 
-/// The founding text's throttled loop: runs `factory(user_data, i)` for i in 0..count
-/// with at most `max_in_flight` of the returned tasks pending at once, starting the next
-/// as each completes. The result succeeds (value NULL) when every task succeeded;
+/// A throttled loop (as Parallel.ForEachAsync with MaxDegreeOfParallelism): runs
+/// `factory(user_data, i)` for i in 0..count with at most `max_in_flight` of the
+/// returned tasks pending at once, starting the next as each completes. The result succeeds (value NULL) when every task succeeded;
 /// otherwise fails with all errors in index order, or ends canceled.
 ///
 /// Ownership: on TAPIR_STATUS_OK tapir owns `user_data`; `*task_out` receives a new reference.

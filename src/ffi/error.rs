@@ -36,6 +36,11 @@ unsafe fn message_bytes(message: *const u8, len: usize) -> crate::core::status::
 
 /// Creates an error with a code, a UTF-8 message and an optional payload.
 ///
+/// `code` is any int32_t. For errors of your own, use codes from
+/// TAPIR_ERROR_CODE_USER_MIN (1,000,000) up: tapir never creates an error with such a
+/// code, so it cannot be mistaken for a tapir status (tapir's own errors carry
+/// `tapir_status` values, all below it). Wrappers that turn an exception into an error
+/// without a code of its own use TAPIR_STATUS_FAULTED.
 /// Ownership: copies `message`. On TAPIR_STATUS_OK the error owns `payload` and calls
 /// `payload_destroy(payload)` (if non-NULL) once when the last reference goes;
 /// `*error_out` receives a new reference. On failure nothing is called.

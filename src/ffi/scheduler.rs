@@ -37,9 +37,11 @@ fn write_handle(out: *mut *const tapir_scheduler, h: Handle) -> Status {
 /// Writes the default scheduler: the work-stealing pool, one thread per core, started
 /// on first use.
 ///
-/// Ownership: `*scheduler_out` receives a reference (the scheduler itself is permanent).
+/// Ownership: `*scheduler_out` receives a reference; release it as usual. The scheduler
+/// itself is permanent: releasing never frees it, every call writes the same handle,
+/// and tapir_debug_live_objects does not count it (so it never shows up as a leak).
 /// Threading: any thread. Blocking: never.
-/// Errors: TAPIR_STATUS_NULL_ARGUMENT.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_FULL (too many references held).
 ///
 /// # Safety
 /// `scheduler_out` must be writable.
@@ -216,10 +218,13 @@ pub unsafe extern "C" fn tapir_scheduler_run_pending(
 }
 
 /// The scheduler running the current callback (a pool thread, a manual scheduler's
-/// run_pending, a foreign scheduler's tapir_work_run), as a new reference; NULL when
-/// called from a thread that is not running tapir work (inline callbacks report the
-/// scheduler of the code that triggered them, if any).
+/// run_pending, a foreign scheduler's tapir_work_run); NULL when called from a thread
+/// that is not running tapir work (inline callbacks report the scheduler of the code
+/// that triggered them, if any). This is what a wrapper captures to resume an `await`
+/// where it started (TaskScheduler.Current).
 ///
+/// Ownership: the result is a new reference, like every handle tapir returns: release
+/// it with tapir_scheduler_release when done (NULL needs no release).
 /// Threading: any thread. Blocking: never.
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_scheduler_current() -> *const tapir_scheduler {

@@ -623,9 +623,17 @@ pub unsafe extern "C" fn tapir_task_on_complete(
 /// TAPIR_STATUS_BROKEN_PROMISE. When a ONLY_ON_* / NOT_ON_* filter refuses the
 /// antecedent's outcome, or the options' token is canceled first, the callback never
 /// runs and the continuation task ends canceled. The continuation task's state
-/// (tapir_task_state) is `user_data`.
+/// (tapir_task_state) is `user_data`. To pass a fault on, complete `next` from the
+/// antecedent: `tapir_source_set_from_task(next, antecedent)` forwards its whole
+/// outcome (value, errors or cancellation), and `tapir_source_set_error_list` with its
+/// errors (tapir_task_error_count / tapir_task_error_at) forwards the errors alone.
 /// Ownership: borrows `task`; on TAPIR_STATUS_OK tapir owns `user_data` (callback
-/// contract) and `*task_out` receives a new reference.
+/// contract) and `*task_out` receives a new reference. The antecedent is kept alive for
+/// the call: `antecedent` and `next` are lent to the callback, valid until it returns
+/// even if every other handle to them was released meanwhile (retain them to keep them
+/// longer). Until `task` completes the registration does not keep it alive: if its last
+/// handle goes while nothing can complete it any more, the continuation is discarded
+/// (destroy runs, the callback never does) and the continuation task stays pending.
 /// Threading: any thread; the callback runs as for tapir_task_on_complete.
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`, `task_out`),
 /// TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options).

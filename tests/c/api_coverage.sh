@@ -20,4 +20,4 @@ for n in $names; do
   fi
 done
 echo "api coverage: $passed of $((passed + failed)) functions called by the C tests"
-if [ "$failed" -eq 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi
+if [ "$failed" -eq 0 ]; then echo "1 passed, 0 failed"; else echo "FAIL api_coverage"; echo "0 passed, 1 failed"; exit 1; fi

@@ -646,7 +646,7 @@ static void cn_unregister_wait_inside_callback(void) {
   b.src = src;
   REQUIRE_OK(tapir_cancel_token_register(tok, self_unregister_cb, &b, h_count_destroy, 0, &b.reg));
   pthread_t canceler = h_spawn(cancel_body, &b);
-  if (!h_wait_eq(&b.cancel_done, 1, 5000)) {
+  if (!h_wait_eq(&b.cancel_done, 1, h_prompt_ms())) {
     h_fail(__FILE__, __LINE__, "unregister_wait inside its own callback deadlocked");
     return; /* the canceler is stuck; the process ends with this failure */
   }
@@ -1201,9 +1201,9 @@ static void cn_waits_with_token(void) {
   /* the clock starts before the deadline is set: a timer is never early */
   double t0 = h_now_ms();
   CHECK_OK(tapir_cancel_source_cancel_after(src, 50));
-  CHECK_ST(tapir_task_wait_all(list, 1, 5000, tok), TAPIR_STATUS_CANCELED);
+  CHECK_ST(tapir_task_wait_all(list, 1, TAPIR_INFINITE, tok), TAPIR_STATUS_CANCELED);
   double took = h_now_ms() - t0;
-  CHECKF(took >= 48 && took < 5000, "wait_all canceled after %.1f ms", took);
+  CHECKF(took >= 48, "wait_all canceled after %.1f ms", took);
   h_release_cts(src, tok);
 
   /* wait_any */
@@ -1212,7 +1212,7 @@ static void cn_waits_with_token(void) {
   CHECK_OK(tapir_cancel_source_cancel_after(src, 50));
   CHECK_ST(tapir_task_wait_any(list, 1, TAPIR_INFINITE, tok, &idx), TAPIR_STATUS_CANCELED);
   took = h_now_ms() - t0;
-  CHECKF(took >= 48 && took < 5000, "wait_any canceled after %.1f ms", took);
+  CHECKF(took >= 48, "wait_any canceled after %.1f ms", took);
   CHECK_EQ(idx, 99); /* nothing written */
   h_release_cts(src, tok);
 
@@ -1222,9 +1222,9 @@ static void cn_waits_with_token(void) {
   REQUIRE_OK(tapir_task_wait_async(p, TAPIR_INFINITE, tok, &w));
   t0 = h_now_ms();
   CHECK_OK(tapir_cancel_source_cancel_after(src, 50));
-  CHECK_ST(tapir_task_wait(w, 5000), TAPIR_STATUS_CANCELED);
+  CHECK_ST(tapir_task_wait(w, TAPIR_INFINITE), TAPIR_STATUS_CANCELED);
   took = h_now_ms() - t0;
-  CHECKF(took >= 48 && took < 5000, "wait on wait_async canceled after %.1f ms", took);
+  CHECKF(took >= 48, "wait on wait_async canceled after %.1f ms", took);
   CHECK_OK(tapir_task_release(w));
   h_release_cts(src, tok);
 

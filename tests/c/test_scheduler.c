@@ -583,7 +583,7 @@ static void shutdown_joins_threads_and_library_restarts(void) {
   CHECK(h_thread_count() > before); /* the pool started lazily */
   CHECK_OK(tapir_shutdown());
   char names[1024];
-  CHECKF(h_wait_thread_count(before, 500), "%d threads after shutdown (%s), %d before the pool started",
+  CHECKF(h_wait_thread_count(before, h_prompt_ms()), "%d threads after shutdown (%s), %d before the pool started",
          h_thread_count(), h_thread_names(names, sizeof names), before);
   CHECK_OK(tapir_shutdown()); /* idempotent */
 
@@ -603,7 +603,7 @@ static void shutdown_joins_threads_and_library_restarts(void) {
   CHECK_OK(tapir_task_release(done));
   CHECK_OK(tapir_scheduler_release(d));
   CHECK_OK(tapir_shutdown());
-  CHECKF(h_wait_thread_count(before, 500), "%d threads after the second shutdown (%s), want %d",
+  CHECKF(h_wait_thread_count(before, h_prompt_ms()), "%d threads after the second shutdown (%s), want %d",
          h_thread_count(), h_thread_names(names, sizeof names), before);
 }
 

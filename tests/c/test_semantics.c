@@ -154,13 +154,12 @@ static void sem_released_cancel_source_cancels_nothing(void) {
   h_counter_init(&cc);
   const tapir_continuation_options with_k = {sizeof with_k, 0, NULL, k};
   REQUIRE_OK(tapir_task_continue_with(pending2, h_count_cont, &cc, h_count_destroy, &with_k, &cw));
-  double t0 = h_now_ms();
   h_release_cts(cs, k); /* the user's last handles to the source and its token */
 
+  /* give a wrong cancellation time to show; `later` may elapse meanwhile on a slow
+   * machine, which is fine: it must end succeeded, never canceled (checked below) */
   h_sleep_ms(150);
-  if (h_now_ms() - t0 < 380) { /* (a slow machine could reach the 400 ms delay) */
-    CHECK_EQ(tapir_task_get_status(later), TAPIR_TASK_STATUS_PENDING);
-  }
+  CHECK(tapir_task_get_status(later) != TAPIR_TASK_STATUS_CANCELED);
   CHECK_EQ(tapir_task_get_status(never), TAPIR_TASK_STATUS_PENDING);
   CHECK_EQ(tapir_task_get_status(w), TAPIR_TASK_STATUS_PENDING);
   CHECK_EQ(tapir_task_get_status(cw), TAPIR_TASK_STATUS_PENDING);
@@ -562,7 +561,7 @@ static void set_result_work(void *ud, const tapir_source *s) {
 static void expect_only_own_threads(const char *when) {
   char names[1024];
   /* the test's own threads: only this one (every thread it started is joined) */
-  CHECKF(h_wait_thread_count(1, 500), "%s: %d threads alive (%s), want only the test's own", when, h_thread_count(),
+  CHECKF(h_wait_thread_count(1, h_prompt_ms()), "%s: %d threads alive (%s), want only the test's own", when, h_thread_count(),
          h_thread_names(names, sizeof names));
 }
 
@@ -685,17 +684,20 @@ static void sem_shutdown_does_not_fault_pending_delay(void) {
   CHECK_OK(tapir_shutdown());
   CHECKF(tapir_task_get_status(d) == TAPIR_TASK_STATUS_PENDING, "the delay ended %d at shutdown",
          (int)tapir_task_get_status(d));
-  CHECKF(tapir_task_get_status(d2) == TAPIR_TASK_STATUS_PENDING, "the delay without a token ended %d at shutdown",
-         (int)tapir_task_get_status(d2));
+  /* d2 may have elapsed before shutdown on a slow machine; it is never faulted */
+  int32_t st_at = tapir_task_get_status(d2);
+  CHECKF(st_at == TAPIR_TASK_STATUS_PENDING || st_at == TAPIR_TASK_STATUS_SUCCEEDED,
+         "the delay without a token ended %d at shutdown", (int)st_at);
   h_sleep_ms(50);
   CHECK_EQ(tapir_task_get_status(d), TAPIR_TASK_STATUS_PENDING);
-  CHECK_EQ(tapir_task_get_status(d2), TAPIR_TASK_STATUS_PENDING);
+  if (st_at == TAPIR_TASK_STATUS_PENDING) /* the timer is stopped: nothing fires it now */
+    CHECK_EQ(tapir_task_get_status(d2), TAPIR_TASK_STATUS_PENDING);
   /* a later delay needs the timer again; the earlier one may then elapse, or
    * stay pending if shutdown dropped its timer, but it is never faulted */
   REQUIRE_OK(tapir_delay(1, NULL, &again));
   CHECK_EQ(h_settle(again), TAPIR_TASK_STATUS_SUCCEEDED);
   release_observed(again);
-  (void)tapir_task_wait(d2, 500);
+  (void)tapir_task_wait(d2, h_prompt_ms());
   int32_t st2 = tapir_task_get_status(d2);
   CHECKF(st2 == TAPIR_TASK_STATUS_PENDING || st2 == TAPIR_TASK_STATUS_SUCCEEDED,
          "the delay without a token ended %d after shutdown", (int)st2);
