@@ -36,9 +36,10 @@ static inline const void *p_wrong_kind(void) {
   return t;
 }
 
-/* A flag that is set while a cancellation call runs on some thread, and a sync
- * continuation that records whether it ran inside it. */
+/* Set while a cancellation call runs on the thread p_canceler names, and a sync
+ * continuation that records whether it ran inside that call (on that thread). */
 extern atomic_int p_in_cancel;
+extern pthread_t p_canceler;
 typedef struct {
   atomic_int ran;
   atomic_int inside_cancel;
@@ -46,10 +47,12 @@ typedef struct {
 static inline void p_probe_cb(void *ud, const tapir_task *t) {
   (void)t;
   p_probe *p = (p_probe *)ud;
-  if (atomic_load(&p_in_cancel)) atomic_fetch_add(&p->inside_cancel, 1);
+  if (atomic_load(&p_in_cancel) && pthread_equal(pthread_self(), p_canceler))
+    atomic_fetch_add(&p->inside_cancel, 1);
   atomic_fetch_add(&p->ran, 1);
 }
 static inline void p_cancel(const tapir_cancel_source *cts) {
+  p_canceler = pthread_self();
   atomic_store(&p_in_cancel, 1);
   CHECK_OK(tapir_cancel_source_cancel(cts, 0, NULL));
   atomic_store(&p_in_cancel, 0);

@@ -2,6 +2,7 @@
 #include "prims.h"
 
 atomic_int p_in_cancel;
+pthread_t p_canceler;
 
 /* ------------------------------------------------------------ semaphore */
 
