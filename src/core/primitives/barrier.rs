@@ -49,10 +49,11 @@ struct Inner {
 prim_pool!(Barrier, BARRIERS);
 
 impl Prim for Barrier {
+    type Fast = ();
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &BARRIERS
     }
-    fn last_user_gone(&self) {
+    fn last_user_gone(&self, _fast: &()) {
         self.dispose();
     }
 }

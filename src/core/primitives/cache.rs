@@ -107,10 +107,11 @@ pub(crate) struct Cache {
 prim_pool!(Cache, CACHES);
 
 impl Prim for Cache {
+    type Fast = ();
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &CACHES
     }
-    fn last_user_gone(&self) {
+    fn last_user_gone(&self, _fast: &()) {
         drop(self.take_all());
     }
 }

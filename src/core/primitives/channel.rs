@@ -67,10 +67,11 @@ struct Inner {
 prim_pool!(Channel, CHANNELS);
 
 impl Prim for Channel {
+    type Fast = ();
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &CHANNELS
     }
-    fn last_user_gone(&self) {
+    fn last_user_gone(&self, _fast: &()) {
         self.dispose();
     }
 }

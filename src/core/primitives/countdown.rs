@@ -30,10 +30,11 @@ struct Inner {
 prim_pool!(Countdown, COUNTDOWNS);
 
 impl Prim for Countdown {
+    type Fast = ();
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &COUNTDOWNS
     }
-    fn last_user_gone(&self) {
+    fn last_user_gone(&self, _fast: &()) {
         self.dispose();
     }
 }

@@ -31,10 +31,11 @@ struct Inner {
 prim_pool!(Event, EVENTS);
 
 impl Prim for Event {
+    type Fast = ();
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &EVENTS
     }
-    fn last_user_gone(&self) {
+    fn last_user_gone(&self, _fast: &()) {
         self.dispose();
     }
 }

@@ -38,6 +38,7 @@ pub(crate) struct Guard(Option<Held>);
 prim_pool!(Guard, GUARDS);
 
 impl Prim for Guard {
+    type Fast = ();
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &GUARDS
     }

@@ -31,6 +31,7 @@ struct Inner {
 prim_pool!(Lock, LOCKS);
 
 impl Prim for Lock {
+    type Fast = ();
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &LOCKS
     }

@@ -37,6 +37,7 @@ struct Inner {
 prim_pool!(RwLock, RWLOCKS);
 
 impl Prim for RwLock {
+    type Fast = ();
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &RWLOCKS
     }

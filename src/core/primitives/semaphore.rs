@@ -7,6 +7,10 @@
 //! blocks everyone behind it (no barging, so no waiter starves). A waiter that times
 //! out or is canceled leaves the queue first, so its departure may let the next ones
 //! through, and a release is never spent on it.
+//!
+//! The count lives in a lock-free word in the slot ([`Permits`]): with nobody waiting,
+//! `try_wait`, `signal` and `current_count` are one compare-exchange (or load) each,
+//! with no pin and no lock; the mutex guards only the queue.
 
 use std::time::Duration;
 
@@ -15,21 +19,29 @@ use parking_lot::Mutex;
 use crate::core::cancel::TokenRef;
 use crate::core::memory::{Handle, Kind};
 use crate::core::status::{Result, Status};
+use crate::core::sync::{AtomicU32, Ordering};
 use crate::core::task::complete;
 use crate::core::task::outcome::Outcome;
 
 use super::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
+use super::permits::{Fast, Permits};
 use super::waiters::{self, Armed, Ids, Queue, Wait, Wake, Withdraw};
 
 const KINDS: &[Kind] = &[Kind::Semaphore];
+
+/// The slot's type-stable part: the count word and the maximum.
+#[derive(Default)]
+pub(crate) struct SemFast {
+    permits: Permits,
+    /// Written before the handle is published; read-only afterwards.
+    max: AtomicU32,
+}
 
 pub(crate) struct Semaphore {
     inner: Mutex<Inner>,
 }
 
 struct Inner {
-    count: u32,
-    max: u32,
     ids: Ids,
     /// Waiters and the permits each needs.
     queue: Queue<u32>,
@@ -39,11 +51,16 @@ struct Inner {
 prim_pool!(Semaphore, SEMAPHORES);
 
 impl Prim for Semaphore {
+    type Fast = SemFast;
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &SEMAPHORES
     }
-    fn last_user_gone(&self) {
+    fn last_user_gone(&self, fast: &SemFast) {
+        fast.permits.close();
         self.dispose();
+    }
+    fn retire_fast(fast: &SemFast) {
+        fast.permits.close();
     }
 }
 
@@ -54,15 +71,17 @@ impl Drop for Semaphore {
 }
 
 impl Inner {
-    /// Serves the queue's head while it can be, oldest first.
-    fn serve(&mut self, wake: &mut Wake) {
+    /// Serves the queue's head while it can be, oldest first (under the mutex).
+    fn serve(&mut self, permits: &Permits, wake: &mut Wake) {
         while let Some(head) = self.queue.front() {
-            if head.data > self.count {
+            if !permits.take_queued(head.data) {
                 break;
             }
-            self.count -= head.data;
             let e = self.queue.pop_front().expect("a head");
             wake.push(e.wait, Outcome::value(1));
+        }
+        if self.queue.is_empty() {
+            permits.clear_queued();
         }
     }
 }
@@ -84,13 +103,14 @@ impl Semaphore {
 
 impl Withdraw for Semaphore {
     fn withdraw(me: &PrimRef<Self>, id: u64, wake: &mut Wake) -> Option<Wait> {
+        let permits = &me.get().fast().permits;
         let mut g = me.get().get().inner.lock();
         let was_head = g.queue.front_id() == Some(id);
-        let me = g.queue.remove(id)?;
-        if was_head {
-            g.serve(wake);
+        let e = g.queue.remove(id)?;
+        if was_head || g.queue.is_empty() {
+            g.serve(permits, wake);
         }
-        Some(me.wait)
+        Some(e.wait)
     }
     fn attach(&self, id: u64, armed: Armed) -> Option<Armed> {
         self.inner.lock().queue.attach(id, armed)
@@ -102,18 +122,32 @@ pub fn new(initial: u32, max: u32) -> Result<Handle> {
     if max == 0 || initial > max {
         return Err(Status::InvalidArgument);
     }
-    Ok(cell::create(
+    let value = Semaphore {
+        inner: Mutex::new(Inner {
+            ids: Ids::default(),
+            queue: Queue::default(),
+            disposed: false,
+        }),
+    };
+    Ok(cell::create_with(
         Kind::Semaphore,
-        Semaphore {
-            inner: Mutex::new(Inner {
-                count: initial,
-                max,
-                ids: Ids::default(),
-                queue: Queue::default(),
-                disposed: false,
-            }),
+        value,
+        |f, generation| {
+            // Relaxed: published with the handle by the Release in `open` and activation.
+            f.max.store(max, Ordering::Relaxed);
+            f.permits.open(generation, initial);
         },
     ))
+}
+
+/// The slot's fast state, and the maximum, for a handle (not validated: the permits
+/// word checks the generation).
+fn fast_of(h: Handle) -> Option<(&'static SemFast, u32)> {
+    let c = cell::slot::<Semaphore>(h, KINDS)?;
+    // Relaxed: read-only after publication; a stale handle's reading is refused by
+    // the generation check of the operation that uses it.
+    let max = c.fast().max.load(Ordering::Relaxed);
+    Some((c.fast(), max))
 }
 
 fn check_n(n: u32, max: u32) -> Result<()> {
@@ -126,15 +160,20 @@ fn check_n(n: u32, max: u32) -> Result<()> {
 
 /// Takes `n` permits now if no earlier waiter is queued and they are there.
 pub fn try_wait(h: Handle, n: u32) -> Result<bool> {
-    let p = cell::pin::<Semaphore>(h, KINDS)?;
-    let mut g = p.get().get().inner.lock();
-    check_n(n, g.max)?;
-    if g.queue.is_empty() && g.count >= n {
-        g.count -= n;
-        Ok(true)
-    } else {
-        Ok(false)
+    if let Some((f, max)) = fast_of(h) {
+        if check_n(n, max).is_ok() {
+            match f.permits.try_take(h.generation(), n) {
+                Fast::Done(_) => return Ok(true),
+                Fast::Refused => return Ok(false),
+                Fast::Slow => {}
+            }
+        }
     }
+    let p = cell::pin::<Semaphore>(h, KINDS)?;
+    let f = p.get().fast();
+    check_n(n, f.max.load(Ordering::Relaxed))?;
+    let g = p.get().get().inner.lock();
+    Ok(g.queue.is_empty() && !g.disposed && f.permits.take_queued(n))
 }
 
 /// WaitAsync: a task that succeeds with 1 once `n` permits are taken, with 0 when
@@ -145,12 +184,21 @@ pub fn wait_async(
     timeout: Option<Duration>,
     token: Option<TokenRef>,
 ) -> Result<Handle> {
+    if let Some((f, max)) = fast_of(h) {
+        if check_n(n, max).is_ok() && f.permits.try_take(h.generation(), n).is_done() {
+            return Ok(complete::new_completed(Outcome::value(1)));
+        }
+    }
     let p = cell::pin::<Semaphore>(h, KINDS)?;
+    let f = p.get().fast();
+    check_n(n, f.max.load(Ordering::Relaxed))?;
     let (out, id) = {
         let mut g = p.get().get().inner.lock();
-        check_n(n, g.max)?;
-        if g.queue.is_empty() && g.count >= n {
-            g.count -= n;
+        if g.disposed {
+            return Ok(complete::new_completed(waiters::disposed()));
+        }
+        let empty = g.queue.is_empty();
+        if empty && f.permits.take_queued(n) {
             return Ok(complete::new_completed(Outcome::value(1)));
         }
         if let Some(t) = &token {
@@ -158,11 +206,11 @@ pub fn wait_async(
                 return Ok(complete::new_completed(Outcome::Canceled(token)));
             }
         }
-        if g.disposed {
-            return Ok(complete::new_completed(waiters::disposed()));
-        }
         if timeout == Some(Duration::ZERO) {
             return Ok(complete::new_completed(waiters::timed_out_false()));
+        }
+        if f.permits.take_or_queue(n, empty) {
+            return Ok(complete::new_completed(Outcome::value(1)));
         }
         let (source, out) = waiters::new_waiter();
         let id = g.ids.next();
@@ -176,19 +224,24 @@ pub fn wait_async(
 /// Release(n): adds `n` permits and serves the queue; returns the count before. FULL
 /// (nothing changes) when the count would pass the maximum.
 pub fn release(h: Handle, n: u32) -> Result<u32> {
+    if n == 0 {
+        return Err(Status::InvalidArgument);
+    }
+    if let Some((f, max)) = fast_of(h) {
+        match f.permits.try_give(h.generation(), n, max) {
+            Fast::Done(before) => return Ok(before),
+            Fast::Refused => return Err(Status::Full),
+            Fast::Slow => {}
+        }
+    }
     let p = cell::pin::<Semaphore>(h, KINDS)?;
+    let f = p.get().fast();
+    let max = f.max.load(Ordering::Relaxed);
     let mut wake = Wake::default();
     let before = {
         let mut g = p.get().get().inner.lock();
-        if n == 0 {
-            return Err(Status::InvalidArgument);
-        }
-        if g.max - g.count < n {
-            return Err(Status::Full);
-        }
-        let before = g.count;
-        g.count += n;
-        g.serve(&mut wake);
+        let before = f.permits.add_queued(n, max).ok_or(Status::Full)?;
+        g.serve(&f.permits, &mut wake);
         before
     };
     drop(p);
@@ -198,9 +251,13 @@ pub fn release(h: Handle, n: u32) -> Result<u32> {
 
 /// The permits available now.
 pub fn current_count(h: Handle) -> Result<u32> {
+    if let Some((f, _)) = fast_of(h) {
+        if let Some(c) = f.permits.count(h.generation()) {
+            return Ok(c);
+        }
+    }
     let p = cell::pin::<Semaphore>(h, KINDS)?;
-    let c = p.get().get().inner.lock().count;
-    Ok(c)
+    Ok(p.get().fast().permits.count_now())
 }
 
 pub fn retain(h: Handle) -> Result<()> {
