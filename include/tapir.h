@@ -1397,11 +1397,12 @@ tapir_status tapir_countdown_add_count(const struct tapir_countdown *countdown, 
 
 /**
  * Adds `count` unless the event is already set (TryAddCount): true when added; false
- * when set, or on error (see tapir_last_status: also TAPIR_STATUS_FULL on overflow).
+ * when set (tapir_last_status: TAPIR_STATUS_INVALID_STATE), or on error (see tapir_last_status: also TAPIR_STATUS_FULL on overflow).
  *
  * Threading: any thread. Blocking: never.
  */
-bool tapir_countdown_try_add_count(const struct tapir_countdown *countdown, uint32_t count);
+bool tapir_countdown_try_add_count(const struct tapir_countdown *countdown,
+                                   uint32_t count);
 
 /**
  * Resets the count (Reset): to `count`, which also becomes the initial count, or to
@@ -1777,7 +1778,8 @@ tapir_status tapir_auto_reset_event_set(const struct tapir_auto_reset_event *eve
 
 /**
  * Takes the event's set if it is there now (WaitOne(0)): true when taken (the event
- * is reset); false when not set, or on error (see tapir_last_status).
+ * is reset); false when not set (tapir_last_status: TAPIR_STATUS_TIMEOUT, as a wait
+ * of 0 ms), or on error (see tapir_last_status).
  *
  * Threading: any thread. Blocking: never.
  */
@@ -1924,7 +1926,8 @@ tapir_status tapir_lock_acquire_async(const struct tapir_lock *lock,
 /**
  * Takes the lock if it is free and nobody waits: true, and `*guard_out` receives a
  * new guard reference (release it to unlock); false when it is not free (nothing
- * written), or on error (see tapir_last_status).
+ * written; tapir_last_status: TAPIR_STATUS_TIMEOUT, as a wait of 0 ms), or on error
+ * (see tapir_last_status).
  *
  * Threading: any thread. Blocking: never.
  *
@@ -2020,8 +2023,8 @@ tapir_status tapir_rwlock_write_async(const struct tapir_rwlock *rwlock,
 
 /**
  * Takes the read lock if it can be granted now: true, and `*guard_out` receives a new
- * guard reference; false otherwise (nothing written), or on error (see
- * tapir_last_status).
+ * guard reference; false otherwise (nothing written; tapir_last_status:
+ * TAPIR_STATUS_TIMEOUT), or on error (see tapir_last_status).
  *
  * Threading: any thread. Blocking: never.
  *
@@ -2320,9 +2323,10 @@ tapir_status tapir_semaphore_wait_async(const struct tapir_semaphore *semaphore,
 
 /**
  * Takes `count` permits if they are available now and nobody waits (Wait(0)).
- * Returns true when taken; false when not (nothing changed), or on error (see
- * tapir_last_status: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
- * TAPIR_STATUS_INVALID_ARGUMENT for `count` 0 or above the maximum).
+ * Returns true when taken; false when not (nothing changed; tapir_last_status:
+ * TAPIR_STATUS_TIMEOUT, as a wait of 0 ms), or on error (TAPIR_STATUS_NULL_ARGUMENT,
+ * TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT for `count` 0 or above
+ * the maximum).
  *
  * Threading: any thread. Blocking: never.
  */

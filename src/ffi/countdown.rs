@@ -105,7 +105,7 @@ pub extern "C" fn tapir_countdown_add_count(
 }
 
 /// Adds `count` unless the event is already set (TryAddCount): true when added; false
-/// when set, or on error (see tapir_last_status: also TAPIR_STATUS_FULL on overflow).
+/// when set (tapir_last_status: TAPIR_STATUS_INVALID_STATE), or on error (see tapir_last_status: also TAPIR_STATUS_FULL on overflow).
 ///
 /// Threading: any thread. Blocking: never.
 #[unsafe(no_mangle)]
@@ -115,7 +115,11 @@ pub extern "C" fn tapir_countdown_try_add_count(
 ) -> bool {
     ffi_boundary! {
         let h = try_core!(handle_of(countdown));
-        try_core!(countdown::add_count(h, count))
+        let added = try_core!(countdown::add_count(h, count));
+        if !added {
+            super::boundary::set_last(Status::InvalidState);
+        }
+        added
     }
 }
 

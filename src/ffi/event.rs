@@ -61,14 +61,19 @@ pub extern "C" fn tapir_auto_reset_event_set(event: *const tapir_auto_reset_even
 }
 
 /// Takes the event's set if it is there now (WaitOne(0)): true when taken (the event
-/// is reset); false when not set, or on error (see tapir_last_status).
+/// is reset); false when not set (tapir_last_status: TAPIR_STATUS_TIMEOUT, as a wait
+/// of 0 ms), or on error (see tapir_last_status).
 ///
 /// Threading: any thread. Blocking: never.
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_auto_reset_event_try_wait(event: *const tapir_auto_reset_event) -> bool {
     ffi_boundary! {
         let h = try_core!(handle_of(event));
-        try_core!(event::try_wait(h))
+        let taken = try_core!(event::try_wait(h));
+        if !taken {
+            super::boundary::set_last(Status::Timeout);
+        }
+        taken
     }
 }
 

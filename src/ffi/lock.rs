@@ -91,13 +91,17 @@ fn write_guard(guard_out: *mut *const tapir_lock_guard, g: Option<Handle>) -> bo
             let _ = out(guard_out, g);
             true
         }
-        None => false,
+        None => {
+            super::boundary::set_last(Status::Timeout);
+            false
+        }
     }
 }
 
 /// Takes the lock if it is free and nobody waits: true, and `*guard_out` receives a
 /// new guard reference (release it to unlock); false when it is not free (nothing
-/// written), or on error (see tapir_last_status).
+/// written; tapir_last_status: TAPIR_STATUS_TIMEOUT, as a wait of 0 ms), or on error
+/// (see tapir_last_status).
 ///
 /// Threading: any thread. Blocking: never.
 ///
@@ -253,8 +257,8 @@ pub unsafe extern "C" fn tapir_rwlock_write_async(
 }
 
 /// Takes the read lock if it can be granted now: true, and `*guard_out` receives a new
-/// guard reference; false otherwise (nothing written), or on error (see
-/// tapir_last_status).
+/// guard reference; false otherwise (nothing written; tapir_last_status:
+/// TAPIR_STATUS_TIMEOUT), or on error (see tapir_last_status).
 ///
 /// Threading: any thread. Blocking: never.
 ///

@@ -74,16 +74,21 @@ pub unsafe extern "C" fn tapir_semaphore_wait_async(
 }
 
 /// Takes `count` permits if they are available now and nobody waits (Wait(0)).
-/// Returns true when taken; false when not (nothing changed), or on error (see
-/// tapir_last_status: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
-/// TAPIR_STATUS_INVALID_ARGUMENT for `count` 0 or above the maximum).
+/// Returns true when taken; false when not (nothing changed; tapir_last_status:
+/// TAPIR_STATUS_TIMEOUT, as a wait of 0 ms), or on error (TAPIR_STATUS_NULL_ARGUMENT,
+/// TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT for `count` 0 or above
+/// the maximum).
 ///
 /// Threading: any thread. Blocking: never.
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_semaphore_try_wait(semaphore: *const tapir_semaphore, count: u32) -> bool {
     ffi_boundary! {
         let h = try_core!(handle_of(semaphore));
-        try_core!(semaphore::try_wait(h, count))
+        let taken = try_core!(semaphore::try_wait(h, count));
+        if !taken {
+            super::boundary::set_last(Status::Timeout);
+        }
+        taken
     }
 }
 

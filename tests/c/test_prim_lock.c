@@ -21,6 +21,7 @@ static void lock_hands_over_in_order(void) {
   CHECK(p_pending(b) && p_pending(c));
   const tapir_lock_guard *g = NULL;
   CHECK(!tapir_lock_try_acquire(l, &g));
+  CHECK_ST(tapir_last_status(), TAPIR_STATUS_TIMEOUT);
   CHECK(g == NULL);
   /* releasing the task releases its guard: the lock goes to b, then c */
   tapir_task_release(a);

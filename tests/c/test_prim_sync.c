@@ -13,6 +13,7 @@ static void sem_counts_and_over_release(void) {
   CHECK(tapir_semaphore_try_wait(s, 1));
   CHECK(tapir_semaphore_try_wait(s, 1));
   CHECK(!tapir_semaphore_try_wait(s, 1));
+  CHECK_ST(tapir_last_status(), TAPIR_STATUS_TIMEOUT); /* not available: a 0 ms wait */
   uint32_t before = 99;
   CHECK_OK(tapir_semaphore_signal(s, 1, &before));
   CHECK_EQ(before, 0);
@@ -257,6 +258,7 @@ static void auto_event_remembers_one_set(void) {
   const tapir_auto_reset_event *e = NULL;
   REQUIRE_OK(tapir_auto_reset_event_new(0, &e));
   CHECK(!tapir_auto_reset_event_try_wait(e));
+  CHECK_ST(tapir_last_status(), TAPIR_STATUS_TIMEOUT);
   CHECK_OK(tapir_auto_reset_event_set(e));
   CHECK_OK(tapir_auto_reset_event_set(e)); /* remembered once, not twice */
   const tapir_task *a = NULL, *b = NULL;
@@ -418,6 +420,7 @@ static void countdown_counts_down_to_set(void) {
   CHECK_ST(tapir_countdown_signal(c, 1, NULL), TAPIR_STATUS_INVALID_STATE);
   CHECK_ST(tapir_countdown_add_count(c, 1), TAPIR_STATUS_INVALID_STATE);
   CHECK(!tapir_countdown_try_add_count(c, 1));
+  CHECK_ST(tapir_last_status(), TAPIR_STATUS_INVALID_STATE);
   tapir_task_release(w);
   tapir_task_release(timed);
   tapir_task_release(after);
