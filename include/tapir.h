@@ -136,6 +136,12 @@
 
 
 /**
+ * tapir_cache_options flag: keep faulted and canceled entries (by default they are
+ * evicted when they complete, so the next get retries).
+ */
+#define TAPIR_CACHE_KEEP_FAILURES 1
+
+/**
  * tapir_cancel_source_cancel flag: stop at the first callback that reports an error
  * (the rest never run), as Cancel(throwOnFirstException: true).
  */
@@ -146,6 +152,26 @@
  * callback; return TAPIR_STATUS_CANCELED instead (nothing registered, nothing called).
  */
 #define TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED 1
+
+/**
+ * Full mode: a write to a full channel waits (tapir_channel_try_write fails).
+ */
+#define TAPIR_CHANNEL_FULL_WAIT 0
+
+/**
+ * Full mode: the oldest item is dropped (destroyed) to make room.
+ */
+#define TAPIR_CHANNEL_FULL_DROP_OLDEST 1
+
+/**
+ * Full mode: the newest item in the channel is dropped (destroyed) to make room.
+ */
+#define TAPIR_CHANNEL_FULL_DROP_NEWEST 2
+
+/**
+ * Full mode: the item being written is dropped (destroyed); the write reports success.
+ */
+#define TAPIR_CHANNEL_FULL_DROP_WRITE 3
 
 /**
  * Source flag: the task's continuations never run inline on the thread that completes
@@ -366,6 +392,38 @@ enum tapir_object_kind
    * Progress reporters.
    */
   TAPIR_OBJECT_KIND_PROGRESS = 6,
+  /**
+   * Semaphores.
+   */
+  TAPIR_OBJECT_KIND_SEMAPHORE = 7,
+  /**
+   * Auto-reset and manual-reset events.
+   */
+  TAPIR_OBJECT_KIND_EVENT = 8,
+  /**
+   * Countdown events.
+   */
+  TAPIR_OBJECT_KIND_COUNTDOWN = 9,
+  /**
+   * Barriers.
+   */
+  TAPIR_OBJECT_KIND_BARRIER = 10,
+  /**
+   * Locks and reader-writer locks.
+   */
+  TAPIR_OBJECT_KIND_LOCK = 11,
+  /**
+   * Lock guards (held locks).
+   */
+  TAPIR_OBJECT_KIND_LOCK_GUARD = 12,
+  /**
+   * Channels.
+   */
+  TAPIR_OBJECT_KIND_CHANNEL = 13,
+  /**
+   * Caches.
+   */
+  TAPIR_OBJECT_KIND_CACHE = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -374,6 +432,29 @@ typedef enum tapir_object_kind tapir_object_kind;
 typedef int32_t tapir_object_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * An auto-reset event: each set completes one waiter (the oldest); a set with nobody
+ * waiting is remembered, once, for the next wait. Functions:
+ * tapir_auto_reset_event_new, _set, _try_wait, _wait_async, _retain, _release.
+ */
+typedef struct tapir_auto_reset_event tapir_auto_reset_event;
+
+/**
+ * A barrier: participants signal and wait in phases, and a post-phase action runs
+ * after each. Functions: tapir_barrier_new, _signal_and_wait_async,
+ * _add_participants, _remove_participants, _current_phase, _participant_count,
+ * _participants_remaining, _retain, _release.
+ */
+typedef struct tapir_barrier tapir_barrier;
+
+/**
+ * A single-flight cache of tasks by key: the first get of a key runs the factory, and
+ * every get of that key receives the same task until the entry is evicted. Functions:
+ * tapir_cache_new, tapir_cache_get_async, tapir_cache_remove, tapir_cache_clear,
+ * tapir_cache_count, tapir_cache_retain, tapir_cache_release.
+ */
+typedef struct tapir_cache tapir_cache;
 
 /**
  * A registration on a cancellation token.
@@ -391,9 +472,59 @@ typedef struct tapir_cancel_source tapir_cancel_source;
 typedef struct tapir_cancel_token tapir_cancel_token;
 
 /**
+ * A FIFO channel of items between any number of producers and consumers, bounded or
+ * not. An item is a `void *` with an optional destroy: whoever owns an item last
+ * destroys it, and tapir runs the destroy of every item whose journey ends inside it
+ * exactly once (items dropped by a full mode, left in the channel when its last
+ * reference goes, or carried by a write that did not happen). Functions:
+ * tapir_channel_new, _try_write, _write_async, _try_read, _read_async,
+ * _wait_to_read_async, _complete, _count, _is_completed, _retain, _release.
+ *
+ * Completion: after tapir_channel_complete, writes are refused; readers drain the
+ * items left, then every read fails with the completion's error (an error of code
+ * TAPIR_STATUS_QUEUE_COMPLETED when completed without one) and wait_to_read answers
+ * 0 (or fails with that error). Reads pending when the channel completes empty fail
+ * that way at once; writes pending then fail with an error of code
+ * TAPIR_STATUS_QUEUE_COMPLETED and their items are destroyed.
+ */
+typedef struct tapir_channel tapir_channel;
+
+/**
+ * A countdown event: set once its count reaches zero. Functions: tapir_countdown_new,
+ * _signal, _add_count, _try_add_count, _reset, _current_count, _initial_count,
+ * _wait_async, _retain, _release.
+ */
+typedef struct tapir_countdown tapir_countdown;
+
+/**
  * An immutable error value: code, UTF-8 message, optional payload, inner errors.
  */
 typedef struct tapir_error tapir_error;
+
+/**
+ * An asynchronous lock: one holder at a time, waiters granted in arrival order, never
+ * reentrant (a holder that asks again waits for itself). Functions: tapir_lock_new,
+ * tapir_lock_acquire_async, tapir_lock_try_acquire, tapir_lock_is_held,
+ * tapir_lock_retain, tapir_lock_release.
+ */
+typedef struct tapir_lock tapir_lock;
+
+/**
+ * A held lock (of a `tapir_lock` or a `tapir_rwlock`): the lock is released when the
+ * last reference to its guard is. A granted acquire task's value is a guard that the
+ * task owns (released with the task): keep the task while holding the lock, or take
+ * your own reference with tapir_lock_guard_retain and release the task. Functions:
+ * tapir_lock_guard_retain, tapir_lock_guard_release.
+ */
+typedef struct tapir_lock_guard tapir_lock_guard;
+
+/**
+ * A manual-reset event: a set completes every waiter and the event stays set (waits
+ * complete at once) until reset; a reset starts a new generation whose waiters wait
+ * for the next set. Functions: tapir_manual_reset_event_new, _set, _reset, _is_set,
+ * _wait_async, _retain, _release.
+ */
+typedef struct tapir_manual_reset_event tapir_manual_reset_event;
 
 /**
  * A progress reporter: each report runs a handler on a chosen scheduler (Progress<T>).
@@ -406,9 +537,27 @@ typedef struct tapir_progress tapir_progress;
 typedef struct tapir_registration tapir_registration;
 
 /**
+ * An asynchronous reader-writer lock: many readers or one writer. Writer preference:
+ * once a writer waits, new readers queue behind it. Upgrades are not supported (a
+ * reader asking for the write lock waits for itself). Functions: tapir_rwlock_new,
+ * tapir_rwlock_read_async, tapir_rwlock_write_async, tapir_rwlock_try_read,
+ * tapir_rwlock_try_write, tapir_rwlock_reader_count, tapir_rwlock_is_write_held,
+ * tapir_rwlock_retain, tapir_rwlock_release.
+ */
+typedef struct tapir_rwlock tapir_rwlock;
+
+/**
  * Where callbacks run: inline, the default pool, a manual queue, or a host's own.
  */
 typedef struct tapir_scheduler tapir_scheduler;
+
+/**
+ * An asynchronous counting semaphore (SemaphoreSlim). Waiters are served strictly in
+ * arrival order. Functions: tapir_semaphore_new, tapir_semaphore_wait_async,
+ * tapir_semaphore_try_wait, tapir_semaphore_signal, tapir_semaphore_current_count,
+ * tapir_semaphore_retain, tapir_semaphore_release.
+ */
+typedef struct tapir_semaphore tapir_semaphore;
 
 /**
  * A completion source: the producer side that completes one task exactly once
@@ -432,6 +581,64 @@ typedef struct tapir_task tapir_task;
 typedef struct tapir_work tapir_work;
 
 /**
+ * Makes the task for `key[0..len]` (borrowed for the call): returns a new task
+ * reference (tapir takes it), or NULL (the entry then fails with an error of code
+ * TAPIR_STATUS_INVALID_STATE). Runs on the thread of the get that missed, outside
+ * every tapir lock; it may call into the cache. Must not unwind.
+ */
+typedef const struct tapir_task *(*tapir_cache_factory_fn)(void *user_data,
+                                                           const uint8_t *key,
+                                                           size_t len);
+
+/**
+ * Frees `user_data` (or a value or payload). Called exactly once; must not unwind.
+ */
+typedef void (*tapir_destroy_fn)(void *user_data);
+
+/**
+ * Hashes a key (keys that are equal must hash equally). Never called under a tapir
+ * lock. Must not unwind.
+ */
+typedef uint64_t (*tapir_cache_hash_fn)(void *user_data, const uint8_t *key, size_t len);
+
+/**
+ * Compares two keys. Never called under a tapir lock. Must not unwind.
+ */
+typedef bool (*tapir_cache_equal_fn)(void *user_data,
+                                     const uint8_t *a,
+                                     size_t a_len,
+                                     const uint8_t *b,
+                                     size_t b_len);
+
+/**
+ * Options for tapir_cache_new; NULL means the defaults (byte keys hashed and compared
+ * by tapir, failures evicted, unbounded). Set `struct_size =
+ * sizeof(tapir_cache_options)`; fields past `struct_size` are treated as zero.
+ */
+typedef struct tapir_cache_options {
+  /**
+   * `sizeof(tapir_cache_options)` as the caller compiled it.
+   */
+  uint32_t struct_size;
+  /**
+   * TAPIR_CACHE_* flags.
+   */
+  uint32_t flags;
+  /**
+   * The most entries kept (the least recently used is evicted); 0 = unbounded.
+   */
+  size_t capacity;
+  /**
+   * The key hash (NULL: tapir's); called with the factory's user_data.
+   */
+  tapir_cache_hash_fn hash;
+  /**
+   * Key equality (NULL: bytewise); called with the factory's user_data.
+   */
+  tapir_cache_equal_fn equal;
+} tapir_cache_options;
+
+/**
  * A cancellation callback. Return NULL, or a new `tapir_error` reference (tapir takes
  * it) to report a failure: the canceling call collects it, and the other callbacks
  * still run (unless TAPIR_CANCEL_STOP_AT_FIRST_ERROR). Must not unwind.
@@ -439,9 +646,23 @@ typedef struct tapir_work tapir_work;
 typedef const struct tapir_error *(*tapir_cancel_fn)(void *user_data);
 
 /**
- * Frees `user_data` (or a value or payload). Called exactly once; must not unwind.
+ * Options for tapir_channel_new; NULL means unbounded. Set `struct_size =
+ * sizeof(tapir_channel_options)`; fields past `struct_size` are treated as zero.
  */
-typedef void (*tapir_destroy_fn)(void *user_data);
+typedef struct tapir_channel_options {
+  /**
+   * `sizeof(tapir_channel_options)` as the caller compiled it.
+   */
+  uint32_t struct_size;
+  /**
+   * A TAPIR_CHANNEL_FULL_* mode (only meaningful with a capacity).
+   */
+  uint32_t full_mode;
+  /**
+   * The most items the channel holds; 0 = unbounded.
+   */
+  size_t capacity;
+} tapir_channel_options;
 
 /**
  * Work run by tapir_run: complete `source` (now, or later after tapir_source_retain).
@@ -462,6 +683,15 @@ typedef const struct tapir_task *(*tapir_task_factory_fn)(void *user_data, uint3
 typedef const struct tapir_task *(*tapir_cancelable_factory_fn)(void *user_data,
                                                                 uint32_t index,
                                                                 const struct tapir_cancel_token *token);
+
+/**
+ * A barrier's post-phase action: runs once per phase, with the number of the phase
+ * that just completed, on the thread of the participant whose arrival completed it,
+ * before any participant of the phase is released and while tapir holds no lock.
+ * Return NULL, or a new `tapir_error` reference (tapir takes it): every participant
+ * of the phase then fails with that error. Must not unwind.
+ */
+typedef const struct tapir_error *(*tapir_barrier_phase_fn)(void *user_data, uint64_t phase);
 
 /**
  * Called when the last reference to a faulted task whose errors nobody read is
@@ -549,6 +779,87 @@ typedef void (*tapir_continuation_fn)(void *user_data,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates a cache whose entries `factory(user_data, key, len)` makes.
+ *
+ * Ownership: borrows `options`. On TAPIR_STATUS_OK tapir owns `user_data` (`destroy`,
+ * if non-NULL, runs once when the cache goes); on error nothing is called.
+ * `*cache_out` receives a new reference. Releasing the last one evicts every entry
+ * (tasks already handed out are unaffected).
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`factory`, `cache_out`),
+ * TAPIR_STATUS_INVALID_ARGUMENT (unknown flags, `struct_size` too small).
+ *
+ * # Safety
+ * `options` must be NULL or point to `struct_size` readable bytes; `cache_out` must be
+ * writable. The callbacks must be callable from any thread.
+ */
+tapir_status tapir_cache_new(tapir_cache_factory_fn factory,
+                             void *user_data,
+                             tapir_destroy_fn destroy,
+                             const struct tapir_cache_options *options,
+                             const struct tapir_cache **cache_out);
+
+/**
+ * The task of `key[0..len]` (GetAsync): the entry's task if the key has one (the very
+ * same task every caller receives), otherwise a new entry whose task completes as the
+ * factory's does — the factory runs on this thread, outside every tapir lock, once
+ * per entry. A faulted or canceled entry is evicted when it completes (unless
+ * TAPIR_CACHE_KEEP_FAILURES), so the next get runs the factory again.
+ *
+ * Ownership: borrows `cache` and `key` (tapir copies it); `*task_out` receives a new
+ * reference.
+ * Threading: any thread. Blocking: runs the factory on a miss.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`cache`, `task_out`, or `key` with `len` > 0),
+ * TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_FULL (the task has as many handles as it
+ * can count).
+ *
+ * # Safety
+ * `key` must point to `len` readable bytes; `task_out` must be writable.
+ */
+tapir_status tapir_cache_get_async(const struct tapir_cache *cache,
+                                   const uint8_t *key,
+                                   size_t len,
+                                   const struct tapir_task **task_out);
+
+/**
+ * Evicts the entry of `key[0..len]`: true if there was one; false if not, or on error
+ * (see tapir_last_status). Its task is unaffected.
+ *
+ * Threading: any thread. Blocking: never.
+ *
+ * # Safety
+ * `key` must point to `len` readable bytes.
+ */
+bool tapir_cache_remove(const struct tapir_cache *cache, const uint8_t *key, size_t len);
+
+/**
+ * Evicts every entry (their tasks are unaffected).
+ *
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_cache_clear(const struct tapir_cache *cache);
+
+/**
+ * Entries now; 0 on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+size_t tapir_cache_count(const struct tapir_cache *cache);
+
+/**
+ * Adds a reference; returns `cache`, or NULL on error (see tapir_last_status).
+ */
+const struct tapir_cache *tapir_cache_retain(const struct tapir_cache *cache);
+
+/**
+ * Releases a reference. NULL is a no-op. The last one evicts every entry.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_cache_release(const struct tapir_cache *cache);
 
 /**
  * Creates a cancellation source.
@@ -779,6 +1090,165 @@ tapir_status tapir_cancel_registration_release(const struct tapir_cancel_registr
 size_t tapir_debug_cancel_registrations(const struct tapir_cancel_token *token);
 
 /**
+ * Creates a channel (Channel.CreateBounded / CreateUnbounded).
+ *
+ * Ownership: borrows `options`; `*channel_out` receives a new reference. When the
+ * last reference is released, the items left are destroyed and pending reads and
+ * writes fail with an error of code TAPIR_STATUS_DISPOSED (pending writes' items are
+ * destroyed).
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`channel_out`), TAPIR_STATUS_INVALID_ARGUMENT
+ * (unknown full mode, `struct_size` too small).
+ *
+ * # Safety
+ * `options` must be NULL or point to `struct_size` readable bytes; `channel_out` must
+ * be writable.
+ */
+tapir_status tapir_channel_new(const struct tapir_channel_options *options,
+                               const struct tapir_channel **channel_out);
+
+/**
+ * Writes `item` now if it can be (TryWrite): to the oldest waiting reader, into the
+ * channel, or as a full mode says (dropping an item, or this one: still true). True
+ * when written (tapir owns `item`); false when a WAIT-mode channel is full
+ * (tapir_last_status: TAPIR_STATUS_FULL), the channel was completed
+ * (TAPIR_STATUS_QUEUE_COMPLETED), or on a bad argument — then `item` is still the
+ * caller's and its destroy does not run.
+ *
+ * Threading: any thread. Blocking: never (a woken reader's continuations may run on
+ * this thread, bounded in depth, never under a tapir lock).
+ */
+bool tapir_channel_try_write(const struct tapir_channel *channel,
+                             void *item,
+                             tapir_destroy_fn item_destroy);
+
+/**
+ * Writes `item`, waiting for room in a full WAIT-mode channel (WriteAsync):
+ * `*task_out` succeeds with value 1 once the item is in the channel (at once when
+ * there is room, a waiting reader, or a drop mode), with value 0 when `timeout_ms`
+ * passes first (-1: never), ends canceled when `token` (NULL: none) is canceled first,
+ * or fails with an error of code TAPIR_STATUS_QUEUE_COMPLETED when the channel is
+ * completed first. In those last three cases tapir destroys `item`.
+ *
+ * Ownership: on TAPIR_STATUS_OK tapir owns `item`; on any error it is still the
+ * caller's and nothing happened. Borrows `channel` and `token`; `*task_out` receives
+ * a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout), TAPIR_STATUS_QUEUE_COMPLETED (the
+ * channel was already completed).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_channel_write_async(const struct tapir_channel *channel,
+                                       void *item,
+                                       tapir_destroy_fn item_destroy,
+                                       int64_t timeout_ms,
+                                       const struct tapir_cancel_token *token,
+                                       const struct tapir_task **task_out);
+
+/**
+ * Takes the oldest item now (TryRead): true, with the item in `*item_out` and its
+ * destroy in `*destroy_out` (if non-NULL; the caller now owns the item, and if
+ * `destroy_out` is NULL tapir does not destroy it either); false when the channel is
+ * empty (tapir_last_status: TAPIR_STATUS_TIMEOUT, as a wait of 0 ms), completed and
+ * drained (TAPIR_STATUS_QUEUE_COMPLETED), or on a bad argument.
+ *
+ * Threading: any thread. Blocking: never (a woken writer's continuations may run on
+ * this thread, bounded in depth).
+ *
+ * # Safety
+ * `item_out` must be writable; `destroy_out` must be NULL or writable.
+ */
+bool tapir_channel_try_read(const struct tapir_channel *channel,
+                            void **item_out,
+                            tapir_destroy_fn *destroy_out);
+
+/**
+ * Reads the oldest item (ReadAsync): `*task_out` succeeds with the item as its value
+ * (the task owns it: its destroy runs when the task goes), fails with the channel's
+ * completion error once it is completed and drained, fails with an error of code
+ * TAPIR_STATUS_TIMEOUT when `timeout_ms` passes first (-1: never), or ends canceled
+ * when `token` (NULL: none) is canceled first. Pending readers are served in arrival
+ * order; one that times out or is canceled never takes an item.
+ *
+ * Ownership: borrows `channel` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_channel_read_async(const struct tapir_channel *channel,
+                                      int64_t timeout_ms,
+                                      const struct tapir_cancel_token *token,
+                                      const struct tapir_task **task_out);
+
+/**
+ * Waits until an item can be read (WaitToReadAsync): `*task_out` succeeds with value
+ * 1 when the channel holds an item, with value 0 once it is completed (without error)
+ * and drained; fails with the completion's error, or with an error of code
+ * TAPIR_STATUS_TIMEOUT when `timeout_ms` passes first; ends canceled when `token` is
+ * canceled first. An answer of 1 does not reserve the item: another reader may take it.
+ *
+ * Ownership: borrows `channel` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_channel_wait_to_read_async(const struct tapir_channel *channel,
+                                              int64_t timeout_ms,
+                                              const struct tapir_cancel_token *token,
+                                              const struct tapir_task **task_out);
+
+/**
+ * Completes the channel (Writer.Complete), with `error` (NULL: none) as the reason
+ * readers fail once it is drained. See tapir_channel for what pending reads and
+ * writes get.
+ *
+ * Ownership: borrows `channel` and `error` (tapir takes its own reference).
+ * Threading: any thread. Blocking: never (woken continuations may run on this thread,
+ * bounded in depth).
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE (`channel` or
+ * `error`), TAPIR_STATUS_ALREADY_COMPLETED (completed before: nothing changed).
+ */
+tapir_status tapir_channel_complete(const struct tapir_channel *channel,
+                                    const struct tapir_error *error);
+
+/**
+ * Items in the channel now (Reader.Count); 0 on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+size_t tapir_channel_count(const struct tapir_channel *channel);
+
+/**
+ * True once the channel was completed (drained or not); false otherwise, or on error
+ * (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+bool tapir_channel_is_completed(const struct tapir_channel *channel);
+
+/**
+ * Adds a reference; returns `channel`, or NULL on error (see tapir_last_status).
+ */
+const struct tapir_channel *tapir_channel_retain(const struct tapir_channel *channel);
+
+/**
+ * Releases a reference. NULL is a no-op. The last one destroys the items left and
+ * fails pending reads and writes (see tapir_channel_new).
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_channel_release(const struct tapir_channel *channel);
+
+/**
  * A task that succeeds (value NULL) after `delay_ms` (Task.Delay): 0 completes at
  * once, -1 never (it ends only by `token`), never early. If `token` (NULL: none) is
  * canceled first — or already — the task ends canceled with that token.
@@ -1000,6 +1470,216 @@ tapir_status tapir_for_each_throttled(tapir_task_factory_fn factory,
                                       const struct tapir_task **task_out);
 
 /**
+ * Creates a countdown event whose count starts at `initial` (0: set from the start).
+ *
+ * Ownership: `*countdown_out` receives a new reference; when the last one is
+ * released, pending waits fail with an error of code TAPIR_STATUS_DISPOSED.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `countdown_out` must be writable.
+ */
+tapir_status tapir_countdown_new(uint32_t initial, const struct tapir_countdown **countdown_out);
+
+/**
+ * Counts down by `count` (Signal(count)). When that reaches zero every waiter
+ * completes with value 1 (continuations after tapir released its lock, synchronous
+ * ones possibly on this thread, bounded in depth). `*reached_zero_out` (if non-NULL)
+ * receives whether this call set the event.
+ *
+ * Ownership: borrows `countdown`. Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (`count` 0), TAPIR_STATUS_INVALID_STATE (`count` is
+ * more than the count left, including an event already set: nothing changed).
+ *
+ * # Safety
+ * `reached_zero_out` must be NULL or writable.
+ */
+tapir_status tapir_countdown_signal(const struct tapir_countdown *countdown,
+                                    uint32_t count,
+                                    bool *reached_zero_out);
+
+/**
+ * Adds `count` to the count (AddCount).
+ *
+ * Ownership: borrows `countdown`. Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (`count` 0), TAPIR_STATUS_INVALID_STATE (the event is
+ * already set), TAPIR_STATUS_FULL (the count would overflow); nothing changed then.
+ */
+tapir_status tapir_countdown_add_count(const struct tapir_countdown *countdown, uint32_t count);
+
+/**
+ * Adds `count` unless the event is already set (TryAddCount): true when added; false
+ * when set (tapir_last_status: TAPIR_STATUS_INVALID_STATE), or on error (see tapir_last_status: also TAPIR_STATUS_FULL on overflow).
+ *
+ * Threading: any thread. Blocking: never.
+ */
+bool tapir_countdown_try_add_count(const struct tapir_countdown *countdown,
+                                   uint32_t count);
+
+/**
+ * Resets the count (Reset): to `count`, which also becomes the initial count, or to
+ * the initial count when `count` is -1. A count of 0 sets the event (waiters complete);
+ * otherwise later waits wait again.
+ *
+ * Ownership: borrows `countdown`. Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (`count` below -1 or above UINT32_MAX).
+ */
+tapir_status tapir_countdown_reset(const struct tapir_countdown *countdown, int64_t count);
+
+/**
+ * The count left (CurrentCount); 0 on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+uint32_t tapir_countdown_current_count(const struct tapir_countdown *countdown);
+
+/**
+ * The initial count (InitialCount); 0 on error (see tapir_last_status).
+ *
+ * Threading: any thread. Blocking: never.
+ */
+uint32_t tapir_countdown_initial_count(const struct tapir_countdown *countdown);
+
+/**
+ * Waits for the count to reach zero: `*task_out` succeeds with value 1 then (at once
+ * if it is zero), with value 0 when `timeout_ms` passes first (-1: never), or ends
+ * canceled when `token` (NULL: none) is canceled first.
+ *
+ * Ownership: borrows `countdown` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_countdown_wait_async(const struct tapir_countdown *countdown,
+                                        int64_t timeout_ms,
+                                        const struct tapir_cancel_token *token,
+                                        const struct tapir_task **task_out);
+
+/**
+ * Adds a reference; returns `countdown`, or NULL on error (see tapir_last_status).
+ */
+const struct tapir_countdown *tapir_countdown_retain(const struct tapir_countdown *countdown);
+
+/**
+ * Releases a reference. NULL is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_countdown_release(const struct tapir_countdown *countdown);
+
+/**
+ * Creates a barrier of `participants` (0 is allowed: add them later) with an optional
+ * post-phase action `post_phase` (NULL: none).
+ *
+ * Ownership: on TAPIR_STATUS_OK tapir owns `user_data` (`destroy`, if non-NULL, runs
+ * once when the barrier goes); on error nothing is called. `*barrier_out` receives a
+ * new reference; when the last one is released, pending waits fail with an error of
+ * code TAPIR_STATUS_DISPOSED.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`barrier_out`).
+ *
+ * # Safety
+ * `barrier_out` must be writable.
+ */
+tapir_status tapir_barrier_new(uint32_t participants,
+                               tapir_barrier_phase_fn post_phase,
+                               void *user_data,
+                               tapir_destroy_fn destroy,
+                               const struct tapir_barrier **barrier_out);
+
+/**
+ * Signals this participant's arrival and waits for the others (SignalAndWait):
+ * `*task_out` succeeds with value 1 when the phase completes — at once, after the
+ * post-phase action ran, for the last participant — fails with the action's error if
+ * it returned one, succeeds with value 0 when `timeout_ms` passes first, or ends
+ * canceled when `token` (NULL: none) is canceled first; in those two cases the arrival
+ * is taken back.
+ *
+ * Ownership: borrows `barrier` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: runs the post-phase action on this thread when
+ * this arrival completes the phase.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout), TAPIR_STATUS_INVALID_STATE (no
+ * participants).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_barrier_signal_and_wait_async(const struct tapir_barrier *barrier,
+                                                 int64_t timeout_ms,
+                                                 const struct tapir_cancel_token *token,
+                                                 const struct tapir_task **task_out);
+
+/**
+ * Adds `count` participants to the current phase (AddParticipants); `*phase_out` (if
+ * non-NULL) receives the current phase number.
+ *
+ * Ownership: borrows `barrier`. Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_FULL
+ * (the count would overflow: nothing changed).
+ *
+ * # Safety
+ * `phase_out` must be NULL or writable.
+ */
+tapir_status tapir_barrier_add_participants(const struct tapir_barrier *barrier,
+                                            uint32_t count,
+                                            uint64_t *phase_out);
+
+/**
+ * Removes `count` participants (RemoveParticipants). If every participant left has
+ * arrived, the phase completes: the post-phase action runs on this thread and the
+ * participants are released.
+ *
+ * Ownership: borrows `barrier`. Threading: any thread. Blocking: may run the action.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (more than the participants),
+ * TAPIR_STATUS_INVALID_STATE (more than those that have not arrived); nothing changed.
+ */
+tapir_status tapir_barrier_remove_participants(const struct tapir_barrier *barrier, uint32_t count);
+
+/**
+ * The current phase number (CurrentPhaseNumber; the first phase is 0); 0 on error
+ * (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+uint64_t tapir_barrier_current_phase(const struct tapir_barrier *barrier);
+
+/**
+ * The number of participants (ParticipantCount); 0 on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+uint32_t tapir_barrier_participant_count(const struct tapir_barrier *barrier);
+
+/**
+ * Participants that have not arrived in the current phase (ParticipantsRemaining);
+ * 0 on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+uint32_t tapir_barrier_participants_remaining(const struct tapir_barrier *barrier);
+
+/**
+ * Adds a reference; returns `barrier`, or NULL on error (see tapir_last_status).
+ */
+const struct tapir_barrier *tapir_barrier_retain(const struct tapir_barrier *barrier);
+
+/**
+ * Releases a reference. NULL is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_barrier_release(const struct tapir_barrier *barrier);
+
+/**
  * The library version, e.g. "0.1.0" (static, NUL-terminated; never free it).
  *
  * Threading: any thread. Blocking: never.
@@ -1189,6 +1869,329 @@ tapir_status tapir_error_inner(const struct tapir_error *error,
  */
 tapir_status tapir_error_flatten(const struct tapir_error *error,
                                  const struct tapir_error **flat_out);
+
+/**
+ * Creates an auto-reset event, set if `initially_set` is 1.
+ *
+ * Ownership: `*event_out` receives a new reference; when the last one is released,
+ * pending waits fail with an error of code TAPIR_STATUS_DISPOSED.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_ARGUMENT (`initially_set`
+ * not 0 or 1).
+ *
+ * # Safety
+ * `event_out` must be writable.
+ */
+tapir_status tapir_auto_reset_event_new(uint32_t initially_set,
+                                        const struct tapir_auto_reset_event **event_out);
+
+/**
+ * Sets the event: completes the oldest waiter (value 1), or, if nobody waits, leaves
+ * the event set for the next wait (a second set before that wait changes nothing).
+ * The waiter's continuations run after tapir released its lock (synchronous ones
+ * possibly on this thread, bounded in depth).
+ *
+ * Ownership: borrows `event`. Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_auto_reset_event_set(const struct tapir_auto_reset_event *event);
+
+/**
+ * Takes the event's set if it is there now (WaitOne(0)): true when taken (the event
+ * is reset); false when not set (tapir_last_status: TAPIR_STATUS_TIMEOUT, as a wait
+ * of 0 ms), or on error (see tapir_last_status).
+ *
+ * Threading: any thread. Blocking: never.
+ */
+bool tapir_auto_reset_event_try_wait(const struct tapir_auto_reset_event *event);
+
+/**
+ * Waits for the event: `*task_out` succeeds with value 1 when a set is taken for this
+ * wait (at once if the event is set, which resets it), with value 0 when `timeout_ms`
+ * passes first (-1: never), or ends canceled when `token` (NULL: none) is canceled
+ * first. Waiters are served in arrival order; one that times out or is canceled
+ * leaves the queue and never consumes a set.
+ *
+ * Ownership: borrows `event` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_auto_reset_event_wait_async(const struct tapir_auto_reset_event *event,
+                                               int64_t timeout_ms,
+                                               const struct tapir_cancel_token *token,
+                                               const struct tapir_task **task_out);
+
+/**
+ * Adds a reference; returns `event`, or NULL on error (see tapir_last_status).
+ */
+const struct tapir_auto_reset_event *tapir_auto_reset_event_retain(const struct tapir_auto_reset_event *event);
+
+/**
+ * Releases a reference. NULL is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_auto_reset_event_release(const struct tapir_auto_reset_event *event);
+
+/**
+ * Creates a manual-reset event, set if `initially_set` is 1.
+ *
+ * Ownership: `*event_out` receives a new reference; when the last one is released,
+ * pending waits fail with an error of code TAPIR_STATUS_DISPOSED.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_ARGUMENT (`initially_set`
+ * not 0 or 1).
+ *
+ * # Safety
+ * `event_out` must be writable.
+ */
+tapir_status tapir_manual_reset_event_new(uint32_t initially_set,
+                                          const struct tapir_manual_reset_event **event_out);
+
+/**
+ * Sets the event: every waiter completes with value 1 (their continuations run after
+ * tapir released its lock), and later waits complete at once until a reset.
+ *
+ * Ownership: borrows `event`. Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_manual_reset_event_set(const struct tapir_manual_reset_event *event);
+
+/**
+ * Resets the event: waits from now on wait for the next set.
+ *
+ * Ownership: borrows `event`. Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_manual_reset_event_reset(const struct tapir_manual_reset_event *event);
+
+/**
+ * True while the event is set; false when not, or on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+bool tapir_manual_reset_event_is_set(const struct tapir_manual_reset_event *event);
+
+/**
+ * Waits for the event: `*task_out` succeeds with value 1 when it is set (at once if
+ * it is), with value 0 when `timeout_ms` passes first (-1: never), or ends canceled
+ * when `token` (NULL: none) is canceled first.
+ *
+ * Ownership: borrows `event` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_manual_reset_event_wait_async(const struct tapir_manual_reset_event *event,
+                                                 int64_t timeout_ms,
+                                                 const struct tapir_cancel_token *token,
+                                                 const struct tapir_task **task_out);
+
+/**
+ * Adds a reference; returns `event`, or NULL on error (see tapir_last_status).
+ */
+const struct tapir_manual_reset_event *tapir_manual_reset_event_retain(const struct tapir_manual_reset_event *event);
+
+/**
+ * Releases a reference. NULL is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_manual_reset_event_release(const struct tapir_manual_reset_event *event);
+
+/**
+ * Creates a free lock.
+ *
+ * Ownership: `*lock_out` receives a new reference. Guards keep their lock alive.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `lock_out` must be writable.
+ */
+tapir_status tapir_lock_new(const struct tapir_lock **lock_out);
+
+/**
+ * Acquires the lock (LockAsync): `*task_out` succeeds with a `tapir_lock_guard` as its
+ * value once the lock is granted (at once if it is free and nobody waits), with value
+ * NULL when `timeout_ms` passes first (-1: never), or ends canceled when `token`
+ * (NULL: none) is canceled first. Waiters are granted in arrival order; one that times
+ * out or is canceled leaves the queue and is never granted. A release hands the lock
+ * over after tapir released its own lock; the new holder's continuations may run on
+ * the releasing thread (bounded in depth), never under a tapir lock.
+ *
+ * Ownership: borrows `lock` and `token`; `*task_out` receives a new reference. The
+ * task owns the guard in its value: releasing the task (and every guard reference
+ * taken from it) releases the lock, also when it is granted after the task was
+ * released.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_lock_acquire_async(const struct tapir_lock *lock,
+                                      int64_t timeout_ms,
+                                      const struct tapir_cancel_token *token,
+                                      const struct tapir_task **task_out);
+
+/**
+ * Takes the lock if it is free and nobody waits: true, and `*guard_out` receives a
+ * new guard reference (release it to unlock); false when it is not free (nothing
+ * written; tapir_last_status: TAPIR_STATUS_TIMEOUT, as a wait of 0 ms), or on error
+ * (see tapir_last_status).
+ *
+ * Threading: any thread. Blocking: never.
+ *
+ * # Safety
+ * `guard_out` must be writable.
+ */
+bool tapir_lock_try_acquire(const struct tapir_lock *lock,
+                            const struct tapir_lock_guard **guard_out);
+
+/**
+ * True while the lock is held; false when free, or on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+bool tapir_lock_is_held(const struct tapir_lock *lock);
+
+/**
+ * Adds a reference; returns `lock`, or NULL on error (see tapir_last_status).
+ */
+const struct tapir_lock *tapir_lock_retain(const struct tapir_lock *lock);
+
+/**
+ * Releases a reference to the lock object (not the lock: see tapir_lock_guard).
+ * NULL is a no-op. Held guards and pending acquisitions keep working.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_lock_release(const struct tapir_lock *lock);
+
+/**
+ * Adds a reference to a guard; returns `guard`, or NULL on error (see
+ * tapir_last_status). The lock stays held until every reference is released.
+ */
+const struct tapir_lock_guard *tapir_lock_guard_retain(const struct tapir_lock_guard *guard);
+
+/**
+ * Releases a reference to a guard; the last one releases the lock, which goes to the
+ * next waiter (its continuations may run on this thread, bounded in depth, never
+ * under a tapir lock). NULL is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE (also for a guard released once too often:
+ * the lock is never released twice).
+ */
+tapir_status tapir_lock_guard_release(const struct tapir_lock_guard *guard);
+
+/**
+ * Creates a free reader-writer lock.
+ *
+ * Ownership: `*rwlock_out` receives a new reference. Guards keep their lock alive.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `rwlock_out` must be writable.
+ */
+tapir_status tapir_rwlock_new(const struct tapir_rwlock **rwlock_out);
+
+/**
+ * Acquires the lock for reading (ReaderLockAsync): `*task_out` succeeds with a guard
+ * as its value once granted (at once when no writer holds the lock or waits for it),
+ * with value NULL when `timeout_ms` passes first, or ends canceled when `token` (NULL:
+ * none) is canceled first. Ownership of the guard as for tapir_lock_acquire_async.
+ *
+ * Ownership: borrows `rwlock` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_rwlock_read_async(const struct tapir_rwlock *rwlock,
+                                     int64_t timeout_ms,
+                                     const struct tapir_cancel_token *token,
+                                     const struct tapir_task **task_out);
+
+/**
+ * Acquires the lock for writing (WriterLockAsync): as tapir_rwlock_read_async, granted
+ * when nobody holds the lock and nobody waited before.
+ *
+ * Ownership: borrows `rwlock` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_rwlock_write_async(const struct tapir_rwlock *rwlock,
+                                      int64_t timeout_ms,
+                                      const struct tapir_cancel_token *token,
+                                      const struct tapir_task **task_out);
+
+/**
+ * Takes the read lock if it can be granted now: true, and `*guard_out` receives a new
+ * guard reference; false otherwise (nothing written; tapir_last_status:
+ * TAPIR_STATUS_TIMEOUT), or on error (see tapir_last_status).
+ *
+ * Threading: any thread. Blocking: never.
+ *
+ * # Safety
+ * `guard_out` must be writable.
+ */
+bool tapir_rwlock_try_read(const struct tapir_rwlock *rwlock,
+                           const struct tapir_lock_guard **guard_out);
+
+/**
+ * Takes the write lock if it can be granted now: as tapir_rwlock_try_read.
+ *
+ * Threading: any thread. Blocking: never.
+ *
+ * # Safety
+ * `guard_out` must be writable.
+ */
+bool tapir_rwlock_try_write(const struct tapir_rwlock *rwlock,
+                            const struct tapir_lock_guard **guard_out);
+
+/**
+ * Readers holding the lock now; 0 on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+uint32_t tapir_rwlock_reader_count(const struct tapir_rwlock *rwlock);
+
+/**
+ * True while a writer holds the lock; false otherwise, or on error (see
+ * tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+bool tapir_rwlock_is_write_held(const struct tapir_rwlock *rwlock);
+
+/**
+ * Adds a reference; returns `rwlock`, or NULL on error (see tapir_last_status).
+ */
+const struct tapir_rwlock *tapir_rwlock_retain(const struct tapir_rwlock *rwlock);
+
+/**
+ * Releases a reference to the lock object (not the lock: see tapir_lock_guard). NULL
+ * is a no-op.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_rwlock_release(const struct tapir_rwlock *rwlock);
 
 /**
  * Creates a progress reporter whose reports run `handler(user_data, value)` on
@@ -1404,6 +2407,102 @@ tapir_status tapir_work_discard(struct tapir_work *work);
  * Errors: TAPIR_STATUS_INVALID_STATE (called from a tapir thread: nothing was done).
  */
 tapir_status tapir_shutdown(void);
+
+/**
+ * Creates a semaphore with `initial` permits and at most `max` (SemaphoreSlim(initial,
+ * max)).
+ *
+ * Ownership: `*semaphore_out` receives a new reference. When the last reference is
+ * released, waits still pending fail with an error of code TAPIR_STATUS_DISPOSED
+ * (nobody could signal them any more).
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`semaphore_out`), TAPIR_STATUS_INVALID_ARGUMENT
+ * (`max` is 0 or `initial` > `max`).
+ *
+ * # Safety
+ * `semaphore_out` must be writable.
+ */
+tapir_status tapir_semaphore_new(uint32_t initial,
+                                 uint32_t max,
+                                 const struct tapir_semaphore **semaphore_out);
+
+/**
+ * Waits for `count` permits (WaitAsync): `*task_out` succeeds with value 1 once they
+ * are taken, with value 0 when `timeout_ms` passes first (-1: never; 0: only what is
+ * available now), or ends canceled when `token` (NULL: none) is canceled first — or
+ * already is. Waiters are served in arrival order: a wait succeeds at once only when
+ * nobody waits before it. A waiter that times out or is canceled leaves the queue and
+ * never consumes a permit. Its continuations never run while tapir holds a lock; a
+ * canceled waiter's never run inside the canceling call.
+ *
+ * Ownership: borrows `semaphore` and `token`; `*task_out` receives a new reference.
+ * Releasing the task does not withdraw the wait (a granted permit is the caller's to
+ * give back with tapir_semaphore_signal).
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`semaphore`, `task_out`),
+ * TAPIR_STATUS_INVALID_HANDLE (`semaphore` or `token`), TAPIR_STATUS_INVALID_ARGUMENT
+ * (`count` 0 or above the maximum, bad timeout).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_semaphore_wait_async(const struct tapir_semaphore *semaphore,
+                                        uint32_t count,
+                                        int64_t timeout_ms,
+                                        const struct tapir_cancel_token *token,
+                                        const struct tapir_task **task_out);
+
+/**
+ * Takes `count` permits if they are available now and nobody waits (Wait(0)).
+ * Returns true when taken; false when not (nothing changed; tapir_last_status:
+ * TAPIR_STATUS_TIMEOUT, as a wait of 0 ms), or on error (TAPIR_STATUS_NULL_ARGUMENT,
+ * TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT for `count` 0 or above
+ * the maximum).
+ *
+ * Threading: any thread. Blocking: never.
+ */
+bool tapir_semaphore_try_wait(const struct tapir_semaphore *semaphore, uint32_t count);
+
+/**
+ * Gives back `count` permits (SemaphoreSlim.Release(count)) and grants them to the
+ * waiters, oldest first. Their continuations run after tapir released its lock:
+ * synchronous ones may run on this thread, bounded in depth (past the bound they are
+ * deferred to the outermost frame), so a chain of waiters that each signal the next
+ * never grows the stack. `*previous_out` (if non-NULL) receives the count before.
+ *
+ * Ownership: borrows `semaphore`.
+ * Threading: any thread. Blocking: never (continuations may run inline, see above).
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (`count` 0), TAPIR_STATUS_FULL (the count would pass
+ * the maximum: nothing changed).
+ *
+ * # Safety
+ * `previous_out` must be NULL or writable.
+ */
+tapir_status tapir_semaphore_signal(const struct tapir_semaphore *semaphore,
+                                    uint32_t count,
+                                    uint32_t *previous_out);
+
+/**
+ * The permits available now (CurrentCount); 0 on error (see tapir_last_status).
+ *
+ * Threading: any thread (a snapshot). Blocking: never.
+ */
+uint32_t tapir_semaphore_current_count(const struct tapir_semaphore *semaphore);
+
+/**
+ * Adds a reference; returns `semaphore`, or NULL if NULL, invalid or full (see
+ * tapir_last_status).
+ */
+const struct tapir_semaphore *tapir_semaphore_retain(const struct tapir_semaphore *semaphore);
+
+/**
+ * Releases a reference. NULL is a no-op. The last one fails pending waits with an
+ * error of code TAPIR_STATUS_DISPOSED.
+ *
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_semaphore_release(const struct tapir_semaphore *semaphore);
 
 /**
  * Creates a completion source and its pending task.

@@ -44,7 +44,6 @@ pub(crate) mod task;
 
 #[cfg(not(loom))]
 pub(crate) mod combinators;
-#[cfg(not(loom))]
 pub(crate) mod primitives;
 #[cfg(not(loom))]
 pub(crate) mod registry;

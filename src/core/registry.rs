@@ -21,11 +21,28 @@ pub enum ObjectKind {
     Cancel = 5,
     /// Progress reporters.
     Progress = 6,
+    /// Semaphores.
+    Semaphore = 7,
+    /// Auto-reset and manual-reset events.
+    Event = 8,
+    /// Countdown events.
+    Countdown = 9,
+    /// Barriers.
+    Barrier = 10,
+    /// Locks and reader-writer locks.
+    Lock = 11,
+    /// Lock guards (held locks).
+    LockGuard = 12,
+    /// Channels.
+    Channel = 13,
+    /// Caches.
+    Cache = 14,
 }
 
 /// Live objects of `kind` (a `tapir_object_kind` value; 0 for an unknown one).
 /// O(slots ever allocated): diagnostics only.
 pub(crate) fn live(kind: i32) -> usize {
+    use super::primitives as prims;
     use super::task::{cell::TASKS, list::NODES};
     let count = |k: ObjectKind| match k {
         ObjectKind::All => 0,
@@ -35,14 +52,30 @@ pub(crate) fn live(kind: i32) -> usize {
         ObjectKind::Scheduler => super::sched::live(),
         ObjectKind::Cancel => super::cancel::source::live(),
         ObjectKind::Progress => super::primitives::progress::live(),
+        ObjectKind::Semaphore => prims::semaphore::live(),
+        ObjectKind::Event => prims::event::live(),
+        ObjectKind::Countdown => prims::countdown::live(),
+        ObjectKind::Barrier => prims::barrier::live(),
+        ObjectKind::Lock => prims::lock::live() + prims::rwlock::live(),
+        ObjectKind::LockGuard => prims::guard::live(),
+        ObjectKind::Channel => prims::channel::live(),
+        ObjectKind::Cache => prims::cache::live(),
     };
-    const KINDS: [ObjectKind; 6] = [
+    const KINDS: [ObjectKind; 14] = [
         ObjectKind::Task,
         ObjectKind::Error,
         ObjectKind::Registration,
         ObjectKind::Scheduler,
         ObjectKind::Cancel,
         ObjectKind::Progress,
+        ObjectKind::Semaphore,
+        ObjectKind::Event,
+        ObjectKind::Countdown,
+        ObjectKind::Barrier,
+        ObjectKind::Lock,
+        ObjectKind::LockGuard,
+        ObjectKind::Channel,
+        ObjectKind::Cache,
     ];
     match kind {
         k if k == ObjectKind::All as i32 => KINDS.iter().map(|&k| count(k)).sum(),

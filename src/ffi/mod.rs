@@ -111,17 +111,24 @@ use std::ffi::c_void;
 pub(crate) mod boundary;
 pub(crate) mod handle;
 
+pub mod cache;
 pub mod cancel;
+pub mod channel;
 pub mod combinators;
+pub mod countdown;
 pub mod debug;
 pub mod error;
+pub mod event;
+pub mod lock;
 pub mod progress;
 pub mod scheduler;
+pub mod semaphore;
 pub mod source;
 pub mod status;
 pub mod task;
 #[cfg(target_os = "linux")]
 mod unload;
+pub(crate) mod waits;
 
 pub use crate::core::status::Status;
 /// The C name of [`Status`], for Rust code that calls the C functions.

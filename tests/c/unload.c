@@ -37,6 +37,11 @@
     X(tapir_cancel_token_release) X(tapir_cancel_registration_unregister_wait) \
     X(tapir_cancel_registration_release) X(tapir_scheduler_new_manual)         \
     X(tapir_scheduler_run_pending) X(tapir_scheduler_release)                  \
+    X(tapir_lock_new) X(tapir_lock_acquire_async) X(tapir_lock_try_acquire)    \
+    X(tapir_lock_guard_release) X(tapir_lock_release) X(tapir_semaphore_new)   \
+    X(tapir_semaphore_wait_async) X(tapir_semaphore_signal)                    \
+    X(tapir_semaphore_release) X(tapir_channel_new) X(tapir_channel_try_write) \
+    X(tapir_channel_read_async) X(tapir_channel_release)                       \
     X(tapir_shutdown) X(tapir_debug_live_objects)
 
 struct api {
@@ -209,6 +214,41 @@ static void workload(const struct api *api) {
     OK(api->tapir_run(manual, run_body, NULL, NULL, NULL, &pumped));
     OK(api->tapir_scheduler_run_pending(manual, 0, -1, &ran_count));
     CHECK(ran_count == 1, "the manual scheduler ran %zu items", ran_count);
+
+    /* Primitives: a lock whose release hands it to a waiter on this thread (the guard
+     * drop runs the hand-over), a semaphore wait that completes later, a channel read
+     * that a write completes. */
+    const struct tapir_lock *lock = NULL;
+    const struct tapir_lock_guard *guard = NULL;
+    const struct tapir_task *acquired = NULL, *acquired2 = NULL;
+    OK(api->tapir_lock_new(&lock));
+    CHECK(api->tapir_lock_try_acquire(lock, &guard), "a free lock is taken");
+    OK(api->tapir_lock_acquire_async(lock, -1, NULL, &acquired));
+    OK(api->tapir_lock_acquire_async(lock, -1, NULL, &acquired2));
+    OK(api->tapir_lock_guard_release(guard));
+    OK(api->tapir_task_wait(acquired, -1));
+    api->tapir_task_release(acquired); /* unlocks: the second waiter gets it */
+    OK(api->tapir_task_wait(acquired2, -1));
+    api->tapir_task_release(acquired2);
+    api->tapir_lock_release(lock);
+
+    const struct tapir_semaphore *semaphore = NULL;
+    const struct tapir_task *permit = NULL;
+    OK(api->tapir_semaphore_new(0, 1, &semaphore));
+    OK(api->tapir_semaphore_wait_async(semaphore, 1, -1, NULL, &permit));
+    OK(api->tapir_semaphore_signal(semaphore, 1, NULL));
+    OK(api->tapir_task_wait(permit, -1));
+    api->tapir_task_release(permit);
+    api->tapir_semaphore_release(semaphore);
+
+    const struct tapir_channel *channel = NULL;
+    const struct tapir_task *read = NULL;
+    OK(api->tapir_channel_new(NULL, &channel));
+    OK(api->tapir_channel_read_async(channel, -1, NULL, &read));
+    CHECK(api->tapir_channel_try_write(channel, (void *)7, NULL), "an unbounded channel takes an item");
+    OK(api->tapir_task_wait(read, -1));
+    api->tapir_task_release(read);
+    api->tapir_channel_release(channel);
 
     /* Contention from several user threads. */
     pthread_t churners[3];

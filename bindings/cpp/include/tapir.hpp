@@ -2716,6 +2716,553 @@ inline void run_deferred_starts() noexcept {}
 }  // namespace detail
 #endif  // TAPIR_CPP_HAS_COROUTINES
 
+
+// ---------------------------------------------------------------------------------
+// Coordination primitives (docs/primitives.md): semaphore, events, countdown,
+// barrier, async lock, reader-writer lock, channel, single-flight cache. Every wait
+// returns a task and takes a timeout (tapir::infinite by default) and an optional
+// cancellation token; continuations of woken waiters never run under a tapir lock.
+// ---------------------------------------------------------------------------------
+
+namespace detail {
+/// Selects the adopting constructor (a plain int would let `semaphore(0, 1)` pick it).
+struct adopt_tag {};
+
+template <>
+struct handle_ops<tapir_semaphore> {
+  static const tapir_semaphore* retain(const tapir_semaphore* p) noexcept { return tapir_semaphore_retain(p); }
+  static void release(const tapir_semaphore* p) noexcept { (void)tapir_semaphore_release(p); }
+  static constexpr const char* name = "tapir::semaphore";
+};
+template <>
+struct handle_ops<tapir_auto_reset_event> {
+  static const tapir_auto_reset_event* retain(const tapir_auto_reset_event* p) noexcept {
+    return tapir_auto_reset_event_retain(p);
+  }
+  static void release(const tapir_auto_reset_event* p) noexcept { (void)tapir_auto_reset_event_release(p); }
+  static constexpr const char* name = "tapir::auto_reset_event";
+};
+template <>
+struct handle_ops<tapir_manual_reset_event> {
+  static const tapir_manual_reset_event* retain(const tapir_manual_reset_event* p) noexcept {
+    return tapir_manual_reset_event_retain(p);
+  }
+  static void release(const tapir_manual_reset_event* p) noexcept { (void)tapir_manual_reset_event_release(p); }
+  static constexpr const char* name = "tapir::manual_reset_event";
+};
+template <>
+struct handle_ops<tapir_countdown> {
+  static const tapir_countdown* retain(const tapir_countdown* p) noexcept { return tapir_countdown_retain(p); }
+  static void release(const tapir_countdown* p) noexcept { (void)tapir_countdown_release(p); }
+  static constexpr const char* name = "tapir::countdown_event";
+};
+template <>
+struct handle_ops<tapir_barrier> {
+  static const tapir_barrier* retain(const tapir_barrier* p) noexcept { return tapir_barrier_retain(p); }
+  static void release(const tapir_barrier* p) noexcept { (void)tapir_barrier_release(p); }
+  static constexpr const char* name = "tapir::barrier";
+};
+template <>
+struct handle_ops<tapir_lock> {
+  static const tapir_lock* retain(const tapir_lock* p) noexcept { return tapir_lock_retain(p); }
+  static void release(const tapir_lock* p) noexcept { (void)tapir_lock_release(p); }
+  static constexpr const char* name = "tapir::async_lock";
+};
+template <>
+struct handle_ops<tapir_rwlock> {
+  static const tapir_rwlock* retain(const tapir_rwlock* p) noexcept { return tapir_rwlock_retain(p); }
+  static void release(const tapir_rwlock* p) noexcept { (void)tapir_rwlock_release(p); }
+  static constexpr const char* name = "tapir::async_rwlock";
+};
+template <>
+struct handle_ops<tapir_lock_guard> {
+  static const tapir_lock_guard* retain(const tapir_lock_guard* p) noexcept { return tapir_lock_guard_retain(p); }
+  static void release(const tapir_lock_guard* p) noexcept { (void)tapir_lock_guard_release(p); }
+  static constexpr const char* name = "tapir::lock_guard";
+};
+template <>
+struct handle_ops<tapir_channel> {
+  static const tapir_channel* retain(const tapir_channel* p) noexcept { return tapir_channel_retain(p); }
+  static void release(const tapir_channel* p) noexcept { (void)tapir_channel_release(p); }
+  static constexpr const char* name = "tapir::channel";
+};
+template <>
+struct handle_ops<tapir_cache> {
+  static const tapir_cache* retain(const tapir_cache* p) noexcept { return tapir_cache_retain(p); }
+  static void release(const tapir_cache* p) noexcept { (void)tapir_cache_release(p); }
+  static constexpr const char* name = "tapir::cache";
+};
+
+/// The native token of an optional token argument (NULL: none).
+inline const tapir_cancel_token* token_of(const cancel_token* t) {
+  if (!t) return nullptr;
+  if (!*t) throw_empty("tapir::cancel_token");
+  return t->native();
+}
+
+/// A wait's task: checks the call, adopts the +1 task.
+template <class T>
+task<T> wait_task(tapir_status st, const tapir_task* t, const char* call) {
+  check(st, call);
+  return task<T>::adopt(t);
+}
+}  // namespace detail
+
+/// An asynchronous counting semaphore (SemaphoreSlim): waiters served in arrival order.
+class semaphore : public detail::handle<tapir_semaphore> {
+ public:
+  /// `initial` permits, at most `max`.
+  explicit semaphore(std::uint32_t initial, std::uint32_t max = 0xFFFFFFFFu) {
+    detail::check(tapir_semaphore_new(initial, max, &p_), "tapir_semaphore_new");
+  }
+  static semaphore adopt(const tapir_semaphore* p) noexcept { return semaphore(p, detail::adopt_tag{}); }
+  static semaphore borrow(const tapir_semaphore* p) { return semaphore(detail::retain_checked(p), detail::adopt_tag{}); }
+
+  /// WaitAsync: true once `n` permits are taken, false when `timeout` passes first;
+  /// canceled when `token` is canceled first.
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<bool> wait_async(std::uint32_t n = 1,
+                                      std::chrono::duration<Rep, Period> timeout = infinite,
+                                      const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st = tapir_semaphore_wait_async(checked(), n, detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<bool>(st, t, "tapir_semaphore_wait_async");
+  }
+  [[nodiscard]] task<bool> wait_async(std::uint32_t n, const cancel_token& token) const {
+    return wait_async(n, infinite, &token);
+  }
+  /// Wait(0): takes `n` permits if nobody waits and they are there.
+  bool try_wait(std::uint32_t n = 1) const {
+    const tapir_semaphore* s = checked();
+    if (tapir_semaphore_try_wait(s, n)) return true;
+    tapir_status st = tapir_last_status();
+    if (st != TAPIR_STATUS_TIMEOUT) detail::throw_status(st, "tapir_semaphore_try_wait");
+    return false;
+  }
+  /// Release(n): gives `n` permits back (to the waiters first); returns the count
+  /// before. Throws status_error (TAPIR_STATUS_FULL) past the maximum.
+  std::uint32_t signal(std::uint32_t n = 1) const {
+    std::uint32_t before = 0;
+    detail::check(tapir_semaphore_signal(checked(), n, &before), "tapir_semaphore_signal");
+    return before;
+  }
+  std::uint32_t current_count() const { return tapir_semaphore_current_count(checked()); }
+
+ private:
+  semaphore(const tapir_semaphore* p, detail::adopt_tag) noexcept : handle(p) {}
+};
+
+/// An auto-reset event: each set completes one waiter; a set with nobody waiting is
+/// remembered once.
+class auto_reset_event : public detail::handle<tapir_auto_reset_event> {
+ public:
+  explicit auto_reset_event(bool initially_set = false) {
+    detail::check(tapir_auto_reset_event_new(initially_set ? 1u : 0u, &p_), "tapir_auto_reset_event_new");
+  }
+  static auto_reset_event adopt(const tapir_auto_reset_event* p) noexcept { return auto_reset_event(p, detail::adopt_tag{}); }
+  static auto_reset_event borrow(const tapir_auto_reset_event* p) {
+    return auto_reset_event(detail::retain_checked(p), detail::adopt_tag{});
+  }
+  void set() const { detail::check(tapir_auto_reset_event_set(checked()), "tapir_auto_reset_event_set"); }
+  bool try_wait() const {
+    if (tapir_auto_reset_event_try_wait(checked())) return true;
+    tapir_status st = tapir_last_status();
+    if (st != TAPIR_STATUS_TIMEOUT) detail::throw_status(st, "tapir_auto_reset_event_try_wait");
+    return false;
+  }
+  /// true when a set is taken for this wait, false on timeout; canceled by `token`.
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<bool> wait_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                      const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st = tapir_auto_reset_event_wait_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<bool>(st, t, "tapir_auto_reset_event_wait_async");
+  }
+  [[nodiscard]] task<bool> wait_async(const cancel_token& token) const { return wait_async(infinite, &token); }
+
+ private:
+  auto_reset_event(const tapir_auto_reset_event* p, detail::adopt_tag) noexcept : handle(p) {}
+};
+
+/// A manual-reset event: a set completes every waiter and stays set until reset.
+class manual_reset_event : public detail::handle<tapir_manual_reset_event> {
+ public:
+  explicit manual_reset_event(bool initially_set = false) {
+    detail::check(tapir_manual_reset_event_new(initially_set ? 1u : 0u, &p_), "tapir_manual_reset_event_new");
+  }
+  static manual_reset_event adopt(const tapir_manual_reset_event* p) noexcept { return manual_reset_event(p, detail::adopt_tag{}); }
+  static manual_reset_event borrow(const tapir_manual_reset_event* p) {
+    return manual_reset_event(detail::retain_checked(p), detail::adopt_tag{});
+  }
+  void set() const { detail::check(tapir_manual_reset_event_set(checked()), "tapir_manual_reset_event_set"); }
+  void reset() const { detail::check(tapir_manual_reset_event_reset(checked()), "tapir_manual_reset_event_reset"); }
+  bool is_set() const { return tapir_manual_reset_event_is_set(checked()); }
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<bool> wait_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                      const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st =
+        tapir_manual_reset_event_wait_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<bool>(st, t, "tapir_manual_reset_event_wait_async");
+  }
+  [[nodiscard]] task<bool> wait_async(const cancel_token& token) const { return wait_async(infinite, &token); }
+
+ private:
+  manual_reset_event(const tapir_manual_reset_event* p, detail::adopt_tag) noexcept : handle(p) {}
+};
+
+/// A countdown event (CountdownEvent): set once its count reaches zero.
+class countdown_event : public detail::handle<tapir_countdown> {
+ public:
+  explicit countdown_event(std::uint32_t initial) {
+    detail::check(tapir_countdown_new(initial, &p_), "tapir_countdown_new");
+  }
+  static countdown_event adopt(const tapir_countdown* p) noexcept { return countdown_event(p, detail::adopt_tag{}); }
+  static countdown_event borrow(const tapir_countdown* p) { return countdown_event(detail::retain_checked(p), detail::adopt_tag{}); }
+  /// Counts down by `n`; true when that set the event. Throws status_error
+  /// (INVALID_STATE) when `n` is more than what is left.
+  bool signal(std::uint32_t n = 1) const {
+    bool zero = false;
+    detail::check(tapir_countdown_signal(checked(), n, &zero), "tapir_countdown_signal");
+    return zero;
+  }
+  void add_count(std::uint32_t n = 1) const {
+    detail::check(tapir_countdown_add_count(checked(), n), "tapir_countdown_add_count");
+  }
+  bool try_add_count(std::uint32_t n = 1) const { return tapir_countdown_try_add_count(checked(), n); }
+  /// Back to the initial count.
+  void reset() const { detail::check(tapir_countdown_reset(checked(), -1), "tapir_countdown_reset"); }
+  /// To `count`, which becomes the initial count.
+  void reset(std::uint32_t count) const {
+    detail::check(tapir_countdown_reset(checked(), static_cast<std::int64_t>(count)), "tapir_countdown_reset");
+  }
+  std::uint32_t current_count() const { return tapir_countdown_current_count(checked()); }
+  std::uint32_t initial_count() const { return tapir_countdown_initial_count(checked()); }
+  bool is_set() const { return current_count() == 0; }
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<bool> wait_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                      const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st = tapir_countdown_wait_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<bool>(st, t, "tapir_countdown_wait_async");
+  }
+
+ private:
+  countdown_event(const tapir_countdown* p, detail::adopt_tag) noexcept : handle(p) {}
+};
+
+/// A barrier of phases with an optional post-phase action `void(std::uint64_t phase)`;
+/// an exception the action throws fails every participant of that phase with it.
+class barrier : public detail::handle<tapir_barrier> {
+ public:
+  explicit barrier(std::uint32_t participants) {
+    detail::check(tapir_barrier_new(participants, nullptr, nullptr, nullptr, &p_), "tapir_barrier_new");
+  }
+  template <class F>
+  barrier(std::uint32_t participants, F&& post_phase) {
+    using Fn = std::decay_t<F>;
+    std::unique_ptr<Fn> fn(new Fn(std::forward<F>(post_phase)));
+    detail::check(tapir_barrier_new(participants, &phase_call<Fn>::run, fn.get(), &phase_call<Fn>::destroy, &p_),
+                  "tapir_barrier_new");
+    (void)fn.release();
+  }
+  static barrier adopt(const tapir_barrier* p) noexcept { return barrier(p, detail::adopt_tag{}); }
+  static barrier borrow(const tapir_barrier* p) { return barrier(detail::retain_checked(p), detail::adopt_tag{}); }
+
+  /// true when the phase completes, false on timeout (the arrival is taken back).
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<bool> signal_and_wait_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                                 const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st =
+        tapir_barrier_signal_and_wait_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<bool>(st, t, "tapir_barrier_signal_and_wait_async");
+  }
+  /// Returns the current phase.
+  std::uint64_t add_participants(std::uint32_t n = 1) const {
+    std::uint64_t phase = 0;
+    detail::check(tapir_barrier_add_participants(checked(), n, &phase), "tapir_barrier_add_participants");
+    return phase;
+  }
+  void remove_participants(std::uint32_t n = 1) const {
+    detail::check(tapir_barrier_remove_participants(checked(), n), "tapir_barrier_remove_participants");
+  }
+  std::uint64_t current_phase() const { return tapir_barrier_current_phase(checked()); }
+  std::uint32_t participant_count() const { return tapir_barrier_participant_count(checked()); }
+  std::uint32_t participants_remaining() const { return tapir_barrier_participants_remaining(checked()); }
+
+ private:
+  barrier(const tapir_barrier* p, detail::adopt_tag) noexcept : handle(p) {}
+  template <class Fn>
+  struct phase_call {
+    static const tapir_error* run(void* ud, std::uint64_t phase) noexcept {
+      try {
+        std::invoke(*static_cast<Fn*>(ud), phase);
+        return nullptr;
+      } catch (...) {
+        try {
+          return error::from_exception(std::current_exception()).release();
+        } catch (...) {
+          return nullptr;
+        }
+      }
+    }
+    static void destroy(void* ud) noexcept { delete static_cast<Fn*>(ud); }
+  };
+};
+
+/// A held lock (of an async_lock or async_rwlock): the lock is released when the last
+/// reference goes (this object's, and the acquire task's own). Empty after a timed-out
+/// acquisition.
+class lock_guard : public detail::handle<tapir_lock_guard> {
+ public:
+  lock_guard() noexcept = default;
+  static lock_guard adopt(const tapir_lock_guard* p) noexcept { return lock_guard(p, detail::adopt_tag{}); }
+  static lock_guard borrow(const tapir_lock_guard* p) { return lock_guard(detail::retain_checked(p), detail::adopt_tag{}); }
+  /// Releases this reference now (the lock, if it was the last).
+  void unlock() noexcept { reset(); }
+
+ private:
+  lock_guard(const tapir_lock_guard* p, detail::adopt_tag) noexcept : handle(p) {}
+};
+
+namespace detail {
+/// An acquire task's value is a guard the task owns: get() hands out a reference of its
+/// own (empty for a timed-out acquisition).
+template <>
+struct value_traits<lock_guard, void> {
+  static constexpr bool boxed = false;
+  static constexpr tapir_destroy_fn destroy() noexcept { return nullptr; }
+  static lock_guard get(void* p) {
+    return p ? lock_guard::borrow(static_cast<const tapir_lock_guard*>(p)) : lock_guard();
+  }
+};
+
+inline std::optional<lock_guard> try_guard(bool got, const tapir_lock_guard* g, const char* call) {
+  if (got) return lock_guard::adopt(g);
+  tapir_status st = tapir_last_status();
+  if (st != TAPIR_STATUS_TIMEOUT) throw_status(st, call);  // not just "not free"
+  return std::nullopt;
+}
+}  // namespace detail
+
+/// An asynchronous lock: one holder, waiters granted in arrival order, not reentrant.
+///     auto guard = lock.acquire_async().get();   // held until `guard` goes
+class async_lock : public detail::handle<tapir_lock> {
+ public:
+  async_lock() { detail::check(tapir_lock_new(&p_), "tapir_lock_new"); }
+  static async_lock adopt(const tapir_lock* p) noexcept { return async_lock(p, detail::adopt_tag{}); }
+  static async_lock borrow(const tapir_lock* p) { return async_lock(detail::retain_checked(p), detail::adopt_tag{}); }
+  /// A guard once granted (empty on timeout); canceled by `token`.
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<lock_guard> acquire_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                               const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st = tapir_lock_acquire_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<lock_guard>(st, t, "tapir_lock_acquire_async");
+  }
+  std::optional<lock_guard> try_acquire() const {
+    const tapir_lock_guard* g = nullptr;
+    bool got = tapir_lock_try_acquire(checked(), &g);  // before `g` is read
+    return detail::try_guard(got, g, "tapir_lock_try_acquire");
+  }
+  bool is_held() const { return tapir_lock_is_held(checked()); }
+
+ private:
+  async_lock(const tapir_lock* p, detail::adopt_tag) noexcept : handle(p) {}
+};
+
+/// An asynchronous reader-writer lock (writer preference; no upgrade).
+class async_rwlock : public detail::handle<tapir_rwlock> {
+ public:
+  async_rwlock() { detail::check(tapir_rwlock_new(&p_), "tapir_rwlock_new"); }
+  static async_rwlock adopt(const tapir_rwlock* p) noexcept { return async_rwlock(p, detail::adopt_tag{}); }
+  static async_rwlock borrow(const tapir_rwlock* p) { return async_rwlock(detail::retain_checked(p), detail::adopt_tag{}); }
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<lock_guard> read_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                            const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st = tapir_rwlock_read_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<lock_guard>(st, t, "tapir_rwlock_read_async");
+  }
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<lock_guard> write_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                             const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st = tapir_rwlock_write_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<lock_guard>(st, t, "tapir_rwlock_write_async");
+  }
+  std::optional<lock_guard> try_read() const {
+    const tapir_lock_guard* g = nullptr;
+    bool got = tapir_rwlock_try_read(checked(), &g);  // before `g` is read
+    return detail::try_guard(got, g, "tapir_rwlock_try_read");
+  }
+  std::optional<lock_guard> try_write() const {
+    const tapir_lock_guard* g = nullptr;
+    bool got = tapir_rwlock_try_write(checked(), &g);  // before `g` is read
+    return detail::try_guard(got, g, "tapir_rwlock_try_write");
+  }
+  std::uint32_t reader_count() const { return tapir_rwlock_reader_count(checked()); }
+  bool is_write_held() const { return tapir_rwlock_is_write_held(checked()); }
+
+ private:
+  async_rwlock(const tapir_rwlock* p, detail::adopt_tag) noexcept : handle(p) {}
+};
+
+/// What a bounded channel does with a write when it is full.
+enum class full_mode : std::uint32_t {
+  wait = TAPIR_CHANNEL_FULL_WAIT,
+  drop_oldest = TAPIR_CHANNEL_FULL_DROP_OLDEST,
+  drop_newest = TAPIR_CHANNEL_FULL_DROP_NEWEST,
+  drop_write = TAPIR_CHANNEL_FULL_DROP_WRITE,
+};
+
+/// A channel of T (System.Threading.Channels): bounded (`capacity` > 0) or unbounded.
+/// Reading a completed, drained channel throws (channel_completed's status_error with
+/// TAPIR_STATUS_QUEUE_COMPLETED, or the completion's error).
+template <class T>
+class channel : public detail::handle<tapir_channel> {
+  static_assert(!std::is_void<T>::value, "channel<T> carries values");
+  using VT = detail::value_traits<T>;
+
+ public:
+  explicit channel(std::size_t capacity = 0, full_mode mode = full_mode::wait) {
+    tapir_channel_options o{sizeof(tapir_channel_options), static_cast<std::uint32_t>(mode), capacity};
+    detail::check(tapir_channel_new(&o, &p_), "tapir_channel_new");
+  }
+  static channel adopt(const tapir_channel* p) noexcept { return channel(p, detail::adopt_tag{}); }
+  static channel borrow(const tapir_channel* p) { return channel(detail::retain_checked(p), detail::adopt_tag{}); }
+
+  /// TryWrite: false when a wait-mode channel is full or the channel was completed.
+  bool try_write(T v) const {
+    void* boxed = VT::make(std::move(v));
+    if (tapir_channel_try_write(checked(), boxed, VT::destroy())) return true;
+    tapir_status st = tapir_last_status();
+    if (tapir_destroy_fn d = VT::destroy()) d(boxed);
+    if (st != TAPIR_STATUS_FULL && st != TAPIR_STATUS_QUEUE_COMPLETED) detail::throw_status(st, "tapir_channel_try_write");
+    return false;
+  }
+  /// WriteAsync: true once written, false on timeout. Throws status_error
+  /// (QUEUE_COMPLETED) for a channel completed before the call.
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<bool> write_async(T v, std::chrono::duration<Rep, Period> timeout = infinite,
+                                       const cancel_token* token = nullptr) const {
+    void* boxed = VT::make(std::move(v));
+    const tapir_task* t = nullptr;
+    tapir_status st = tapir_channel_write_async(checked(), boxed, VT::destroy(), detail::to_ms(timeout),
+                                                detail::token_of(token), &t);
+    if (st != TAPIR_STATUS_OK) {
+      if (tapir_destroy_fn d = VT::destroy()) d(boxed);
+      detail::throw_status(st, "tapir_channel_write_async");
+    }
+    return task<bool>::adopt(t);
+  }
+  /// TryRead: the oldest item, or nothing (empty, or completed and drained).
+  std::optional<T> try_read() const {
+    void* item = nullptr;
+    tapir_destroy_fn d = nullptr;
+    if (!tapir_channel_try_read(checked(), &item, &d)) {
+      tapir_status st = tapir_last_status();
+      if (st != TAPIR_STATUS_TIMEOUT && st != TAPIR_STATUS_QUEUE_COMPLETED) detail::throw_status(st, "tapir_channel_try_read");
+      return std::nullopt;
+    }
+    std::optional<T> out;
+    if constexpr (VT::boxed) {
+      out.emplace(std::move(*static_cast<T*>(item)));
+    } else {
+      out.emplace(VT::get(item));
+    }
+    if (d) d(item);
+    return out;
+  }
+  /// ReadAsync: the oldest item; faults once the channel is completed and drained.
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<T> read_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                   const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st = tapir_channel_read_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<T>(st, t, "tapir_channel_read_async");
+  }
+  /// WaitToReadAsync: true when an item is there, false once completed and drained.
+  template <class Rep = std::int64_t, class Period = std::milli>
+  [[nodiscard]] task<bool> wait_to_read_async(std::chrono::duration<Rep, Period> timeout = infinite,
+                                              const cancel_token* token = nullptr) const {
+    const tapir_task* t = nullptr;
+    tapir_status st =
+        tapir_channel_wait_to_read_async(checked(), detail::to_ms(timeout), detail::token_of(token), &t);
+    return detail::wait_task<bool>(st, t, "tapir_channel_wait_to_read_async");
+  }
+  /// Writer.Complete(): readers drain, then see the completion.
+  void complete() const { detail::check(tapir_channel_complete(checked(), nullptr), "tapir_channel_complete"); }
+  /// Writer.Complete(error): readers drain, then fail with `e`.
+  void complete(const error& e) const {
+    if (!e) detail::throw_empty("tapir::error");
+    detail::check(tapir_channel_complete(checked(), e.native()), "tapir_channel_complete");
+  }
+  std::size_t count() const { return tapir_channel_count(checked()); }
+  bool is_completed() const { return tapir_channel_is_completed(checked()); }
+
+ private:
+  channel(const tapir_channel* p, detail::adopt_tag) noexcept : handle(p) {}
+};
+
+/// Options of a cache.
+struct cache_options {
+  /// The most entries kept (least recently used evicted first); 0: unbounded.
+  std::size_t capacity = 0;
+  /// Keep faulted and canceled entries (default: evict them, so the next get retries).
+  bool keep_failures = false;
+};
+
+/// A single-flight cache (AsyncCache): `get_async(key)` runs the factory
+/// `task<T>(std::string_view key)` once per key and hands every caller the same task.
+/// An exception the factory throws fails that entry (and evicts it).
+template <class T>
+class cache : public detail::handle<tapir_cache> {
+ public:
+  template <class F, std::enable_if_t<!std::is_same<std::decay_t<F>, cache>::value, int> = 0>
+  explicit cache(F&& factory, cache_options o = {}) {
+    using Fn = std::decay_t<F>;
+    std::unique_ptr<Fn> fn(new Fn(std::forward<F>(factory)));
+    tapir_cache_options opts{sizeof(tapir_cache_options), o.keep_failures ? TAPIR_CACHE_KEEP_FAILURES : 0u,
+                             o.capacity, nullptr, nullptr};
+    detail::check(tapir_cache_new(&factory_call<Fn>::run, fn.get(), &factory_call<Fn>::destroy, &opts, &p_),
+                  "tapir_cache_new");
+    (void)fn.release();
+  }
+  static cache adopt(const tapir_cache* p) noexcept { return cache(p, detail::adopt_tag{}); }
+  static cache borrow(const tapir_cache* p) { return cache(detail::retain_checked(p), detail::adopt_tag{}); }
+
+  [[nodiscard]] task<T> get_async(std::string_view key) const {
+    const tapir_task* t = nullptr;
+    detail::check(tapir_cache_get_async(checked(), reinterpret_cast<const std::uint8_t*>(key.data()), key.size(), &t),
+                  "tapir_cache_get_async");
+    return task<T>::adopt(t);
+  }
+  /// Evicts the key's entry; true if there was one.
+  bool remove(std::string_view key) const {
+    return tapir_cache_remove(checked(), reinterpret_cast<const std::uint8_t*>(key.data()), key.size());
+  }
+  void clear() const { detail::check(tapir_cache_clear(checked()), "tapir_cache_clear"); }
+  std::size_t count() const { return tapir_cache_count(checked()); }
+
+ private:
+  cache(const tapir_cache* p, detail::adopt_tag) noexcept : handle(p) {}
+  template <class Fn>
+  struct factory_call {
+    static const tapir_task* run(void* ud, const std::uint8_t* key, std::size_t len) noexcept {
+      try {
+        task<T> t = std::invoke(*static_cast<Fn*>(ud),
+                                std::string_view(reinterpret_cast<const char*>(key), len));
+        return t.release();
+      } catch (...) {
+        return detail::task_from_exception_ptr(std::current_exception());
+      }
+    }
+    static void destroy(void* ud) noexcept { delete static_cast<Fn*>(ud); }
+  };
+};
+
 }  // namespace tapir
 
 #endif  // TAPIR_HPP

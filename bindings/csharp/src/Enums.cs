@@ -44,5 +44,13 @@ namespace Tapir
         Scheduler = 4,
         Cancel = 5,
         Progress = 6,
+        Semaphore = 7,
+        Event = 8,
+        Countdown = 9,
+        Barrier = 10,
+        Lock = 11,
+        LockGuard = 12,
+        Channel = 13,
+        Cache = 14,
     }
 }

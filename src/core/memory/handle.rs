@@ -34,6 +34,26 @@ pub enum Kind {
     CancelRegistration = 8,
     /// A progress reporter.
     Progress = 9,
+    /// A semaphore (SemaphoreSlim).
+    Semaphore = 10,
+    /// An auto-reset event.
+    AutoResetEvent = 11,
+    /// A manual-reset event.
+    ManualResetEvent = 12,
+    /// A countdown event (CountdownEvent).
+    Countdown = 13,
+    /// A barrier of phases.
+    Barrier = 14,
+    /// An asynchronous lock.
+    Lock = 15,
+    /// The right to release a held lock or reader-writer lock.
+    LockGuard = 16,
+    /// An asynchronous reader-writer lock.
+    RwLock = 17,
+    /// A producer/consumer channel.
+    Channel = 18,
+    /// A single-flight asynchronous cache.
+    Cache = 19,
 }
 
 impl Kind {
@@ -48,6 +68,16 @@ impl Kind {
             7 => Kind::CancelToken,
             8 => Kind::CancelRegistration,
             9 => Kind::Progress,
+            10 => Kind::Semaphore,
+            11 => Kind::AutoResetEvent,
+            12 => Kind::ManualResetEvent,
+            13 => Kind::Countdown,
+            14 => Kind::Barrier,
+            15 => Kind::Lock,
+            16 => Kind::LockGuard,
+            17 => Kind::RwLock,
+            18 => Kind::Channel,
+            19 => Kind::Cache,
             _ => return None,
         })
     }

@@ -30,7 +30,7 @@ pub(crate) trait Slot: Default + Sync + 'static {
 }
 
 /// Pools per process. Each pool takes the next id the first time it is used.
-pub(crate) const MAX_POOLS: usize = 16;
+pub(crate) const MAX_POOLS: usize = 32;
 const NO_ID: usize = usize::MAX;
 const SEGMENTS: usize = 26;
 const BASE_SHIFT: u32 = 6; // segment s holds 64 << s slots

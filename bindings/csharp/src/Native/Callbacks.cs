@@ -39,6 +39,12 @@ namespace Tapir.Native
         /// <summary>tapir_progress_fn: <paramref name="value"/> is borrowed.</summary>
         internal virtual void OnProgress(IntPtr value) => throw new NotSupportedException();
 
+        /// <summary>tapir_barrier_phase_fn: returns NULL or a new tapir_error reference.</summary>
+        internal virtual IntPtr OnPhase(ulong phase) => throw new NotSupportedException();
+
+        /// <summary>tapir_cache_factory_fn: <paramref name="key"/> is borrowed; returns a new task reference.</summary>
+        internal virtual IntPtr OnCacheFactory(IntPtr key, UIntPtr len) => throw new NotSupportedException();
+
         /// <summary>The post entry of a host scheduler's vtable: must run or discard <paramref name="work"/>.</summary>
         internal virtual void OnPost(IntPtr work) => throw new NotSupportedException();
     }
@@ -64,6 +70,8 @@ namespace Tapir.Native
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate void ProgressFn(IntPtr userData, IntPtr value);
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate void PostFn(IntPtr ctx, IntPtr work);
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate void UnobservedFn(IntPtr userData, ulong taskId, IntPtr errors, UIntPtr count);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate IntPtr PhaseFn(IntPtr userData, ulong phase);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate IntPtr CacheFactoryFn(IntPtr userData, IntPtr key, UIntPtr len);
 
         private static readonly DestroyFn s_freeHandle = FreeHandle;
         private static readonly DestroyFn s_freeAndDispose = FreeAndDispose;
@@ -78,6 +86,8 @@ namespace Tapir.Native
         private static readonly CancelableFactoryFn s_onCancelableFactory = OnCancelableFactory;
         private static readonly ProgressFn s_onProgress = OnProgress;
         private static readonly PostFn s_onPost = OnPost;
+        private static readonly PhaseFn s_onPhase = OnPhase;
+        private static readonly CacheFactoryFn s_onCacheFactory = OnCacheFactory;
         private static readonly UnobservedFn s_onUnobserved = OnUnobserved;
 
         internal static readonly IntPtr FreeHandlePtr;
@@ -94,6 +104,8 @@ namespace Tapir.Native
         internal static readonly IntPtr OnProgressPtr;
         internal static readonly IntPtr OnPostPtr;
         internal static readonly IntPtr OnUnobservedPtr;
+        internal static readonly IntPtr OnPhasePtr;
+        internal static readonly IntPtr OnCacheFactoryPtr;
 
         static Callbacks()
         {
@@ -114,6 +126,8 @@ namespace Tapir.Native
             OnProgressPtr = Marshal.GetFunctionPointerForDelegate(s_onProgress);
             OnPostPtr = Marshal.GetFunctionPointerForDelegate(s_onPost);
             OnUnobservedPtr = Marshal.GetFunctionPointerForDelegate(s_onUnobserved);
+            OnPhasePtr = Marshal.GetFunctionPointerForDelegate(s_onPhase);
+            OnCacheFactoryPtr = Marshal.GetFunctionPointerForDelegate(s_onCacheFactory);
         }
 
         /// <summary>Pins <paramref name="state"/> for native code: the user_data of a registration.</summary>
@@ -246,6 +260,20 @@ namespace Tapir.Native
         {
             try { TapirTask.RaiseUnobserved(taskId, errors, (int)count.ToUInt64()); }
             catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
+        }
+
+        [MonoPInvokeCallback(typeof(PhaseFn))]
+        private static IntPtr OnPhase(IntPtr userData, ulong phase)
+        {
+            try { return ((CallbackState)Target(userData)).OnPhase(phase); }
+            catch (Exception e) { return ErrorOrReport(e); }
+        }
+
+        [MonoPInvokeCallback(typeof(CacheFactoryFn))]
+        private static IntPtr OnCacheFactory(IntPtr userData, IntPtr key, UIntPtr len)
+        {
+            try { return ((CallbackState)Target(userData)).OnCacheFactory(key, len); }
+            catch (Exception e) { return FailedTaskOrReport(e); }
         }
 
         // ---- turning an exception into what the C signature can carry ----

@@ -207,5 +207,98 @@ namespace Tapir.Native
         internal static extern int tapir_progress_new(SchedulerHandle scheduler, IntPtr handler, IntPtr userData, IntPtr destroy, out IntPtr progress);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_progress_report(ProgressHandle progress, IntPtr value, IntPtr valueDestroy);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_progress_release(IntPtr progress);
+        // ---- coordination primitives (every handle the wrapper owns travels as a PrimitiveHandle) ----
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_semaphore_new(uint initial, uint max, out IntPtr semaphore);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_semaphore_wait_async(PrimitiveHandle semaphore, uint count, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_semaphore_try_wait(PrimitiveHandle semaphore, uint count);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_semaphore_signal(PrimitiveHandle semaphore, uint count, out uint previous);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern uint tapir_semaphore_current_count(PrimitiveHandle semaphore);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_semaphore_release(IntPtr semaphore);
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_auto_reset_event_new(uint initiallySet, out IntPtr ev);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_auto_reset_event_set(PrimitiveHandle ev);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_auto_reset_event_try_wait(PrimitiveHandle ev);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_auto_reset_event_wait_async(PrimitiveHandle ev, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_auto_reset_event_release(IntPtr ev);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_manual_reset_event_new(uint initiallySet, out IntPtr ev);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_manual_reset_event_set(PrimitiveHandle ev);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_manual_reset_event_reset(PrimitiveHandle ev);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_manual_reset_event_is_set(PrimitiveHandle ev);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_manual_reset_event_wait_async(PrimitiveHandle ev, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_manual_reset_event_release(IntPtr ev);
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_countdown_new(uint initial, out IntPtr countdown);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_countdown_signal(PrimitiveHandle countdown, uint count, [MarshalAs(UnmanagedType.I1)] out bool reachedZero);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_countdown_add_count(PrimitiveHandle countdown, uint count);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_countdown_try_add_count(PrimitiveHandle countdown, uint count);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_countdown_reset(PrimitiveHandle countdown, long count);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern uint tapir_countdown_current_count(PrimitiveHandle countdown);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern uint tapir_countdown_initial_count(PrimitiveHandle countdown);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_countdown_wait_async(PrimitiveHandle countdown, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_countdown_release(IntPtr countdown);
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_barrier_new(uint participants, IntPtr postPhase, IntPtr userData, IntPtr destroy, out IntPtr barrier);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_barrier_signal_and_wait_async(PrimitiveHandle barrier, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_barrier_add_participants(PrimitiveHandle barrier, uint count, out ulong phase);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_barrier_remove_participants(PrimitiveHandle barrier, uint count);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern ulong tapir_barrier_current_phase(PrimitiveHandle barrier);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern uint tapir_barrier_participant_count(PrimitiveHandle barrier);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern uint tapir_barrier_participants_remaining(PrimitiveHandle barrier);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_barrier_release(IntPtr barrier);
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_lock_new(out IntPtr lck);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_lock_acquire_async(PrimitiveHandle lck, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_lock_try_acquire(PrimitiveHandle lck, out IntPtr guard);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_lock_is_held(PrimitiveHandle lck);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_lock_release(IntPtr lck);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_lock_guard_retain(IntPtr guard);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_lock_guard_release(IntPtr guard);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_rwlock_new(out IntPtr rwlock);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_rwlock_read_async(PrimitiveHandle rwlock, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_rwlock_write_async(PrimitiveHandle rwlock, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_rwlock_try_read(PrimitiveHandle rwlock, out IntPtr guard);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_rwlock_try_write(PrimitiveHandle rwlock, out IntPtr guard);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern uint tapir_rwlock_reader_count(PrimitiveHandle rwlock);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_rwlock_is_write_held(PrimitiveHandle rwlock);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_rwlock_release(IntPtr rwlock);
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct ChannelOptions
+        {
+            internal uint struct_size;
+            internal uint full_mode;
+            internal UIntPtr capacity;
+            internal static readonly uint Size = (uint)Marshal.SizeOf(typeof(ChannelOptions));
+        }
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_channel_new(ref ChannelOptions options, out IntPtr channel);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_channel_try_write(PrimitiveHandle channel, IntPtr item, IntPtr destroy);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_channel_write_async(PrimitiveHandle channel, IntPtr item, IntPtr destroy, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_channel_try_read(PrimitiveHandle channel, out IntPtr item, out IntPtr destroy);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_channel_read_async(PrimitiveHandle channel, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_channel_wait_to_read_async(PrimitiveHandle channel, long timeoutMs, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_channel_complete(PrimitiveHandle channel, ErrorHandle error);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_channel_count(PrimitiveHandle channel);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_channel_is_completed(PrimitiveHandle channel);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_channel_release(IntPtr channel);
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct CacheOptions
+        {
+            internal uint struct_size;
+            internal uint flags;
+            internal UIntPtr capacity;
+            internal IntPtr hash;
+            internal IntPtr equal;
+            internal static readonly uint Size = (uint)Marshal.SizeOf(typeof(CacheOptions));
+        }
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cache_new(IntPtr factory, IntPtr userData, IntPtr destroy, ref CacheOptions options, out IntPtr cache);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cache_get_async(PrimitiveHandle cache, byte[] key, UIntPtr len, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)] [return: MarshalAs(UnmanagedType.I1)] internal static extern bool tapir_cache_remove(PrimitiveHandle cache, byte[] key, UIntPtr len);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cache_clear(PrimitiveHandle cache);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_cache_count(PrimitiveHandle cache);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_cache_release(IntPtr cache);
     }
 }
