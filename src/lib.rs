@@ -11,6 +11,13 @@
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("tapir handles are 64-bit values carried in pointers: 64-bit targets only");
 
+#[cfg(not(loom))]
+pub mod api;
 pub(crate) mod core;
 #[cfg(not(loom))]
 pub mod ffi;
+
+#[cfg(not(loom))]
+pub use api::*;
+#[cfg(not(loom))]
+pub use core::status::Status;
