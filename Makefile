@@ -5,7 +5,7 @@ CARGO ?= cargo
 RELEASE_LIB := target/release/libtapir.so
 LOOM_TIMEOUT ?= 600
 
-.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp
+.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp conformance
 
 ## demo: build and run the C tour (examples/c/tour.c)
 demo: lib
@@ -65,6 +65,12 @@ examples: lib
 ## csharp-test: the C# binding's NUnit suite on Mono (bindings/csharp)
 csharp-test: lib
 	$(MAKE) -C bindings/csharp test LIBDIR=$(CURDIR)/target/release
+
+## conformance: one task made by a C program, awaited from C, C++ (co_await), C# (await,
+## on Mono) and Rust (.await): the same value, faults (each language's own error comes back
+## as the original object) and cancellation, with the live-object count back to zero
+conformance:
+	$(MAKE) -C tests/conformance run
 
 ## demo-csharp: build and run the C# tour (examples/csharp/Tour.cs)
 demo-csharp: lib
