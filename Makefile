@@ -79,6 +79,7 @@ demo-csharp: lib
 bench:
 	$(CARGO) build --release
 	$(MAKE) -C benches
+	$(MAKE) -C benches rust
 
 ## scaling: issue 3's combinator and timer scaling/memory figures (tapir only)
 scaling: lib

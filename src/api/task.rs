@@ -14,10 +14,8 @@ use crate::core::memory::family::Ref;
 use crate::core::memory::{Handle, Kind};
 use crate::core::status::Status;
 use crate::core::task::Final;
-use crate::core::task::continuation::{
-    self, Action, Continuation, EXECUTE_SYNCHRONOUSLY, Internal, WAKE,
-};
-use crate::core::task::list::{self, NodeCell, Placement, Target, Want};
+use crate::core::task::continuation;
+use crate::core::task::list::{self, NodeCell, Placement, WakerPlaced};
 use crate::core::task::ops;
 use crate::core::task::outcome::Outcome;
 use crate::core::{time, wait};
@@ -486,18 +484,20 @@ impl<T: Clone + 'static> Task<T> {
     /// ```
     #[inline]
     pub fn try_result(&self) -> Option<Result<T, Error>> {
-        match ops::status(self.handle).expect("a Task holds a valid handle")? {
-            Final::Succeeded => {
-                let bits = ops::result(self.handle).expect("a succeeded task has a value");
-                // SAFETY: this Task keeps the task alive; its value is stored as T travels
-                // (the constructors, or the caller of `from_raw`, guarantee it).
-                Some(Ok(unsafe { value::decode::<T>(bits) }))
-            }
-            Final::Faulted => Some(Err(self.error_now())),
-            Final::Canceled => Some(Err(Error::canceled(
-                ops::cancel_token(self.handle).ok().flatten(),
-            ))),
-        }
+        let (status, bits) =
+            ops::completed_value(self.handle).expect("a Task holds a valid handle")?;
+        Some(match status {
+            // SAFETY: this Task keeps the task alive; its value is stored as T travels
+            // (the constructors, or the caller of `from_raw`, guarantee it).
+            Final::Succeeded => Ok(unsafe { value::decode::<T>(bits) }),
+            Final::Faulted => Err(self.error_now()),
+            Final::Canceled => Err(self.canceled_now()),
+        })
+    }
+
+    #[cold]
+    fn canceled_now(&self) -> Error {
+        Error::canceled(ops::cancel_token(self.handle).ok().flatten())
     }
 
     #[cold]
@@ -661,26 +661,19 @@ impl<T: Clone + 'static> Task<T> {
                 return Poll::Ready(r);
             }
         }
-        let cont = Continuation {
-            action: Action::Internal(Internal::from_waker(cx.waker().clone())),
-            flags: EXECUTE_SYNCHRONOUSLY | WAKE,
-            scheduler: None,
-            guard: None,
-        };
-        match list::register(Target::User(self.handle), cont, Want::Removable) {
-            Ok(Placement::First(_)) => self.reg = Registration { at: INLINE, key },
-            Ok(Placement::Node(Some(node), _)) => {
+        match list::register_waker(self.handle, cx.waker().clone()) {
+            Ok(WakerPlaced::Inline) => self.reg = Registration { at: INLINE, key },
+            Ok(WakerPlaced::Node(node)) => {
                 self.reg = Registration {
                     at: node.into_index() as u64 + 2,
                     key,
                 }
             }
-            // Completed meanwhile: the continuation woke the waker already (harmless).
-            Ok(_) => return Poll::Ready(self.try_result().expect("completed")),
-            Err((s, cont)) => {
-                cont.refuse();
-                return Poll::Ready(Err(Error::from_status(s)));
+            // Completed meanwhile: nothing was registered.
+            Ok(WakerPlaced::Completed) => {
+                return Poll::Ready(self.try_result().expect("completed"));
             }
+            Err(s) => return Poll::Ready(Err(Error::from_status(s))),
         }
         Poll::Pending
     }
