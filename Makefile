@@ -5,7 +5,7 @@ CARGO ?= cargo
 RELEASE_LIB := target/release/libtapir.so
 LOOM_TIMEOUT ?= 600
 
-.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp
+.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp conformance
 
 ## demo: build and run the C tour (examples/c/tour.c)
 demo: lib
@@ -69,6 +69,12 @@ examples: lib
 csharp-test: lib
 	$(MAKE) -C bindings/csharp test LIBDIR=$(CURDIR)/target/release
 
+## conformance: one task made by a C program, awaited from C, C++ (co_await), C# (await,
+## on Mono) and Rust (.await): the same value, faults (each language's own error comes back
+## as the original object) and cancellation, with the live-object count back to zero
+conformance:
+	$(MAKE) -C tests/conformance run
+
 ## demo-csharp: build and run the C# tour (examples/csharp/Tour.cs)
 demo-csharp: lib
 	$(MAKE) -C bindings/csharp tour LIBDIR=$(CURDIR)/target/release
@@ -109,6 +115,7 @@ header:
 bench:
 	$(CARGO) build --release
 	$(MAKE) -C benches
+	$(MAKE) -C benches rust
 
 ## scaling: combinator and timer scaling and memory figures (tapir only)
 scaling: lib

@@ -46,6 +46,11 @@ impl UserData {
     pub fn ptr(&self) -> *mut c_void {
         self.data
     }
+    /// The destroy function given with the data (a face recognizes its own payloads
+    /// by it).
+    pub fn destroy_fn(&self) -> Option<DestroyFn> {
+        self.destroy
+    }
     /// Hands `data` back to its owner: destroy will not run (a refused call).
     pub fn give_back(mut self) {
         self.destroy = None;

@@ -103,6 +103,11 @@ impl ErrorRef {
         self.0.mint_user(Kind::Error)
     }
 
+    /// The handle that names this error (no reference is given).
+    pub fn handle(&self) -> Handle {
+        self.0.handle(Kind::Error)
+    }
+
     /// The error's fields.
     pub fn data(&self) -> &ErrorData {
         // SAFETY: `self` owns a reference, so the slot is live and its data immutable.

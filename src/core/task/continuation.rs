@@ -95,7 +95,7 @@ pub(crate) struct Internal {
 }
 
 // SAFETY: the data of every internal action is Send + Sync by construction (`from_arc`
-// and `from_fn` require it).
+// and `from_fn` require it; a `Waker`, which `from_waker` carries, is Send + Sync).
 unsafe impl Send for Internal {}
 
 pub(crate) struct InternalVTable {
@@ -153,6 +153,42 @@ static BOXED: InternalVTable = InternalVTable {
     drop: drop_boxed,
 };
 
+/// A `Waker` carried in an internal continuation's two data words (its data pointer
+/// and its vtable): waking an awaiting future needs no allocation. Running it wakes
+/// the waker; dropping it drops the waker.
+///
+/// # Safety
+/// `data` and `index` are the raw parts of a `Waker` that this continuation owns
+/// (`Internal::from_waker`), consumed once.
+unsafe fn run_waker(data: *const (), index: usize, _antecedent: &Antecedent) {
+    // SAFETY: see above: the parts come from `from_waker`'s ManuallyDrop'd waker.
+    unsafe { waker_from_parts(data, index) }.wake();
+}
+
+/// # Safety
+/// As for `run_waker`.
+unsafe fn drop_waker(data: *const (), index: usize) {
+    // SAFETY: as in `run_waker`.
+    drop(unsafe { waker_from_parts(data, index) });
+}
+
+/// # Safety
+/// `data` and `vtable` are the parts of a live `Waker` whose ownership passes here.
+unsafe fn waker_from_parts(data: *const (), vtable: usize) -> std::task::Waker {
+    // SAFETY: forwarded: the pair was read from a waker that was never dropped.
+    unsafe {
+        std::task::Waker::from_raw(std::task::RawWaker::new(
+            data,
+            &*(vtable as *const std::task::RawWakerVTable),
+        ))
+    }
+}
+
+static WAKER: InternalVTable = InternalVTable {
+    run: run_waker,
+    drop: drop_waker,
+};
+
 impl Internal {
     /// Input `index` of a combinator.
     pub(crate) fn from_arc<T: Combinator>(state: Arc<T>, index: usize) -> Internal {
@@ -170,6 +206,18 @@ impl Internal {
             vtable: &BOXED,
             data: Box::into_raw(Box::new(boxed)) as *const (),
             index: 0,
+        }
+    }
+
+    /// Wakes `waker` when the task completes (an awaiting future); no allocation. Its
+    /// [`key`](Internal::key) is the waker's data pointer and vtable address, which is
+    /// what `Waker::will_wake` compares.
+    pub(crate) fn from_waker(waker: std::task::Waker) -> Internal {
+        let w = std::mem::ManuallyDrop::new(waker);
+        Internal {
+            vtable: &WAKER,
+            data: w.data(),
+            index: w.vtable() as *const std::task::RawWakerVTable as usize,
         }
     }
 

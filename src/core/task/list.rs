@@ -145,6 +145,13 @@ impl FirstEntry {
             complete::run_notify(ant, f, me.raw[1], destroy, me.flags());
             return;
         }
+        if me.tag() == TAG_INTERNAL {
+            // A library continuation has no token, scheduler or filter: run it as is.
+            // SAFETY: an INTERNAL entry's words are `Internal::into_raw`'s, consumed
+            // once here (`me` is not dropped).
+            unsafe { Internal::from_raw(me.raw) }.run(ant);
+            return;
+        }
         // SAFETY: `me` is not dropped; `decode` consumes the raw parts once.
         let cont = unsafe { std::ptr::read(&*me) }.into_continuation();
         run_continuation(ant, cont);
@@ -657,6 +664,60 @@ pub(crate) fn notify_fast(
                 },
             );
             Ok(())
+        }
+    }
+}
+
+/// Where [`register_waker`] left a waker.
+pub(crate) enum WakerPlaced {
+    /// In the task's inline slot: removable with `Placement::First` and the key.
+    Inline,
+    /// In a list node (a reference of the caller's keeps it, for removal).
+    Node(Ref<NodeCell>),
+    /// The task has completed: nothing was registered (the waker was dropped).
+    Completed,
+}
+
+/// The await path: registers `waker` to be woken when the task of a valid handle
+/// completes (no allocation while the inline slot is free). Its removal key is
+/// `Internal::from_waker`'s. On INVALID_HANDLE nothing was registered.
+#[inline]
+pub(crate) fn register_waker(h: Handle, waker: std::task::Waker) -> Result<WakerPlaced> {
+    let cell = task_cell(h)?;
+    let g = h.generation();
+    let internal = Internal::from_waker(waker);
+    let entry = (
+        internal.into_raw(),
+        TAG_INTERNAL | (EXECUTE_SYNCHRONOUSLY & FLAGS_MASK) | MARK_WAKE,
+    );
+    match slot::place(cell, |w| w.task_handle_valid(g), entry) {
+        Placed::Inline => Ok(WakerPlaced::Inline),
+        Placed::Completed(_) => {
+            drop(FirstEntry::from_raw(entry));
+            Ok(WakerPlaced::Completed)
+        }
+        Placed::Refused => {
+            drop(FirstEntry::from_raw(entry));
+            Err(Status::InvalidHandle)
+        }
+        Placed::Occupied => {
+            // SAFETY: the words were just made by `into_raw` and were not placed.
+            let internal = unsafe { Internal::from_raw(entry.0) };
+            let cont = Continuation {
+                action: Action::Internal(internal),
+                flags: EXECUTE_SYNCHRONOUSLY | WAKE,
+                scheduler: None,
+                guard: None,
+            };
+            match register(Target::User(h), cont, Want::Removable) {
+                Ok(Placement::First(_)) => Ok(WakerPlaced::Inline),
+                Ok(Placement::Node(Some(n), _)) => Ok(WakerPlaced::Node(n)),
+                Ok(_) => Ok(WakerPlaced::Completed),
+                Err((s, cont)) => {
+                    cont.refuse();
+                    Err(s)
+                }
+            }
         }
     }
 }

@@ -166,6 +166,22 @@ fn read_checked<R>(
     }
 }
 
+/// The final status of a task and, if it succeeded, its value (0 otherwise), read in
+/// one validated step: the await fast path. None while pending.
+#[inline]
+pub fn completed_value(h: Handle) -> Result<Option<(Final, usize)>> {
+    read_checked(h, |cell, w| {
+        w.final_status().map(|s| {
+            let v = if s == Final::Succeeded {
+                outcome::value_of(cell)
+            } else {
+                0
+            };
+            (s, v)
+        })
+    })
+}
+
 /// The final status of a task; None while pending.
 #[inline]
 pub fn status(h: Handle) -> Result<Option<Final>> {

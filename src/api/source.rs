@@ -1,0 +1,290 @@
+//! [`CompletionSource<T>`]: the producer side of a task (TaskCompletionSource).
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::core::combinators;
+use crate::core::memory::{Handle, Kind};
+use crate::core::status::Status;
+use crate::core::task::ops;
+use crate::core::task::outcome::Outcome;
+use crate::core::task::refs::source_cell;
+use crate::ffi::tapir_source;
+
+use super::cancel::CancellationToken;
+use super::error::Error;
+use super::task::Task;
+use super::value;
+
+/// Completes its [`Task`] exactly once with a value, an error or cancellation
+/// (TaskCompletionSource&lt;T&gt;).
+///
+/// Cloning adds a reference. When the last reference is dropped while the task is still
+/// pending, the task fails with an error of code [`Status::BrokenPromise`] (a broken
+/// promise): nothing waits for ever because its producer went away.
+///
+/// ```
+/// use tapir::{CompletionSource, Status};
+///
+/// let s = CompletionSource::<String>::new();
+/// let t = s.task();
+/// s.set_result("ready".into()).unwrap();
+/// assert_eq!(t.wait().unwrap(), "ready");
+/// assert_eq!(s.set_result("again".into()).unwrap_err().status(), Some(Status::AlreadyCompleted));
+///
+/// let dropped = CompletionSource::<u8>::new();
+/// let orphan = dropped.task();
+/// drop(dropped);
+/// assert_eq!(orphan.wait().unwrap_err().status(), Some(Status::BrokenPromise));
+/// ```
+pub struct CompletionSource<T: 'static> {
+    handle: Handle,
+    _value: PhantomData<Arc<T>>,
+}
+
+impl<T: 'static> CompletionSource<T> {
+    /// A source and its pending task.
+    pub fn new() -> CompletionSource<T> {
+        CompletionSource::from_handle(ops::source_new(0, 0))
+    }
+
+    /// A source whose task never runs continuations inline on the thread that completes
+    /// it (TaskCreationOptions.RunContinuationsAsynchronously): `set_result` returns
+    /// before any awaiting code runs.
+    ///
+    /// ```
+    /// let s = tapir::CompletionSource::<u8>::with_async_continuations();
+    /// let t = s.task().continue_with(|t| t.wait().unwrap() * 2);
+    /// s.set_result(21).unwrap(); // the continuation runs on the pool, not here
+    /// assert_eq!(t.wait(), Ok(42));
+    /// ```
+    pub fn with_async_continuations() -> CompletionSource<T> {
+        CompletionSource::from_handle(ops::source_new(
+            ops::SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
+            0,
+        ))
+    }
+
+    pub(crate) fn from_handle(handle: Handle) -> CompletionSource<T> {
+        debug_assert!(handle.kind() == Some(Kind::Source));
+        CompletionSource {
+            handle,
+            _value: PhantomData,
+        }
+    }
+
+    /// The task this source completes (the same task every time).
+    pub fn task(&self) -> Task<T> {
+        Task::from_handle(
+            ops::source_task(self.handle).expect("tapir: a task has too many handles"),
+        )
+    }
+
+    /// True once the task has completed (by this source or another clone of it).
+    pub fn is_completed(&self) -> bool {
+        source_cell(self.handle).is_ok_and(|c| c.word.load().is_completed())
+    }
+
+    fn complete(&self, outcome: Outcome) -> Result<(), Error> {
+        ops::source_complete(self.handle, outcome).map_err(Error::from_status)
+    }
+
+    /// Fails the task with `error` (SetException); an error for which
+    /// [`Error::is_canceled`] is true cancels it instead (with that error's token), as an
+    /// `OperationCanceledException` ending an async method does. Refused with
+    /// [`Status::AlreadyCompleted`] when the task has completed.
+    ///
+    /// ```
+    /// let s = tapir::CompletionSource::<u8>::new();
+    /// let e = tapir::Error::new(9, "bad input");
+    /// s.set_error(e.clone()).unwrap();
+    /// assert_eq!(s.task().wait().unwrap_err(), e); // the same error object
+    /// ```
+    pub fn set_error(&self, error: Error) -> Result<(), Error> {
+        self.complete(error.into_outcome())
+    }
+
+    /// As [`set_error`](CompletionSource::set_error), returning whether this call
+    /// completed the task (TrySetException).
+    pub fn try_set_error(&self, error: Error) -> bool {
+        self.set_error(error).is_ok()
+    }
+
+    /// Fails the task with several errors, kept in order (SetException(IEnumerable)).
+    /// Refused with [`Status::InvalidArgument`] for an empty list.
+    ///
+    /// ```
+    /// use tapir::Error;
+    /// let s = tapir::CompletionSource::<u8>::new();
+    /// s.set_errors([Error::new(1, "a"), Error::new(2, "b")]).unwrap();
+    /// assert_eq!(s.task().errors().len(), 2);
+    /// ```
+    pub fn set_errors(&self, errors: impl IntoIterator<Item = Error>) -> Result<(), Error> {
+        let list: Vec<_> = errors.into_iter().map(|e| e.to_object()).collect();
+        if list.is_empty() {
+            return Err(Error::from_status(Status::InvalidArgument));
+        }
+        self.complete(Outcome::Faulted(list))
+    }
+
+    /// Cancels the task (SetCanceled).
+    ///
+    /// ```
+    /// let s = tapir::CompletionSource::<u8>::new();
+    /// s.set_canceled().unwrap();
+    /// assert!(s.task().wait().unwrap_err().is_canceled());
+    /// ```
+    pub fn set_canceled(&self) -> Result<(), Error> {
+        self.complete(Outcome::Canceled(None))
+    }
+
+    /// Cancels the task, recording `token` as the cause (SetCanceled(token)).
+    pub fn set_canceled_by(&self, token: &CancellationToken) -> Result<(), Error> {
+        self.complete(Outcome::Canceled(Some(token.token_ref())))
+    }
+
+    /// As [`set_canceled`](CompletionSource::set_canceled), returning whether this call
+    /// completed the task (TrySetCanceled).
+    pub fn try_set_canceled(&self) -> bool {
+        self.set_canceled().is_ok()
+    }
+
+    /// Completes the task the way `task` completes, now or later: its value (shared,
+    /// not copied), its errors or its cancellation. This is how a producer hands over
+    /// to another task (an unwrap). Refused with [`Status::AlreadyCompleted`] when this
+    /// source's task has completed.
+    ///
+    /// ```
+    /// let s = tapir::CompletionSource::<u8>::new();
+    /// let inner = tapir::CompletionSource::<u8>::new();
+    /// s.set_from_task(&inner.task()).unwrap();
+    /// inner.set_result(5).unwrap();
+    /// assert_eq!(s.task().wait(), Ok(5));
+    /// ```
+    pub fn set_from_task(&self, task: &Task<T>) -> Result<(), Error> {
+        combinators::set_from_task(self.handle, task.handle()).map_err(Error::from_status)
+    }
+
+    /// Completes the task with a value stored by the caller, as C code stores one.
+    ///
+    /// # Safety
+    /// `value` must be stored the way `T` travels ([`value`](crate::api::value)), and
+    /// `destroy`, if any, must be sound to call once with `value` from any thread. On
+    /// `Err` the value is still the caller's (destroy was not called).
+    pub unsafe fn set_raw_result(
+        &self,
+        value: *mut c_void,
+        destroy: crate::ffi::tapir_destroy_fn,
+    ) -> Result<(), Error> {
+        ops::source_set_value(self.handle, value as usize, destroy).map_err(Error::from_status)
+    }
+
+    /// Gives the source to C: the `tapir_source` handle with this reference (+1), to be
+    /// released with `tapir_source_release`. C may complete the task with
+    /// `tapir_source_set_result` only with values stored the way `T` travels.
+    pub fn into_raw(self) -> *const tapir_source {
+        let me = std::mem::ManuallyDrop::new(self);
+        me.handle.bits() as usize as *const tapir_source
+    }
+
+    /// The `tapir_source` handle, borrowed: valid while this source lives.
+    pub fn as_raw(&self) -> *const tapir_source {
+        self.handle.bits() as usize as *const tapir_source
+    }
+
+    /// Takes over a `tapir_source` reference (+1) made by C. None for NULL or a handle
+    /// that is not a live source (the reference is then left alone).
+    ///
+    /// # Safety
+    /// The caller owns the reference and gives it up; whoever reads the task must read
+    /// its value as a `T` (see [`Task::from_raw`]).
+    pub unsafe fn from_raw(p: *const tapir_source) -> Option<CompletionSource<T>> {
+        let h = Handle::from_bits(p as usize as u64)?;
+        let cell = source_cell(h).ok()?;
+        cell.word
+            .load()
+            .source_handle_valid(h.generation())
+            .then(|| CompletionSource::from_handle(h))
+    }
+
+    /// A new reference to the source a borrowed handle names (None for NULL or a handle
+    /// that is not a live source).
+    ///
+    /// # Safety
+    /// As for [`from_raw`](CompletionSource::from_raw), except that the caller keeps its
+    /// reference.
+    pub unsafe fn from_raw_borrowed(p: *const tapir_source) -> Option<CompletionSource<T>> {
+        let h = Handle::from_bits(p as usize as u64)?;
+        ops::source_retain(h).ok()?;
+        Some(CompletionSource::from_handle(h))
+    }
+}
+
+impl<T: Send + 'static> CompletionSource<T> {
+    /// Completes the task with `value` (SetResult). Refused with
+    /// [`Status::AlreadyCompleted`] when the task has completed (`value` is dropped).
+    /// Synchronous continuations run before this returns, unless the source was made
+    /// with [`with_async_continuations`](CompletionSource::with_async_continuations).
+    pub fn set_result(&self, value: T) -> Result<(), Error> {
+        let (bits, destroy) = value::encode(value);
+        ops::source_set_value(self.handle, bits, destroy).map_err(|s| {
+            value::reclaim::<T>(bits, destroy);
+            Error::from_status(s)
+        })
+    }
+
+    /// As [`set_result`](CompletionSource::set_result), returning whether this call
+    /// completed the task (TrySetResult).
+    ///
+    /// ```
+    /// let s = tapir::CompletionSource::<u8>::new();
+    /// assert!(s.try_set_result(1));
+    /// assert!(!s.try_set_result(2));
+    /// assert_eq!(s.task().wait(), Ok(1));
+    /// ```
+    pub fn try_set_result(&self, value: T) -> bool {
+        self.set_result(value).is_ok()
+    }
+}
+
+impl CompletionSource<*mut c_void> {
+    /// Completes the task with a C pointer that the task does not own (no destroy).
+    ///
+    /// ```
+    /// use std::ffi::c_void;
+    /// let s = tapir::CompletionSource::<*mut c_void>::new();
+    /// s.set_ptr(0x10 as *mut c_void).unwrap();
+    /// assert_eq!(s.task().wait(), Ok(0x10 as *mut c_void));
+    /// ```
+    pub fn set_ptr(&self, value: *mut c_void) -> Result<(), Error> {
+        ops::source_set_value(self.handle, value as usize, None).map_err(Error::from_status)
+    }
+}
+
+impl<T: 'static> Default for CompletionSource<T> {
+    fn default() -> Self {
+        CompletionSource::new()
+    }
+}
+
+impl<T: 'static> Clone for CompletionSource<T> {
+    fn clone(&self) -> Self {
+        ops::source_retain(self.handle).expect("tapir: a task has too many source handles");
+        CompletionSource::from_handle(self.handle)
+    }
+}
+
+impl<T: 'static> Drop for CompletionSource<T> {
+    fn drop(&mut self) {
+        let _ = ops::source_release(self.handle);
+    }
+}
+
+impl<T: 'static> std::fmt::Debug for CompletionSource<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompletionSource")
+            .field("completed", &self.is_completed())
+            .finish()
+    }
+}
