@@ -338,7 +338,7 @@ enum {
   FAM_SOURCE, FAM_TASK, FAM_WAIT, FAM_CONT, FAM_UNWRAP, FAM_COMB, FAM_WAITASYNC, FAM_RETRY, FAM_NOO,
   FAM_THROTTLE, FAM_CANCEL, FAM_CREG, FAM_DELAY, FAM_SCHED, FAM_FOREIGN, FAM_RUN, FAM_ERROR,
   FAM_PROGRESS, FAM_MISC, FAM_HOOK, FAM_SHUTDOWN, FAM_RACE, FAM_RACEREL, FAM_MISUSE, FAM_CBOPS, FAM_PANIC,
-  FAM_LENT, FAM_FROMTASK, FAM_WAITANY, FAM_STALECTS, FAM_STALETOKEN, FAM_KINDCT, FAM_MANUAL, FAM_FOREVER, FAM_LINKED, FAM_OWNREL, FAM_N
+  FAM_LENT, FAM_FROMTASK, FAM_WAITANY, FAM_STALECTS, FAM_STALETOKEN, FAM_KINDCT, FAM_MANUAL, FAM_FOREVER, FAM_LINKED, FAM_OWNREL, FAM_STALEREG, FAM_N
 };
 
 
@@ -661,7 +661,7 @@ typedef struct slot {
   uint8_t task_lent; /* SOURCE: its task was handed to tapir (a factory's result): lent once fetched */
   int refs, ext, pins, acq;
   uint32_t rel_ep, acq_ep;
-  uint64_t aux;  /* SOURCE: its task; CTS: its token; CREG: its token; REG: record ud; SCHED: fsched index */
+  uint64_t aux;  /* SOURCE: its task; TASK: its source; CTS: its token; CREG: its token; REG: record ud; SCHED: fsched index */
   uint64_t aux2; /* SOURCE: creation flags; ERROR: payload; CREG: record ud */
   int32_t code;  /* ERROR made by the fuzzer: its code */
   uint32_t ninner;
@@ -712,6 +712,14 @@ static int s_find(uint64_t h) {
   for (int i = g_bucket[hb(h)]; i >= 0; i = g_slots[i].hnext)
     if (g_slots[i].h == h) return i;
   return -1;
+}
+
+/* A task whose source the fuzzer still holds can be fetched again (tapir_source_task)
+ * at any moment: it is never certainly dead (lock held). */
+static bool s_source_alive(const slot *t) {
+  if (t->kind != 0 || !t->aux) return false; /* 0: K_TASK */
+  int i = s_find(t->aux);
+  return i >= 0 && g_slots[i].st == SS_LIVE;
 }
 
 static void s_hash_del(int i) {
@@ -788,6 +796,7 @@ static void s_maybe_grave(int i) {
   if (s->st == SS_LIVE && s->refs == 0 && s->ext == 0 && s->pins == 0) s_to_grave(i);
 }
 
+static _Thread_local const char *tl_opname = "?"; /* the op running on this thread */
 static void failf_unlock(const char *msg, uint64_t h, const char *k1, const char *k2) FZ_NORETURN;
 static void failf_unlock(const char *msg, uint64_t h, const char *k1, const char *k2) {
   U();
@@ -807,10 +816,14 @@ static int m_add_l(int kind, uint64_t h, int sub) {
       s->dying = 0;
       return i;
     }
-    if (s->strict && s->acq == 0)
+    if (s->strict && s->acq == 0 && !s_source_alive(s)) {
+      char why[160];
+      snprintf(why, sizeof why, "graveyard; returned by op %s; slot sub %d lent %d acqable %d perm %d", tl_opname, s->sub,
+               s->lent, s->acqable, s->perm);
       failf_unlock("tapir returned, for a new reference, a handle value the fuzzer had released for "
                    "good (no API hands it out again): a stale handle aliases a live object",
-                   h, kname[kind], "graveyard");
+                   h, kname[kind], why);
+    }
     s_grave_del(i);
     s->st = SS_LIVE;
     s->refs = 1;
@@ -935,7 +948,7 @@ static harg a_grave(int kind) {
     a.s = i;
     a.grave = 1;
     a.ep = s->acq_ep;
-    a.cls = (s->strict && s->acq == 0) ? AC_BAD : AC_LOOSE;
+    a.cls = (s->strict && s->acq == 0 && !s_source_alive(s)) ? AC_BAD : AC_LOOSE;
   }
   U();
   return a;
@@ -1061,6 +1074,7 @@ typedef struct tinfo {
   int hnext;
   uint8_t used, overflow, ctype, nin, nfrom, ntv, has_state, tv_overflow;
   uint8_t complete; /* made when the task was created: every edge it has is known */
+  const char *made_by; /* the op that made it, for failure reports */
   int8_t status;       /* a final status observed, or 0 */
   uint32_t options;
   uint64_t state;
@@ -1118,7 +1132,22 @@ static void ti_from_l(uint64_t h, int mode, uint64_t x) {
 static tinfo *ti_new_l(uint64_t h) {
   tinfo *t = ti_get(h, true);
   t->complete = 1;
+  t->made_by = tl_opname;
   return t;
+}
+
+/* One line about a lineage node, for failure reports (lock held). */
+static void ti_describe_l(uint64_t h, char *buf, size_t n) {
+  tinfo *t = ti_get(h, false);
+  if (!t) {
+    snprintf(buf, n, "%#" PRIx64 ": no node", h);
+    return;
+  }
+  int k = snprintf(buf, n, "%#" PRIx64 ": made by %s, complete %d, ctype %d, overflow %d, edges", h,
+                   t->made_by ? t->made_by : "?", t->complete, t->ctype, t->overflow);
+  for (int i = 0; i < t->nfrom && k > 0 && (size_t)k < n; i++)
+    k += snprintf(buf + k, n - (size_t)k, " %s:%#" PRIx64, t->fmode[i] == FM_TASK ? "task" : t->fmode[i] == FM_ID ? "id" : "unwrap",
+                  t->from[i]);
 }
 
 static void ti_from(uint64_t h, int mode, uint64_t x) {
@@ -1167,9 +1196,17 @@ static int lineage_l(uint64_t h, int vk, uint64_t key, uint64_t raw) {
         } else unknown = true;
         break;
       case FM_UNWRAP: {
-        tinfo *o = ti_get(x, false);
-        if (!o || o->tv_overflow || o->overflow) unknown = true;
-        if (o)
+        /* the inner task is a task value of the outer, or of any task the outer
+         * completes as (its own forwarding closure) */
+        uint64_t oq[16];
+        int no = 0, oh = 0;
+        oq[no++] = x;
+        while (oh < no) {
+          tinfo *o = ti_get(oq[oh++], false);
+          if (!o || o->tv_overflow || o->overflow || !o->complete || o->ctype != CT_NONE) {
+            unknown = true;
+            continue;
+          }
           for (int j = 0; j < o->ntv; j++) {
             if (nq < 48) {
               bool seen = false;
@@ -1177,6 +1214,14 @@ static int lineage_l(uint64_t h, int vk, uint64_t key, uint64_t raw) {
               if (!seen) q[nq++] = o->tv[j];
             } else unknown = true;
           }
+          for (int j = 0; j < o->nfrom; j++) {
+            if (o->fmode[j] == FM_UNWRAP) unknown = true;
+            else if (o->fmode[j] == FM_TASK) {
+              if (no < 16) oq[no++] = o->from[j];
+              else unknown = true;
+            }
+          }
+        }
         break;
       }
       }
@@ -1309,10 +1354,19 @@ static void check_flat(uint64_t h, void *v, const char *how, int depth) {
     return;
   }
   atomic_fetch_add_explicit(&g_reads_checked, 1, memory_order_relaxed);
-  if (res == LN_BAD)
+  if (res == LN_BAD) {
+    char d1[400], d2[400];
+    L();
+    ti_describe_l(h, d1, sizeof d1);
+    if (vk == VK_ORIGIN) ti_describe_l(key, d2, sizeof d2);
+    else snprintf(d2, sizeof d2, "(not a record)");
+    U();
+    LOG("lineage: reader %s", d1);
+    LOG("lineage: origin %s", d2);
     failf("%s: task %#" PRIx64 " holds value %p%s (origin %#" PRIx64 "), which the fuzzer set neither on "
           "it nor on any task it forwards from",
           how, h, v, prov, vk == VK_ORIGIN ? key : 0);
+  }
   if (dead) {
     if (vk == VK_ORIGIN && key == h)
       failf("%s: the value %p of task %#" PRIx64 " was destroyed while the fuzzer still holds the task", how, v, h);
@@ -1524,10 +1578,11 @@ static void reg_on_lent(uint64_t task, int depth);
 static const char *famname[FAM_N] = {"source", "task", "wait", "cont", "unwrap", "comb", "waitasync",
                                      "retry", "noo", "throttle", "cancel", "creg", "delay", "sched",
                                      "foreign", "run", "error", "progress", "misc", "hook", "shutdown",
-                                     "race", "racerel", "misuse", "cbops", "panic", "lent", "fromtask", "waitany", "stalects", "staletoken", "kindct", "manual", "forever", "linked", "ownrel"};
+                                     "race", "racerel", "misuse", "cbops", "panic", "lent", "fromtask", "waitany", "stalects", "staletoken", "kindct", "manual", "forever", "linked", "ownrel", "stalereg"};
 
 static void cb_begin(const rec *r, const char *fn) {
   thr *t = me();
+  tl_opname = r->what;
   t->depth++;
   t->rng = mix64(r->seed ^ (uint64_t)r->calls);
   LOG("cb %s (%s) action %s depth %d", fn, r->what, actname[r->action], t->depth);
@@ -2018,7 +2073,10 @@ static int mk_source(uint32_t flags, bool keep_task, int *task_slot) {
   }
   if (keep_task && i >= 0) {
     j = m_add_l(K_TASK, HV(t), 0);
-    if (j >= 0) g_slots[j].acqable = 1;
+    if (j >= 0) {
+      g_slots[j].acqable = 1;
+      g_slots[j].aux = HV(s);
+    }
   }
   U();
   if (i < 0) release_ok(K_SOURCE, HV(s), "model full");
@@ -2373,6 +2431,7 @@ static void op_source_task(void) {
     j = m_add_l(K_TASK, HV(t), 0);
     if (j >= 0) {
       g_slots[j].acqable = 1;
+      g_slots[j].aux = a.h;
       if (lent) g_slots[j].lent = 1;
     }
   }
@@ -3004,8 +3063,22 @@ static void reg_on_lent(uint64_t task, int depth) {
   if (hold) release_ok(K_TASK, hold, "private reference to a lent task");
 }
 
-static void op_on_complete(void) { on_complete_with(a_pick(K_TASK, -1, false), me()->depth); }
-static void op_continue_with(void) { continue_with_on(a_pick(K_TASK, -1, false), me()->depth); }
+/* The handle a registration (a call that takes user_data and a destroy) is made on.
+ * With stalereg excluded, never a released one: such a call can race the object's
+ * final release inside tapir. */
+static harg a_pick_reg(int kind) {
+  harg a = a_pick(kind, -1, false);
+  if (a.grave && !fam_on(FAM_STALEREG)) {
+    a_done(&a);
+    a = a_live(kind);
+    if (!a.h) a = a_make(kind);
+    a_note(&a, kind, "live (instead of a released one)");
+  }
+  return a;
+}
+
+static void op_on_complete(void) { on_complete_with(a_pick_reg(K_TASK), me()->depth); }
+static void op_continue_with(void) { continue_with_on(a_pick_reg(K_TASK), me()->depth); }
 
 static void op_reg(void) {
   harg a = a_pick(K_REG, -1, false);
@@ -3540,8 +3613,9 @@ static void op_token(void) {
 
 #define D_REGISTER (D_BASE | S(INVALID_ARGUMENT) | S(CANCELED))
 
+static harg a_pick_reg(int kind);
 static void op_register(void) {
-  harg k = a_pick(K_TOKEN, -1, false);
+  harg k = a_pick_reg(K_TOKEN);
   harg c = pct(40) ? a_live(K_CTS) : a_none(AC_NONE);
   bool mis = misuse_on(), null_cb = mis && pct(3), want_reg = pct(70);
   uint32_t flags = pct(30) ? TAPIR_CANCEL_REGISTER_NO_RUN_IF_CANCELED : 0;
@@ -3950,7 +4024,7 @@ static void op_foreign_pump(void) {
 }
 
 static void op_post(void) {
-  harg s = a_pick(K_SCHED, -1, false);
+  harg s = a_pick_reg(K_SCHED);
   bool null_fn = misuse_on() && pct(3);
   int sub = s.cls == AC_LIVE ? sched_sub_of(s.h) : -1;
   uint8_t check;
@@ -4226,7 +4300,7 @@ static void op_progress(void) {
     else if (!null_out && HV(p) != SENT) failf("tapir_progress_new failed but wrote progress_out");
     return;
   }
-  harg p = a_pick(K_PROGRESS, -1, false);
+  harg p = a_pick_reg(K_PROGRESS);
   uint32_t ri;
   void *v = val_new(0, pct(70), &ri);
   int32_t st = CALL(tapir_progress_report(PG(p.h), v, ri == UINT32_MAX ? NULL : fz_destroy));
@@ -4892,7 +4966,10 @@ static void run_op(bool from_cb) {
   for (int i = 0; i < NOPS; i++)
     if (r < cum[i]) {
       atomic_fetch_add_explicit(&g_opcount[i], 1, memory_order_relaxed);
+      const char *prev = tl_opname;
+      tl_opname = g_ops[i].name;
       g_ops[i].fn();
+      tl_opname = prev;
       return;
     }
 }
