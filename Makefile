@@ -5,7 +5,7 @@ CARGO ?= cargo
 RELEASE_LIB := target/release/libtapir.so
 LOOM_TIMEOUT ?= 600
 
-.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp conformance
+.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp conformance fuzz fuzz-check
 
 ## demo: build and run the C tour (examples/c/tour.c)
 demo: lib
@@ -61,6 +61,15 @@ asan: lib
 loom:
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
 		timeout $(LOOM_TIMEOUT) $(CARGO) test --release --lib loom_
+
+## fuzz: the randomized API fuzzer under ASan, random seeds, for SECONDS (default 60)
+SECONDS ?= 60
+fuzz:
+	$(MAKE) -C tests/fuzz run SECONDS=$(SECONDS)
+
+## fuzz-check: the fuzzer under ASan over fixed seeds at 1, 2 and 4 threads (about a minute)
+fuzz-check:
+	$(MAKE) -C tests/fuzz check
 
 examples: lib
 	$(MAKE) -C examples/c run LIBDIR=$(CURDIR)/target/release > /dev/null
@@ -127,6 +136,7 @@ clean:
 	$(CARGO) clean
 	-$(MAKE) -C tests/c clean
 	-$(MAKE) -C examples/c clean
+	-$(MAKE) -C tests/fuzz clean
 
 ## cpp-test: the C++ binding's GoogleTest suite (C++17, C++20, ASan+UBSan)
 ## demo-cpp: build and run the C++ tour (examples/cpp/tour.cpp)
