@@ -1082,6 +1082,41 @@ static void ref08_lent_task_valid_in_on_complete(void) {
   }
 }
 
+/* The task completed before the registration: the callback runs inside the
+ * registering call, and another thread releases the caller's only handle while it
+ * runs. The handle lent to the callback must stay valid for the whole callback. */
+static void ref08_lent_task_valid_when_registered_after_completion(void) {
+  for (int variant = 0; variant < 2; variant++) { /* 0: on_complete, 1: continue_with */
+    const tapir_task *t = NULL, *pt = NULL, *c = NULL;
+    const tapir_source *p = NULL;
+    REQUIRE(only_task_handle(&t, &p, &pt));
+    CHECK_OK(tapir_source_set_result(p, h_int(0x51), NULL));
+    REQUIRE(tapir_task_is_completed(t));
+    lent_rec *r = calloc(1, sizeof *r);
+    REQUIRE(r != NULL);
+    r->rel.tasks[0] = t; /* the caller's only handle, released during the callback */
+    pthread_t b = h_spawn(releaser_body, &r->rel);
+    if (variant == 0) {
+      CHECK_OK(tapir_task_on_complete(t, lent_cb, r, NULL, h_sync(), NULL));
+    } else {
+      CHECK_OK(tapir_task_continue_with(t, lent_cont, r, NULL, h_sync(), &c));
+    }
+    CHECKF(atomic_load(&r->ran) == 1, "variant %d: the callback ran inside the call", variant);
+    h_join(b);
+    CHECKF(r->status == TAPIR_TASK_STATUS_SUCCEEDED, "variant %d: status of the lent task %d", variant, r->status);
+    CHECKF(r->result_st == TAPIR_STATUS_OK, "variant %d: tapir_task_result on the lent task: %s", variant,
+           h_status_name(r->result_st));
+    CHECK_PTR_EQ(r->value, h_int(0x51));
+    CHECKF(r->retain_release_st == TAPIR_STATUS_OK, "variant %d: retain/release of the lent task: %s", variant,
+           h_status_name(r->retain_release_st));
+    CHECK_ST(tapir_task_release(t), TAPIR_STATUS_INVALID_HANDLE); /* the releaser took the last one */
+    if (c) CHECK_OK(tapir_task_release(c));
+    free(r);
+    CHECK_OK(tapir_task_release(pt));
+    CHECK_OK(tapir_source_release(p));
+  }
+}
+
 static void ref08_lent_handles_valid_in_continue_with(void) {
   for (int variant = 0; variant < 2; variant++) {
     const tapir_task *t = NULL, *pt = NULL, *c = NULL;
@@ -1767,6 +1802,7 @@ void register_refmodel_tests(void) {
   REG(ref07_released_manual_scheduler_frees_everything);
   REG(ref08_lent_task_valid_in_on_complete);
   REG(ref08_lent_handles_valid_in_continue_with);
+  REG(ref08_lent_task_valid_when_registered_after_completion);
   REG(ref08_lent_errors_valid_in_unobserved_hook);
   REG(ref09_race_on_complete);
   REG(ref09_race_continue_with);

@@ -466,6 +466,37 @@ pub(crate) fn release_task_handle(h: crate::core::memory::Handle) -> Result<()> 
     }
 }
 
+/// A task handle reference taken for a callback that runs inside the registering call
+/// (the task had completed): the handle lent to the callback stays valid for all of it,
+/// even if another thread releases the caller's last reference meanwhile. Released
+/// (perhaps the task's last reference) when dropped.
+pub(crate) struct LentHandle(crate::core::memory::Handle);
+
+impl LentHandle {
+    /// Takes the reference in one validating step; `Err` when `h` is stale. With the
+    /// handle count at its bound no reference is taken (`Ok(None)`): the 131,071 other
+    /// references cannot all go within the call.
+    #[inline]
+    pub(crate) fn take(
+        cell: &'static TaskCell,
+        h: crate::core::memory::Handle,
+    ) -> Result<Option<LentHandle>> {
+        match cell.word.retain_user(h.generation()) {
+            Ok(()) => Ok(Some(LentHandle(h))),
+            Err(Refusal::Full) => Ok(None),
+            Err(_) => Err(Status::InvalidHandle),
+        }
+    }
+}
+
+impl Drop for LentHandle {
+    #[inline]
+    fn drop(&mut self) {
+        let released = release_task_handle(self.0);
+        debug_assert!(released.is_ok(), "a lent reference is released once");
+    }
+}
+
 /// Tears down a task whose word this thread set DYING (see the module docs).
 #[inline]
 pub(crate) fn teardown(cell: &'static TaskCell, index: u32) {

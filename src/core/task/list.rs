@@ -600,8 +600,15 @@ fn run_now(
         inline_ok,
     };
     if user_runs_inline(&cont, inline_ok) {
-        // The registrant's own handle (or reference) keeps the task and its handle
-        // valid for the call.
+        // A user handle lent to the callback gets a reference of its own for the call,
+        // taken in one validating step; a library reference (`Held`) keeps its task.
+        let _lent = match target {
+            Target::User(h) => match complete::LentHandle::take(cell, h) {
+                Ok(lent) => lent,
+                Err(s) => return Err((s, cont)),
+            },
+            Target::Held(_) => None,
+        };
         complete::run_inline(&ant, cont);
         return Ok(Placement::Ran);
     }
@@ -641,12 +648,12 @@ pub(crate) fn notify_fast(
         Placed::Occupied => Err(None),
         Placed::Refused => Err(Some(Status::InvalidHandle)),
         Placed::Completed(w) => {
-            if !w.task_handle_valid(g) {
-                return Err(Some(Status::InvalidHandle));
-            }
             if flags & EXECUTE_SYNCHRONOUSLY == 0 {
                 return Err(None);
             }
+            // The callback runs inside this call: lend it a reference of its own, taken
+            // in the step that validates the handle.
+            let _lent = complete::LentHandle::take(cell, h).map_err(Some)?;
             let ant = Antecedent {
                 cell,
                 index: h.index(),
