@@ -114,6 +114,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define TAPIR_VERSION_MAJOR 0
 #define TAPIR_VERSION_MINOR 1
@@ -702,6 +703,76 @@ typedef void (*tapir_unobserved_fn)(void *user_data,
                                     uint64_t task_id,
                                     const struct tapir_error *const *errors,
                                     size_t count);
+
+/**
+ * An event about task `task_id` (the value tapir_task_id reports for it): made, or
+ * one of its continuation callbacks starting or returning.
+ */
+typedef void (*tapir_trace_task_fn)(void *user_data, uint64_t task_id);
+
+/**
+ * A task completed with `status` (a tapir_task_status value).
+ */
+typedef void (*tapir_trace_completed_fn)(void *user_data, uint64_t task_id, int32_t status);
+
+/**
+ * Work `work_id` (a number unique among traced work) was posted to, or starts or
+ * ends on, scheduler `scheduler_id`: 0 for the default pool, otherwise the value of
+ * that scheduler's handle (`(uint64_t)(uintptr_t)scheduler`).
+ */
+typedef void (*tapir_trace_work_fn)(void *user_data, uint64_t work_id, uint64_t scheduler_id);
+
+/**
+ * The tracing hooks (every callback optional). Set `struct_size =
+ * sizeof(tapir_trace_hooks)`; fields past `struct_size` are treated as NULL, so the
+ * struct can grow.
+ *
+ * Events: a task made (pending, or completed from birth) and completed; a
+ * continuation callback (on_complete, continue_with) starting and returning, with
+ * the id of the task it continues; work (a continuation or body run by a scheduler,
+ * a tapir_scheduler_post item) posted, started and finished, with the same work id
+ * in all three. Hooks run on the thread where the event happens (a pool thread,
+ * inside a completion, ...) and never under a tapir lock; they may call tapir
+ * functions but must not block or unwind.
+ */
+typedef struct tapir_trace_hooks {
+  /**
+   * `sizeof(tapir_trace_hooks)` as the caller compiled it.
+   */
+  uint32_t struct_size;
+  /**
+   * Passed to every hook.
+   */
+  void *user_data;
+  /**
+   * A task was made.
+   */
+  tapir_trace_task_fn task_created;
+  /**
+   * A task completed.
+   */
+  tapir_trace_completed_fn task_completed;
+  /**
+   * A continuation callback of task `task_id` starts.
+   */
+  tapir_trace_task_fn continuation_started;
+  /**
+   * That callback returned.
+   */
+  tapir_trace_task_fn continuation_finished;
+  /**
+   * Work was posted to a scheduler.
+   */
+  tapir_trace_work_fn work_posted;
+  /**
+   * Work starts running on this thread.
+   */
+  tapir_trace_work_fn work_started;
+  /**
+   * Work returned.
+   */
+  tapir_trace_work_fn work_finished;
+} tapir_trace_hooks;
 
 /**
  * Handles one reported value; `value` is borrowed for the call (its destroy, if any,
@@ -1742,6 +1813,83 @@ tapir_status tapir_set_unobserved_error_hook(tapir_unobserved_fn hook, void *use
  * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_PANIC.
  */
 tapir_status tapir_debug_panic(const struct tapir_source *source);
+
+/**
+ * Sets the tracing hooks (copied), or clears them with NULL. While none are set,
+ * each event costs one relaxed load. Events under way on other threads when this
+ * is called may still reach the previous hooks, so keep their user data valid for as
+ * long as the library is loaded.
+ *
+ * Threading: any thread. Blocking: briefly takes a lock.
+ * Errors: TAPIR_STATUS_INVALID_ARGUMENT (`struct_size` smaller than the two first
+ * fields).
+ *
+ * # Safety
+ * `hooks` must be NULL or point to `struct_size` readable bytes; each non-NULL hook
+ * must be callable with `user_data` from any thread until the library is unloaded.
+ */
+tapir_status tapir_set_trace_hooks(const struct tapir_trace_hooks *hooks);
+
+/**
+ * Names a task for the pending-task report (replacing an earlier name); NULL `name`
+ * removes it. The name is copied (UTF-8 expected; invalid bytes are replaced) and goes
+ * with the task.
+ *
+ * Threading: any thread. Blocking: briefly takes a lock.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`), TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `name` must be NULL or a NUL-terminated string.
+ */
+tapir_status tapir_task_set_name(const struct tapir_task *task, const char *name);
+
+/**
+ * Copies the task's name into `buffer` (at most `size` bytes, NUL-terminated when
+ * `size` > 0, cut if it does not fit) and returns its full length in bytes, or 0 when
+ * the task has no name or on error (see tapir_last_status).
+ *
+ * Threading: any thread. Blocking: briefly takes a lock.
+ *
+ * # Safety
+ * `buffer` must be NULL (with `size` 0) or point to `size` writable bytes.
+ */
+size_t tapir_task_get_name(const struct tapir_task *task, char *buffer, size_t size);
+
+/**
+ * Turns on (true) or off the recording of each new task's creation order and time,
+ * which the pending-task report shows (tasks made while it is off are listed without
+ * them). It costs a lock and a table entry per task while on: diagnostics only.
+ *
+ * Threading: any thread. Blocking: never.
+ */
+void tapir_debug_track_tasks(bool on);
+
+/**
+ * Writes the report of the tasks still pending to `out` (NULL: writes nothing) and
+ * returns how many there are: one line each with its id, its creation number and age
+ * when tracked (tapir_debug_track_tasks), and its name (tapir_task_set_name), oldest
+ * first. Cost is proportional to the number of tasks ever allocated: diagnostics
+ * only. Tasks completing while it runs may or may not be listed.
+ *
+ * Threading: any thread. Blocking: writes to `out`.
+ *
+ * # Safety
+ * `out` must be NULL or an open, writable `FILE`.
+ */
+size_t tapir_debug_report_pending(FILE *out);
+
+/**
+ * Makes tapir_shutdown write the pending-task report (as tapir_debug_report_pending)
+ * to `out` when tasks are still pending after its threads have stopped; NULL turns
+ * it off.
+ *
+ * Threading: any thread. Blocking: never.
+ *
+ * # Safety
+ * `out` must be NULL or an open, writable `FILE` that stays open until it is replaced
+ * or the library is unloaded.
+ */
+void tapir_debug_report_at_shutdown(FILE *out);
 
 /**
  * Creates an error with a code, a UTF-8 message and an optional payload.

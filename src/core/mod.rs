@@ -82,6 +82,8 @@ pub(crate) fn unload() {
     if quiescent {
         task::workers::release_memory();
         time::timer::release_memory();
+        task::trace::release_memory();
+        task::diag::release_memory();
     }
     memory::pool::unload(quiescent);
 }

@@ -117,6 +117,7 @@ pub mod channel;
 pub mod combinators;
 pub mod countdown;
 pub mod debug;
+pub mod diagnostics;
 pub mod error;
 pub mod event;
 pub mod lock;

@@ -295,6 +295,10 @@ pub unsafe extern "C" fn tapir_work_discard(work: *mut tapir_work) -> Status {
 #[unsafe(no_mangle)]
 pub extern "C" fn tapir_shutdown() -> Status {
     ffi_boundary! {
-        from_result(crate::core::shutdown())
+        let stopped = from_result(crate::core::shutdown());
+        if stopped == Status::Ok {
+            super::diagnostics::shutdown_report();
+        }
+        stopped
     }
 }

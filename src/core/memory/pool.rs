@@ -417,6 +417,17 @@ impl<T: Slot> Pool<T> {
         start..end
     }
 
+    /// Calls `f` with every slot ever allocated (live or free) and its index.
+    /// O(slots ever allocated); diagnostics only.
+    pub(crate) fn scan(&self, mut f: impl FnMut(u32, &'static T)) {
+        let n = self.allocated.load(Ordering::Acquire);
+        for i in 0..n {
+            if let Some(slot) = self.get(i) {
+                f(i, slot);
+            }
+        }
+    }
+
     /// Counts live objects, immortal singletons excluded. O(slots ever allocated);
     /// diagnostics only.
     pub(crate) fn live(&self) -> usize {

@@ -106,12 +106,24 @@ impl SchedCell {
 }
 
 impl Schedule for SchedCell {
-    fn post(&'static self, job: Job) {
-        match self.imp() {
+    fn post(&'static self, mut job: Job) {
+        let imp = self.imp();
+        // The default pool reports its posts itself (also those that do not come
+        // through its handle), as scheduler 0.
+        if !matches!(imp, Imp::Default) {
+            job.posting(self.trace_id());
+        }
+        match imp {
             Imp::Inline => trampoline::run_or_defer_value(job, Job::run, |job| job),
             Imp::Default => workers::post(job),
             Imp::Manual(q) => q.push(job),
             Imp::Foreign(host) => host.post(self, job),
+        }
+    }
+    fn trace_id(&'static self) -> u64 {
+        match self.imp() {
+            Imp::Default => 0,
+            _ => self.handle().bits(),
         }
     }
     fn inline_allowed(&'static self) -> bool {

@@ -166,6 +166,20 @@ impl Slot for TaskCell {
     }
 }
 
+/// Index and generation of every live task that has not completed (the permanent ones
+/// excluded). A snapshot: diagnostics only.
+#[cfg(not(loom))]
+pub(crate) fn pending_tasks() -> Vec<(u32, u32)> {
+    let mut found = Vec::new();
+    TASKS.scan(|index, cell| {
+        let w = cell.word.load();
+        if cell.counts_as_live() && !w.is_completed() && !w.has(super::word::DYING) {
+            found.push((index, w.generation()));
+        }
+    });
+    found
+}
+
 /// What a task keeps outside its line; every field is accessed under the task's LOCKED
 /// (or by its dying thread).
 #[derive(Default)]

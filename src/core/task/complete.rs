@@ -32,6 +32,7 @@ use super::slot;
 use super::trampoline;
 use super::word::{ASYNC, DYING, FIRST, Final, HELD, LENT, LIST, RUN, Refusal, Release, Snapshot};
 use super::work::Job;
+use super::{diag, trace};
 
 /// Takes a slot for a new task and resets it; the caller writes what else it needs and
 /// then [`publish`]es it.
@@ -42,7 +43,33 @@ pub(crate) fn alloc_pending(user_state: usize) -> (u32, &'static TaskCell) {
     cell.meta.store(0, Ordering::Relaxed);
     cell.extra.store(0, Ordering::Relaxed);
     cell.user_state.store(user_state, Ordering::Relaxed);
+    if trace::active() {
+        created(index, cell);
+    }
     (index, cell)
+}
+
+/// The id a task in `cell` at `index` has once published (its generation is the slot's
+/// current one).
+fn task_id(index: u32, generation: u32) -> u64 {
+    crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation).bits()
+}
+
+#[cold]
+fn created(index: u32, cell: &'static TaskCell) {
+    let id = task_id(index, cell.word.load_relaxed().generation());
+    if diag::task_created(id) {
+        // A task with an entry in the diagnostics table gets an extra record, so its
+        // teardown takes the slow path, which removes the entry (named tasks have one
+        // from the pin that named them). The slot is not published yet: no lock needed.
+        cell.extra_or_new();
+    }
+    trace::task_created(id);
+}
+
+#[cold]
+fn completed(index: u32, generation: u32, status: Final) {
+    trace::task_completed(task_id(index, generation), status as i32);
 }
 
 /// Publishes a slot from [`alloc_pending`] with its first references; returns its
@@ -63,6 +90,9 @@ pub(crate) fn new_completed(outcome: Outcome) -> crate::core::memory::Handle {
     let generation = cell.word.load_relaxed().generation();
     cell.word
         .publish(Snapshot::initial(generation, 1, 0, 0).with_status(status));
+    if trace::active() {
+        completed(index, generation, status);
+    }
     crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation)
 }
 
@@ -86,6 +116,9 @@ pub(crate) fn new_succeeded(
     let generation = cell.word.load_relaxed().generation();
     cell.word
         .publish(Snapshot::initial(generation, 1, 0, 0).with_status(Final::Succeeded));
+    if trace::active() {
+        completed(index, generation, Final::Succeeded);
+    }
     crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation)
 }
 
@@ -217,6 +250,9 @@ fn publish_and_run(
     if w.0 & (FIRST | LIST) == FIRST {
         // One continuation (the TPL's single-continuation case).
         let (first, _) = slot::detach(cell, w, status, false);
+        if trace::active() {
+            completed(index, generation, status);
+        }
         let raw = first.expect("FIRST holds an entry");
         let ant = Antecedent {
             cell,
@@ -240,7 +276,11 @@ fn publish_and_run(
     }
     if !w.has(FIRST) && !w.has(LIST) {
         let done = w.with_status(status);
-        if cell.word.unlock_or_die(done) == Release::Dying {
+        let released = cell.word.unlock_or_die(done);
+        if trace::active() {
+            completed(index, generation, status);
+        }
+        if released == Release::Dying {
             teardown(cell, index);
         }
         return;
@@ -251,6 +291,9 @@ fn publish_and_run(
         0
     };
     let (first, _) = slot::detach(cell, w, status, rest != 0);
+    if trace::active() {
+        completed(index, generation, status);
+    }
     let first = first.map(FirstEntry::from_raw);
     let ant = Antecedent {
         cell,
@@ -356,28 +399,59 @@ pub(crate) fn run_notify(
     flags: u32,
 ) {
     if continuation::admits(flags, ant.status) {
-        // SAFETY: `f` is the registrant's callback; the C contract makes it callable
-        // once from any thread with its user_data and a task handle borrowed for the
-        // call, which the runner keeps valid (LENT, its own handle, or a lent reference).
-        unsafe { f(data as *mut std::ffi::c_void, ant.handle().as_ptr()) };
+        if trace::active() {
+            traced_notify(ant, f, data);
+        } else {
+            // SAFETY: `f` is the registrant's callback; the C contract makes it callable
+            // once from any thread with its user_data and a task handle borrowed for
+            // the call, which the runner keeps valid (LENT, its own handle, or a lent
+            // reference).
+            unsafe { f(data as *mut std::ffi::c_void, ant.handle().as_ptr()) };
+        }
     }
     // SAFETY: the registrant's destroy for `data`, called once after `f`.
     unsafe { run_destroy(data as *mut std::ffi::c_void, destroy) };
 }
 
+/// `run_notify`'s call between the tracing hooks' start and end events.
+#[cold]
+#[inline(never)]
+fn traced_notify(ant: &Antecedent, f: NotifyFn, data: usize) {
+    // SAFETY: as in `run_notify`.
+    traced(ant, || unsafe {
+        f(data as *mut std::ffi::c_void, ant.handle().as_ptr())
+    });
+}
+
+/// Runs a continuation callback between the tracing hooks' start and end events.
+#[cold]
+fn traced(ant: &Antecedent, call: impl FnOnce()) {
+    let id = ant.handle().bits();
+    trace::continuation_started(id);
+    call();
+    trace::continuation_finished(id);
+}
+
 pub(crate) fn run_continue(ant: &Antecedent, c: ContinueAction, flags: u32) {
     if continuation::admits(flags, ant.status) {
         let data = c.next.user_state();
-        // SAFETY: the registrant's continuation, called once with its user_data, the
-        // antecedent (kept valid by the runner) and `next`, a source handle kept valid
-        // by the source reference `c` owns for the call.
-        unsafe {
-            (c.f)(
-                data as *mut std::ffi::c_void,
-                ant.handle().as_ptr(),
-                c.next.source_handle().as_ptr(),
-            )
+        let call = || {
+            // SAFETY: the registrant's continuation, called once with its user_data,
+            // the antecedent (kept valid by the runner) and `next`, a source handle
+            // kept valid by the source reference `c` owns for the call.
+            unsafe {
+                (c.f)(
+                    data as *mut std::ffi::c_void,
+                    ant.handle().as_ptr(),
+                    c.next.source_handle().as_ptr(),
+                )
+            }
         };
+        if trace::active() {
+            traced(ant, call);
+        } else {
+            call();
+        }
     } else {
         c.next.try_complete(Outcome::Canceled(None), ant.inline_ok);
     }
@@ -530,6 +604,9 @@ fn teardown_slow(cell: &'static TaskCell, index: u32, w: Snapshot) {
     let outcome = completed.then(|| Outcome::take(cell));
     let task_id =
         crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, w.generation());
+    if trace::active() {
+        diag::task_gone(task_id.bits());
+    }
     cell.free_extra();
     cell.meta.store(0, Ordering::Relaxed);
     cell.word.retire(w);

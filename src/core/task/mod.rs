@@ -70,6 +70,8 @@ pub(crate) mod complete;
 #[cfg(not(loom))]
 pub(crate) mod continuation;
 #[cfg(not(loom))]
+pub(crate) mod diag;
+#[cfg(not(loom))]
 pub(crate) mod list;
 #[cfg(not(loom))]
 pub(crate) mod ops;
@@ -80,6 +82,8 @@ pub(crate) mod refs;
 #[cfg(not(loom))]
 pub(crate) mod schedule;
 pub(crate) mod slot;
+#[cfg(not(loom))]
+pub mod trace;
 #[cfg(not(loom))]
 pub(crate) mod trampoline;
 pub(crate) mod word;

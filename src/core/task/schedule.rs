@@ -19,6 +19,11 @@ pub(crate) trait Schedule: Sync + 'static {
     fn release(&'static self);
     /// The scheduler as `Any`, for the faces to find their handle for it.
     fn as_any(&'static self) -> &'static dyn std::any::Any;
+    /// The id the tracing hooks report for it: 0 for the default pool, otherwise the
+    /// value of its handle.
+    fn trace_id(&'static self) -> u64 {
+        0
+    }
 }
 
 /// A library reference to a scheduler.
@@ -83,6 +88,12 @@ pub(crate) fn current() -> Option<SchedRef> {
     // The runner holds a reference while its job runs, so the scheduler exists.
     s.acquire();
     Some(SchedRef(s))
+}
+
+/// The tracing id of the scheduler running work on this thread: 0 for the default
+/// pool (or none), otherwise what [`Schedule::trace_id`] says.
+pub(crate) fn current_trace_id() -> u64 {
+    CURRENT.get().map_or(0, |s| s.trace_id())
 }
 
 /// True when `s` is the scheduler running the current callback.

@@ -16,7 +16,11 @@ use super::outcome::Outcome;
 use super::refs::{SourceRef, TaskRef};
 
 /// See the module docs.
-pub(crate) struct Job(Option<Kind>);
+pub(crate) struct Job {
+    kind: Option<Kind>,
+    /// The work id the tracing hooks know it by (0: untraced).
+    trace: u64,
+}
 
 enum Kind {
     /// A continuation whose antecedent completed; the reference keeps the antecedent.
@@ -64,23 +68,59 @@ impl Drop for FaultOnPanic<'_> {
 }
 
 impl Job {
+    fn of(kind: Kind) -> Job {
+        Job {
+            kind: Some(kind),
+            trace: 0,
+        }
+    }
+
+    /// The job is being posted to the scheduler `scheduler_id` (0: the default pool):
+    /// reports it to the tracing hooks, if set, under a new work id.
+    #[inline]
+    pub(crate) fn posting(&mut self, scheduler_id: u64) {
+        if super::trace::active() {
+            self.trace_posting(scheduler_id);
+        }
+    }
+
+    #[cold]
+    fn trace_posting(&mut self, scheduler_id: u64) {
+        let id = super::trace::work_id();
+        if id != 0 {
+            self.trace = id;
+            super::trace::work_posted(id, scheduler_id);
+        }
+    }
+
     pub(crate) fn continuation(cont: Continuation, antecedent: TaskRef) -> Job {
-        Job(Some(Kind::Continuation { cont, antecedent }))
+        Job::of(Kind::Continuation { cont, antecedent })
     }
     pub(crate) fn call(f: WorkFn, data: UserData) -> Job {
-        Job(Some(Kind::Call { f, data }))
+        Job::of(Kind::Call { f, data })
     }
     pub(crate) fn body(body: Body) -> Job {
-        Job(Some(Kind::Body(body)))
+        Job::of(Kind::Body(body))
     }
     pub(crate) fn library(f: impl FnOnce(bool) + Send + 'static) -> Job {
-        Job(Some(Kind::Library(Box::new(f))))
+        Job::of(Kind::Library(Box::new(f)))
     }
 
     /// Runs the job on this thread. A panic inside library code is contained here so
     /// it never kills a scheduler's thread.
     pub(crate) fn run(mut self) {
-        let Some(kind) = self.0.take() else { return };
+        let Some(kind) = self.kind.take() else { return };
+        let id = self.trace;
+        // The scheduler running it is the one it was posted to (its runner has entered
+        // it on this thread).
+        let scheduler = if id != 0 {
+            super::schedule::current_trace_id()
+        } else {
+            0
+        };
+        if id != 0 {
+            super::trace::work_started(id, scheduler);
+        }
         let _ = catch_unwind(AssertUnwindSafe(move || match kind {
             Kind::Continuation { cont, antecedent } => run_dispatched(cont, antecedent),
             Kind::Call { f, data } => {
@@ -92,12 +132,15 @@ impl Job {
             Kind::Body(body) => run_body(body),
             Kind::Library(f) => f(true),
         }));
+        if id != 0 {
+            super::trace::work_finished(id, scheduler);
+        }
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        match self.0.take() {
+        match self.kind.take() {
             None => {}
             Some(Kind::Continuation { cont, antecedent }) => {
                 cont.action.refused();

@@ -124,7 +124,8 @@ pub(crate) fn schedule() -> &'static dyn Schedule {
 
 /// Queues a job on the pool, starting it if needed; during shutdown the job is
 /// discarded.
-pub(crate) fn post(job: Job) {
+pub(crate) fn post(mut job: Job) {
+    job.posting(0);
     if IS_WORKER.get() {
         // A worker exits only once its deque is empty, so a local push is never lost;
         // during shutdown it is refused like any other.
@@ -132,8 +133,9 @@ pub(crate) fn post(job: Job) {
             drop(job);
             return;
         }
-        let overflow = LOCAL.with_borrow(|local| local.as_ref().expect("worker queue").push(job));
-        if let Err(job) = overflow {
+        let overflow =
+            LOCAL.with_borrow(|local| local.as_ref().expect("worker queue").push(job).err());
+        if let Some(job) = overflow {
             shared().injector.push(job);
         }
         notify();

@@ -1,0 +1,263 @@
+/* Tracing hooks, task names and the pending-task report. */
+#include "harness.h"
+
+/* ---- a recorder for the tracing hooks ---- */
+
+enum { EV_CREATED = 1, EV_COMPLETED, EV_CONT_START, EV_CONT_END, EV_POSTED, EV_STARTED, EV_FINISHED };
+
+typedef struct {
+  int kind;
+  uint64_t id, extra;
+} event;
+
+typedef struct {
+  pthread_mutex_t mu;
+  event ev[4096];
+  int n;
+} recorder;
+
+static void rec_add(void *ud, int kind, uint64_t id, uint64_t extra) {
+  recorder *r = (recorder *)ud;
+  pthread_mutex_lock(&r->mu);
+  if (r->n < (int)(sizeof r->ev / sizeof r->ev[0])) r->ev[r->n++] = (event){kind, id, extra};
+  pthread_mutex_unlock(&r->mu);
+}
+static void on_created(void *ud, uint64_t id) { rec_add(ud, EV_CREATED, id, 0); }
+static void on_completed(void *ud, uint64_t id, int32_t status) { rec_add(ud, EV_COMPLETED, id, (uint64_t)status); }
+static void on_cont_start(void *ud, uint64_t id) { rec_add(ud, EV_CONT_START, id, 0); }
+static void on_cont_end(void *ud, uint64_t id) { rec_add(ud, EV_CONT_END, id, 0); }
+static void on_posted(void *ud, uint64_t work, uint64_t sched) { rec_add(ud, EV_POSTED, work, sched); }
+static void on_started(void *ud, uint64_t work, uint64_t sched) { rec_add(ud, EV_STARTED, work, sched); }
+static void on_finished(void *ud, uint64_t work, uint64_t sched) { rec_add(ud, EV_FINISHED, work, sched); }
+
+static tapir_trace_hooks all_hooks(recorder *r) {
+  tapir_trace_hooks h = {0};
+  h.struct_size = sizeof h;
+  h.user_data = r;
+  h.task_created = on_created;
+  h.task_completed = on_completed;
+  h.continuation_started = on_cont_start;
+  h.continuation_finished = on_cont_end;
+  h.work_posted = on_posted;
+  h.work_started = on_started;
+  h.work_finished = on_finished;
+  return h;
+}
+
+/* The index of the first event of `kind` about `id` at or after `from`, or -1. */
+static int find(recorder *r, int from, int kind, uint64_t id) {
+  pthread_mutex_lock(&r->mu);
+  int found = -1;
+  for (int i = from; i < r->n && found < 0; i++)
+    if (r->ev[i].kind == kind && r->ev[i].id == id) found = i;
+  pthread_mutex_unlock(&r->mu);
+  return found;
+}
+
+static void noop_cb(void *ud, const tapir_task *t) {
+  (void)ud;
+  (void)t;
+}
+
+static void run_body(void *ud, const tapir_source *s) { tapir_source_set_result(s, ud, NULL); }
+
+static void trace_task_and_continuation_events(void) {
+  recorder *r = calloc(1, sizeof *r);
+  REQUIRE(r != NULL);
+  pthread_mutex_init(&r->mu, NULL);
+  tapir_trace_hooks hooks = all_hooks(r);
+  CHECK_OK(tapir_set_trace_hooks(&hooks));
+
+  const tapir_source *s = h_source();
+  const tapir_task *t = h_task_of(s);
+  uint64_t id = tapir_task_id(t);
+  CHECK_OK(tapir_task_on_complete(t, noop_cb, NULL, NULL, h_sync(), NULL));
+  CHECK_OK(tapir_source_set_result(s, h_int(1), NULL));
+  int created = find(r, 0, EV_CREATED, id);
+  int completed = find(r, 0, EV_COMPLETED, id);
+  int started = find(r, 0, EV_CONT_START, id);
+  int ended = find(r, 0, EV_CONT_END, id);
+  CHECKF(created >= 0 && completed > created, "created %d, completed %d", created, completed);
+  CHECKF(started > completed && ended > started, "continuation %d..%d after completion %d", started, ended,
+         completed);
+  if (completed >= 0) CHECK_EQ(r->ev[completed].extra, (uint64_t)TAPIR_TASK_STATUS_SUCCEEDED);
+
+  /* A completed-from-birth task: created, then completed with its status. */
+  const tapir_task *c = NULL;
+  CHECK_OK(tapir_task_from_canceled(NULL, &c));
+  uint64_t cid = tapir_task_id(c);
+  int cc = find(r, 0, EV_COMPLETED, cid);
+  CHECKF(find(r, 0, EV_CREATED, cid) >= 0 && cc >= 0, "a completed-from-birth task is traced");
+  if (cc >= 0) CHECK_EQ(r->ev[cc].extra, (uint64_t)TAPIR_TASK_STATUS_CANCELED);
+
+  /* Cleared: nothing more is recorded. */
+  CHECK_OK(tapir_set_trace_hooks(NULL));
+  int before = r->n;
+  const tapir_task *quiet = NULL;
+  CHECK_OK(tapir_task_from_result(h_int(2), NULL, &quiet));
+  CHECK_EQ(r->n, before);
+
+  tapir_task_release(quiet);
+  tapir_task_release(c);
+  tapir_task_release(t);
+  tapir_source_release(s);
+  free(r);
+}
+
+static void trace_work_on_a_manual_scheduler(void) {
+  recorder *r = calloc(1, sizeof *r);
+  REQUIRE(r != NULL);
+  pthread_mutex_init(&r->mu, NULL);
+  tapir_trace_hooks hooks = all_hooks(r);
+  CHECK_OK(tapir_set_trace_hooks(&hooks));
+  const tapir_scheduler *m = NULL;
+  REQUIRE_OK(tapir_scheduler_new_manual(&m));
+  const tapir_task *t = NULL;
+  CHECK_OK(tapir_run(m, run_body, h_int(3), NULL, NULL, &t));
+  uint64_t sched_id = (uint64_t)(uintptr_t)m;
+  int posted = -1;
+  pthread_mutex_lock(&r->mu);
+  for (int i = 0; i < r->n && posted < 0; i++)
+    if (r->ev[i].kind == EV_POSTED && r->ev[i].extra == sched_id) posted = i;
+  pthread_mutex_unlock(&r->mu);
+  CHECKF(posted >= 0, "the post to the manual scheduler is traced with its handle as the scheduler id");
+  size_t ran = 0;
+  CHECK_OK(tapir_scheduler_run_pending(m, 0, -1, &ran));
+  CHECK_EQ(ran, (size_t)1);
+  if (posted >= 0) {
+    uint64_t work = r->ev[posted].id;
+    int started = find(r, posted, EV_STARTED, work);
+    int finished = find(r, posted, EV_FINISHED, work);
+    CHECKF(work != 0 && started > posted && finished > started, "work %" PRIu64 ": posted %d, started %d, finished %d",
+           work, posted, started, finished);
+    if (started >= 0) CHECK_EQ(r->ev[started].extra, sched_id);
+    int completed = find(r, 0, EV_COMPLETED, tapir_task_id(t));
+    CHECKF(completed > started && completed < finished, "the run's task completes inside its work");
+  }
+  CHECK_OK(tapir_set_trace_hooks(NULL));
+  tapir_task_release(t);
+  tapir_scheduler_release(m);
+  free(r);
+}
+
+static void trace_hooks_misuse_and_versioning(void) {
+  recorder *r = calloc(1, sizeof *r);
+  REQUIRE(r != NULL);
+  pthread_mutex_init(&r->mu, NULL);
+  tapir_trace_hooks hooks = all_hooks(r);
+  hooks.struct_size = 4; /* not even user_data */
+  CHECK_ST(tapir_set_trace_hooks(&hooks), TAPIR_STATUS_INVALID_ARGUMENT);
+  /* An older caller's struct that ends after task_created: only that hook is read. */
+  hooks.struct_size = (uint32_t)(offsetof(tapir_trace_hooks, task_created) + sizeof hooks.task_created);
+  CHECK_OK(tapir_set_trace_hooks(&hooks));
+  const tapir_task *t = NULL;
+  CHECK_OK(tapir_task_from_result(h_int(4), NULL, &t));
+  CHECK(find(r, 0, EV_CREATED, tapir_task_id(t)) >= 0);
+  CHECK(find(r, 0, EV_COMPLETED, tapir_task_id(t)) < 0);
+  CHECK_OK(tapir_set_trace_hooks(NULL));
+  tapir_task_release(t);
+  free(r);
+}
+
+/* ---- names and the report ---- */
+
+static void names_are_set_read_replaced_and_removed(void) {
+  const tapir_source *s = h_source();
+  const tapir_task *t = h_task_of(s);
+  char buf[64];
+  CHECK_EQ(tapir_task_get_name(t, buf, sizeof buf), (size_t)0);
+  CHECK_OK(tapir_task_set_name(t, "load level 3"));
+  CHECK_EQ(tapir_task_get_name(t, buf, sizeof buf), strlen("load level 3"));
+  CHECK(strcmp(buf, "load level 3") == 0);
+  char small[5];
+  CHECK_EQ(tapir_task_get_name(t, small, sizeof small), strlen("load level 3"));
+  CHECK(strcmp(small, "load") == 0); /* cut, NUL-terminated */
+  CHECK_OK(tapir_task_set_name(t, "renamed"));
+  CHECK_EQ(tapir_task_get_name(t, NULL, 0), strlen("renamed"));
+  CHECK_OK(tapir_task_set_name(t, NULL));
+  CHECK_EQ(tapir_task_get_name(t, buf, sizeof buf), (size_t)0);
+  /* The source's handle is not a task handle. */
+  CHECK_ST(tapir_task_set_name((const tapir_task *)s, "x"), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK_ST(tapir_task_set_name(NULL, "x"), TAPIR_STATUS_NULL_ARGUMENT);
+  CHECK_EQ(tapir_task_get_name(NULL, buf, sizeof buf), (size_t)0);
+  CHECK_EQ(tapir_last_status(), TAPIR_STATUS_NULL_ARGUMENT);
+  const tapir_task *stale = h_stale_task();
+  CHECK_ST(tapir_task_set_name(stale, "x"), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK_EQ(tapir_task_get_name(stale, buf, sizeof buf), (size_t)0);
+  CHECK_EQ(tapir_last_status(), TAPIR_STATUS_INVALID_HANDLE);
+  tapir_task_release(t);
+  tapir_source_release(s);
+}
+
+/* The report's text, written to a temporary file. */
+static size_t report(char *text, size_t size) {
+  FILE *f = tmpfile();
+  if (!f) return (size_t)-1;
+  size_t n = tapir_debug_report_pending(f);
+  rewind(f);
+  size_t len = fread(text, 1, size - 1, f);
+  text[len] = '\0';
+  fclose(f);
+  return n;
+}
+
+static void the_report_lists_pending_tasks_oldest_first_with_names(void) {
+  static char text[1 << 16];
+  size_t base = tapir_debug_report_pending(NULL);
+  tapir_debug_track_tasks(true);
+  const tapir_source *a = h_source(), *b = h_source(), *done = h_source();
+  const tapir_task *ta = h_task_of(a), *tb = h_task_of(b), *tdone = h_task_of(done);
+  tapir_debug_track_tasks(false);
+  CHECK_OK(tapir_task_set_name(tb, "second \"quoted\""));
+  CHECK_OK(tapir_task_set_name(tdone, "finished"));
+  CHECK_OK(tapir_source_set_result(done, NULL, NULL));
+  size_t n = report(text, sizeof text);
+  CHECK_EQ(n, base + 2);
+  char ida[32], idb[32];
+  snprintf(ida, sizeof ida, "task %#" PRIx64, tapir_task_id(ta));
+  snprintf(idb, sizeof idb, "task %#" PRIx64, tapir_task_id(tb));
+  const char *pa = strstr(text, ida), *pb = strstr(text, idb);
+  CHECKF(pa && pb && pa < pb, "both listed, the older first:\n%s", text);
+  CHECKF(strstr(text, "second \\\"quoted\\\"") != NULL, "the name is shown, quotes escaped:\n%s", text);
+  CHECKF(strstr(text, "finished") == NULL, "a completed task is not listed:\n%s", text);
+  CHECKF(pa && strstr(pa, "created #") != NULL && strstr(pa, " s ago") != NULL, "tracked: number and age:\n%s", text);
+  /* Names go with their task. */
+  tapir_task_release(tb);
+  tapir_source_release(b); /* breaks its promise: b's task completes and dies */
+  n = report(text, sizeof text);
+  CHECK_EQ(n, base + 1);
+  CHECKF(strstr(text, "quoted") == NULL, "a dead task's name is gone:\n%s", text);
+  tapir_task_release(ta);
+  tapir_source_release(a);
+  tapir_task_release(tdone);
+  tapir_source_release(done);
+  CHECK_EQ(tapir_debug_report_pending(NULL), base);
+}
+
+static void shutdown_reports_what_never_completed_when_asked(void) {
+  static char text[1 << 16];
+  FILE *f = tmpfile();
+  REQUIRE(f != NULL);
+  tapir_debug_report_at_shutdown(f);
+  const tapir_source *s = h_source();
+  const tapir_task *t = h_task_of(s);
+  CHECK_OK(tapir_task_set_name(t, "never completed"));
+  CHECK_OK(tapir_shutdown());
+  tapir_debug_report_at_shutdown(NULL);
+  rewind(f);
+  size_t len = fread(text, 1, sizeof text - 1, f);
+  text[len] = '\0';
+  fclose(f);
+  CHECKF(strstr(text, "never completed") != NULL, "the shutdown report names the pending task:\n%s", text);
+  tapir_task_release(t);
+  tapir_source_release(s);
+}
+
+void register_diagnostics_tests(void) {
+  REG(trace_task_and_continuation_events);
+  REG(trace_work_on_a_manual_scheduler);
+  REG(trace_hooks_misuse_and_versioning);
+  REG(names_are_set_read_replaced_and_removed);
+  REG(the_report_lists_pending_tasks_oldest_first_with_names);
+  REG(shutdown_reports_what_never_completed_when_asked);
+}
