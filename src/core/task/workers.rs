@@ -22,7 +22,7 @@
 //! joins them. Afterwards the pool is stopped; the next post starts it again.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
 use crossbeam_deque::{Injector, Steal};
@@ -49,6 +49,9 @@ const INJECTOR_BATCH: usize = 32;
 struct Shared {
     injector: Injector<Job>,
     idle: CachePadded<AtomicUsize>,
+    /// A wake-up is under way (set by the notifier, cleared by a worker leaving its
+    /// idle section): further posts skip the syscall until then.
+    waking: CachePadded<AtomicBool>,
     /// Posts from outside the pool between their phase check and their push.
     posting: CachePadded<AtomicUsize>,
     sleep: Mutex<()>,
@@ -79,6 +82,7 @@ fn make_shared() -> &'static Shared {
         p = Box::into_raw(Box::new(Shared {
             injector: Injector::new(),
             idle: CachePadded::new(AtomicUsize::new(0)),
+            waking: CachePadded::new(AtomicBool::new(false)),
             posting: CachePadded::new(AtomicUsize::new(0)),
             sleep: Mutex::new(()),
             wake: Condvar::new(),
@@ -166,8 +170,15 @@ fn notify() {
     // `idle` increment before its re-check (a Dekker pair): either the worker sees the
     // work or we see the worker idle and wake it.
     fence(Ordering::SeqCst);
-    if shared.idle.load(Ordering::SeqCst) > 0 {
-        let _g = shared.sleep.lock();
+    // One wake-up at a time: while one is under way, the worker it wakes will find this
+    // job too (it runs until it finds nothing) and wakes a sibling if more is waiting,
+    // so skipping the syscall loses nothing.
+    if shared.idle.load(Ordering::SeqCst) > 0 && !shared.waking.swap(true, Ordering::AcqRel) {
+        // Taking and dropping the lock orders this post against a worker between its
+        // re-check and its wait (it holds the lock there): the worker either sees the
+        // job, or is already waiting and this notify wakes it. Notifying after the
+        // unlock spares the woken worker from blocking on a lock still held here.
+        drop(shared.sleep.lock());
         shared.wake.notify_one();
     }
 }
@@ -208,9 +219,13 @@ fn find_work(me: usize, tick: u32, local: &Worker<Job>, stealers: &[Stealer<Job>
         return Some(job);
     }
     if let Some(job) = take(injector) {
-        // Take a share of what else is waiting, so siblings can steal it from here.
+        // Take a share of what else is waiting, so siblings can steal it from here, and
+        // wake one if they are asleep.
         let room = local.spare_capacity().min(INJECTOR_BATCH);
         local.extend(std::iter::from_fn(|| take(injector)).take(room));
+        if !local.is_empty() {
+            notify();
+        }
         return Some(job);
     }
     stealers
@@ -262,6 +277,8 @@ fn worker_main(me: usize, worker: Worker<Job>, stealers: std::sync::Arc<Vec<Stea
             shared.wake.wait_for(&mut guard, Duration::from_millis(50));
         }
         shared.idle.fetch_sub(1, Ordering::SeqCst);
+        drop(guard);
+        shared.waking.store(false, Ordering::Release);
     }
     // Nothing is left in the local queue (find_work found nothing): drop it.
     LOCAL.with_borrow_mut(|l| *l = None);
