@@ -1043,7 +1043,11 @@ static unsigned a_flt(const harg *a, bool required) {
 }
 
 /* Marks a handle as lent: tapir may hand the same value to callbacks or return it
- * again, so once released it is loose, not strict. */
+ * again, so once released it is loose, not strict.
+ * Narrowed: a task that gets a library continuation (set_from_task, unwrap,
+ * wait_async, combinators) is lent too: a deferred library continuation mints a user
+ * handle of its antecedent, so the released value answers as valid for a while
+ * (tests/fuzz/repro/stale_task_handle_revived.c). Callers mark it with a_lend. */
 static void a_lend(const harg *a) {
   if (a->s < 0 || a->grave) return;
   L();
@@ -1722,6 +1726,7 @@ static void complete_lent(const rec *r, const tapir_source *src, uint64_t t, uin
       if (!x.h) break;
     }
     ti_from(t, FM_TASK, x.h);
+    a_lend(&x);
     st = CALL(tapir_source_set_from_task(src, TK(x.h)));
     LOG("%s set_from_task(next, %#" PRIx64 ") -> %s", fn, x.h, stname(st));
     a_done(&x);
@@ -2564,6 +2569,7 @@ static void op_source_complete(void) {
     harg t = a_pick(K_TASK, -1, false);
     if (task && t.h) ti_from(task, FM_TASK, t.h);
     fn = "tapir_source_set_from_task";
+    a_lend(&t);
     st = CALL(tapir_source_set_from_task(SR(a.h), TK(t.h)));
     LOG("%s(%#" PRIx64 ", %#" PRIx64 ") -> %s", fn, a.h, t.h, stname(st));
     a_done(&t);
@@ -2613,7 +2619,58 @@ static void op_debug_panic(void) {
 
 /* ================================================================ task ops */
 
+/* Task names. Every name the fuzzer sets states its own length in its first three
+ * characters ("NNN:" then the op and thread that set it, padded with '.'), so a name
+ * read back is judged even when another thread renamed the same (shared) task
+ * meanwhile: tapir_task_get_name returns the full length of one whole name, and the
+ * buffer holds that name's first size-1 bytes, NUL-terminated. */
+static int g_name_pct = 5;
+static atomic_ullong g_names_set, g_names_read;
+
+static size_t make_name(char *nm, size_t cap) {
+  size_t len = 12 + rn((unsigned)(cap - 13));
+  int k = snprintf(nm, cap, "%03zu:%s/%s/op%llu", len, tl_opname, me()->name,
+                   (unsigned long long)atomic_load_explicit(&me()->ops, memory_order_relaxed));
+  if (k < 0) k = 0;
+  for (size_t i = (size_t)k; i < len; i++) nm[i] = '.';
+  nm[len] = 0;
+  if (strlen(nm) > len) nm[len] = 0;
+  return len;
+}
+
+static void check_name_read(const char *fn, size_t n, const char *buf, size_t size) {
+  if (n == 0) return;
+  if (size == 0) return;
+  size_t got = strnlen(buf, size);
+  if (got == size) failf("%s: the name copied into a %zu-byte buffer is not NUL-terminated", fn, size);
+  if (got != (n < size ? n : size - 1)) failf("%s returned %zu but copied %zu bytes into %zu", fn, n, got, size);
+  if (got >= 3) {
+    char d[4] = {buf[0], buf[1], buf[2], 0};
+    char *e;
+    unsigned long want = strtoul(d, &e, 10);
+    if (*e || want != n) failf("%s returned %zu for the name \"%.*s\" (it says %s)", fn, n, (int)got, buf, d);
+  }
+  atomic_fetch_add_explicit(&g_names_read, 1, memory_order_relaxed);
+}
+
+/* Names a live task the fuzzer holds and reads the name back. */
+static void name_task(const tapir_task *t) {
+  char nm[160], back[160];
+  make_name(nm, sizeof nm);
+  int32_t st = CALL(tapir_task_set_name(t, nm));
+  if (st != TAPIR_STATUS_OK) failf("tapir_task_set_name on a task the fuzzer holds returned %s", stname(st));
+  atomic_fetch_add_explicit(&g_names_set, 1, memory_order_relaxed);
+  size_t size = pct(20) ? rn(8) : sizeof back;
+  memset(back, 'x', sizeof back);
+  size_t n = CALL(tapir_task_get_name(t, size ? back : NULL, size));
+  /* NULL buffer with size 0: only the length; 0 would mean no name, yet one was set
+   * (a racing rename always leaves a name) */
+  if (n == 0) failf("tapir_task_get_name right after tapir_task_set_name returned 0 (last status %s)", stname(tapir_last_status()));
+  check_name_read("tapir_task_get_name", n, back, size);
+}
+
 static void add_task_out(const tapir_task *t, int lent) {
+  if (pct(g_name_pct)) name_task(t);
   L();
   int i = m_add_l(K_TASK, HV(t), 0);
   if (i >= 0 && lent) g_slots[i].lent = 1;
@@ -3139,6 +3196,7 @@ static void op_unwrap(void) {
   harg o = a_pick(K_TASK, -1, false);
   bool null_out = misuse_on() && pct(3);
   const tapir_task *p = SENTP(const tapir_task *);
+  a_lend(&o);
   int32_t st = CALL(tapir_task_unwrap(TK(o.h), null_out ? NULL : &p));
   LOG("unwrap(%#" PRIx64 ") -> %s %#" PRIx64, o.h, stname(st), HV(p));
   a_done(&o);
@@ -3175,7 +3233,7 @@ static void op_comb(void) {
         U();
       }
     } else a[k] = a_pick(K_TASK, -1, false);
-    if (which == 1) a_lend(&a[k]);
+    a_lend(&a[k]); /* when_all_settled's value holds the inputs; the others: see a_lend */
     arr[k] = TK(a[k].h);
   }
   /* Narrowed: a when_all of any kind over an input that may never complete leaks the
@@ -3268,6 +3326,7 @@ static void op_wait_async(void) {
   int8_t known = a.cls == AC_LIVE ? ti_status(a.h) : 0;
   bool null_out = misuse_on() && pct(3);
   const tapir_task *t = SENTP(const tapir_task *);
+  a_lend(&a);
   int32_t st = CALL(tapir_task_wait_async(TK(a.h), to, TO(tok.h), null_out ? NULL : &t));
   LOG("wait_async(%#" PRIx64 ", %" PRId64 ", tok %#" PRIx64 ") -> %s %#" PRIx64, a.h, to, tok.h, stname(st), HV(t));
   bool same = st == TAPIR_STATUS_OK && HV(t) == a.h;
@@ -4611,6 +4670,9 @@ static void racer_stop(racer *r) {
   pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
   pthread_join(r->th, NULL);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+  free(r);
 }
 
 /* One call on the racing object `x`; returns TAPIR_STATUS_INVALID_HANDLE when the
@@ -5289,7 +5351,10 @@ static void final_checks(void) {
   double wait = e ? atof(e) : 15000;
   bool ok = settle(wait / 3);
   LOG("tapir_shutdown");
+  /* a task still pending once tapir's threads stopped is reported by tapir itself */
+  CALL(tapir_debug_report_at_shutdown(stderr));
   int32_t st = CALL(tapir_shutdown());
+  CALL(tapir_debug_report_at_shutdown(NULL));
   if (st != TAPIR_STATUS_OK) failf("tapir_shutdown returned %s", stname(st));
   ok = settle(ok ? wait / 3 : wait * 2 / 3);
   /* what the fuzzer itself still holds (a fuzzer bug if anything) */
@@ -5312,6 +5377,9 @@ static void final_checks(void) {
     for (int k = 0; k < 7; k++) fprintf(stderr, " %s %zu->%zu", kn[k], g_base_kind[k], CALL(tapir_debug_live_objects(k)));
     fprintf(stderr, "\n");
     report_open_records();
+    fprintf(stderr, "pending tasks (tapir_debug_report_pending; names: the op/thread that made them):\n");
+    size_t np = CALL(tapir_debug_report_pending(stderr));
+    fprintf(stderr, "  (%zu pending)\n", np);
     failf("after releasing everything, tapir_shutdown and settling: %zu live objects (start %zu), %lld ledger "
           "records whose destroy never ran, %d handles still in the fuzzer's model",
           live, g_base_live, open, held);
@@ -5411,6 +5479,9 @@ int main(int argc, char **argv) {
   ti_init();
   ops_init();
   g_t0 = now_ms();
+  /* FUZZ_NAMES=percent names that share of new tasks (default 5), for leak triage */
+  if (getenv("FUZZ_NAMES")) g_name_pct = atoi(getenv("FUZZ_NAMES"));
+  CALL(tapir_debug_track_tasks(true));
 
   /* the permanent objects, touched once so the baseline counts them */
   const tapir_scheduler *s = NULL;
