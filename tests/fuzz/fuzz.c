@@ -1072,6 +1072,97 @@ static uint64_t a_field_u64(const harg *a, size_t off, size_t size) {
   return v;
 }
 
+/* ================================================================ waits-on graph
+ *
+ * Which tasks a task's completion waits for (a continuation its antecedent, a
+ * combinator or wait_async its inputs, unwrap its outer task and the task values set
+ * on that, a forwarding source's task the task it forwards from). A user-made cycle —
+ * a task forwarding from a continuation of itself, say — never completes and, with
+ * reference counting, never dies: outside the contract, so before a set_from_task or
+ * a task value the fuzzer checks that the new edge closes no cycle. Kept under g_mu;
+ * an edge lost to overwriting could hide a cycle, so a search that gives up counts as
+ * one. */
+#define DEP_N (1 << 16)
+#define DEP_E 6
+typedef struct {
+  uint64_t h;
+  uint64_t on[DEP_E];
+  uint8_t n;
+} dep;
+static dep g_dep[DEP_N];
+static atomic_ullong g_cycles_avoided;
+
+static dep *dep_get_l(uint64_t h, bool create) {
+  unsigned i = (unsigned)(mix64(h ^ 0xD1B54A32D192ED03ull) & (DEP_N - 1));
+  for (unsigned k = 0; k < 16; k++, i = (i + 1) & (DEP_N - 1)) {
+    if (g_dep[i].h == h) return &g_dep[i];
+    if (!g_dep[i].h) {
+      if (!create) return NULL;
+      g_dep[i].h = h;
+      g_dep[i].n = 0;
+      return &g_dep[i];
+    }
+  }
+  if (!create) return NULL;
+  dep *d = &g_dep[(unsigned)(mix64(h ^ 0xD1B54A32D192ED03ull) & (DEP_N - 1))]; /* evict: its edges are lost */
+  d->h = h;
+  d->n = 0;
+  return d;
+}
+
+static void dep_add_l(uint64_t h, uint64_t on) {
+  if (!h || !on || h == on) return;
+  dep *d = dep_get_l(h, true);
+  for (unsigned k = 0; k < d->n && k < DEP_E; k++)
+    if (d->on[k] == on) return;
+  d->on[d->n % DEP_E] = on;
+  d->n = (uint8_t)(d->n < 255 ? d->n + 1 : DEP_E);
+}
+
+static void dep_add(uint64_t h, uint64_t on) {
+  L();
+  dep_add_l(h, on);
+  U();
+}
+
+/* Whether `from` waits (transitively) on `target` (or, target 0, on a task that may
+ * never complete: a delay(-1) or one derived from it); true also when unsure. */
+static bool dep_never_l(uint64_t h) {
+  int i = s_find(h);
+  return i >= 0 ? g_slots[i].never != 0 : bloom_has(g_bloom_never, h);
+}
+static bool dep_reaches(uint64_t from, uint64_t target) {
+  if (!from) return false;
+  if (from == target) return true;
+  uint64_t stack[256], seen[256];
+  int sp = 0, ns = 0;
+  bool r = false;
+  L();
+  stack[sp++] = from;
+  while (sp && !r) {
+    uint64_t x = stack[--sp];
+    if (!target && dep_never_l(x)) { r = true; break; }
+    dep *d = dep_get_l(x, false);
+    if (!d) continue;
+    if (d->n > DEP_E) { r = true; break; } /* lost edges: unsure */
+    for (unsigned k = 0; k < d->n; k++) {
+      uint64_t y = d->on[k];
+      if (y == target || (!target && dep_never_l(y))) { r = true; break; }
+      bool dup = false;
+      for (int j = 0; j < ns && !dup; j++) dup = seen[j] == y;
+      if (dup) continue;
+      if (ns == 256 || sp == 256) { r = true; break; }
+      seen[ns++] = y;
+      stack[sp++] = y;
+    }
+  }
+  U();
+  if (r) atomic_fetch_add_explicit(&g_cycles_avoided, 1, memory_order_relaxed);
+  return r;
+}
+
+static void never_from(uint64_t out, uint64_t in, bool always);
+
 /* ================================================================ lineage
  *
  * Which values may legitimately be read from which task. A task's node lists edges:
@@ -1724,7 +1815,12 @@ static void complete_lent(const rec *r, const tapir_source *src, uint64_t t, uin
     } else {
       x = a_live(K_TASK);
       if (!x.h) break;
+      if (dep_reaches(x.h, t) || dep_reaches(x.h, 0)) { /* next's task would wait on itself, or on a task that may never complete */
+        a_done(&x);
+        break;
+      }
     }
+    never_from(t, x.h, false);
     ti_from(t, FM_TASK, x.h);
     a_lend(&x);
     st = CALL(tapir_source_set_from_task(src, TK(x.h)));
@@ -1835,6 +1931,8 @@ typedef struct fstate {
   uint64_t prod[TI_E]; /* tasks whose values the result may carry */
   int nprod;
   uint64_t result;    /* the combinator's task, once known */
+  uint64_t pend[8];   /* pending tasks factories returned before the result was known */
+  int npend;
   uint64_t seen;      /* need_only_one: indices called */
   pthread_t owner;
 } fstate;
@@ -1898,10 +1996,17 @@ static uint64_t factory_task(fstate *f, uint64_t gid, const tapir_cancel_token *
     U();
     if (i < 0) release_ok(K_SOURCE, HV(s), "model full");
     *unmodeled_prod = true;
+    /* the combinator's task waits on this one, which random ops may forward from
+     * anything: the waits-on graph must know, or they could close a cycle */
+    pthread_mutex_lock(&g_lmu);
+    uint64_t res = f->result;
+    if (!res && f->npend < 8) f->pend[f->npend++] = HV(t);
+    else if (!res) f->npend = 9;
+    pthread_mutex_unlock(&g_lmu);
+    if (res) dep_add(res, HV(t));
   } else {
     return 0; /* the item fails with INVALID_STATE */
   }
-  (void)f;
   return HV(t);
 }
 
@@ -2474,9 +2579,15 @@ static void *pick_value(uint64_t origin_task, uint32_t *ri, harg *taskval) {
   *taskval = a_none(AC_NONE);
   if (pct(12)) {
     *taskval = a_live(K_TASK);
+    /* unwrap of origin_task waits on this value: it must not wait on origin_task */
+    if (taskval->h && dep_reaches(taskval->h, origin_task)) {
+      a_done(taskval);
+      *taskval = a_none(AC_NONE);
+    }
     if (taskval->h) {
       *ri = UINT32_MAX;
       L();
+      dep_add_l(origin_task, taskval->h);
       ti_tv_l(origin_task, taskval->h);
       ti_from_l(origin_task, FM_ID, taskval->h);
       U();
@@ -2567,7 +2678,15 @@ static void op_source_complete(void) {
   }
   default: { /* set_from_task */
     harg t = a_pick(K_TASK, -1, false);
+    /* it would wait on itself; or it would wait on a task that may never complete, while
+     * callbacks registered on it (maybe owning it) counted on its completing */
+    if (t.cls == AC_LIVE && (dep_reaches(t.h, task) || dep_reaches(t.h, 0))) {
+      a_done(&t);
+      a_done(&a);
+      return;
+    }
     if (task && t.h) ti_from(task, FM_TASK, t.h);
+    if (task && t.cls == AC_LIVE) never_from(task, t.h, false);
     fn = "tapir_source_set_from_task";
     a_lend(&t);
     st = CALL(tapir_source_set_from_task(SR(a.h), TK(t.h)));
@@ -2850,13 +2969,14 @@ static void op_task_query(void) {
     if (a.cls == AC_LIVE && hold != a.h && hold) failf("tapir_task_retain(%#" PRIx64 ") returned %#" PRIx64, a.h, hold);
     st = CALL(tapir_task_result(TK(a.h), null_out ? NULL : &v));
     LOG("task_result(%#" PRIx64 ") -> %s %p", a.h, stname(st), v);
-    unsigned flt = a_flt(&a, true) | (null_out ? F_NULL : 0);
     uint32_t normal = S(OK) | S(NOT_COMPLETED) | S(FAULTED) | S(CANCELED);
     if (known) normal = 1u << code_of_status(known);
     else if (s > 0 && a.cls == AC_LIVE) normal = 1u << code_of_status(s);
     if (st == TAPIR_STATUS_OK && hold && !null_out) check_value(a.h, v, "tapir_task_result");
     if (hold) release_ok(K_TASK, hold, "private read reference");
     a_done(&a);
+    /* after a_done: a release racing the call makes the handle loose */
+    unsigned flt = a_flt(&a, true) | (null_out ? F_NULL : 0);
     check_st("tapir_task_result", st, D_BASE | S(NOT_COMPLETED) | S(FAULTED) | S(CANCELED), expect(flt, normal));
     if (st != TAPIR_STATUS_OK && !null_out && HV(v) != SENT) failf("tapir_task_result returned %s but wrote the value", stname(st));
     if (a.cls == AC_LIVE) ti_set_status(a.h, s);
@@ -3123,8 +3243,10 @@ static void continue_with_on(harg ta, int depth) {
 }
 
 /* The task `out` may never complete when `in` may not. */
+/* Also: `out` waits on `in` (the waits-on graph). */
 static void never_from(uint64_t out, uint64_t in, bool always) {
   L();
+  dep_add_l(out, in);
   int i = s_find(in), o = s_find(out);
   if (o >= 0 && (always || (i >= 0 && g_slots[i].never))) g_slots[o].never = 1;
   U();
@@ -3269,6 +3391,10 @@ static void op_comb(void) {
   }
   LOG("%s(n %u%s, cts %#" PRIx64 ") -> %s %#" PRIx64, names[which], n, null_arr ? " NULL" : "", cts.h, stname(st),
       which == 4 ? HV(outs[0]) : HV(t));
+  for (unsigned k = 0; k < n && g_verbose; k++)
+    LOG("  input %u %#" PRIx64 "%s", k, a[k].h, which == 4 && st == TAPIR_STATUS_OK ? "" : "");
+  for (unsigned k = 1; k < n && which == 4 && st == TAPIR_STATUS_OK && !null_out && g_verbose; k++)
+    LOG("  output %u %#" PRIx64, k, HV(outs[k]));
   /* NULL outputs with count 0 has nothing to write: the header is silent, either answer */
   bool lenient_null = which == 4 && null_out && n == 0;
   unsigned flt = ((null_arr || null_out) && !lenient_null) ? F_NULL : 0;
@@ -3373,8 +3499,12 @@ static void fstate_result(uint32_t ri, void *ud, uint64_t t) {
   rec *r = rec_decode(ud, NULL);
   fstate *f = r ? r->ext : NULL;
   (void)ri;
+  uint64_t pend[8];
+  int npend = 0;
   if (f) {
     f->result = t;
+    npend = f->npend;
+    if (npend <= 8) memcpy(pend, f->pend, sizeof(uint64_t) * (size_t)npend);
     np = f->nprod;
     if (np > TI_E) np = -1;
     else memcpy(prod, f->prod, sizeof(uint64_t) * (size_t)np);
@@ -3388,6 +3518,11 @@ static void fstate_result(uint32_t ri, void *ud, uint64_t t) {
     for (int k = 0; k < np; k++) ti_from_l(t, FM_TASK, prod[k]);
   ti_from_l(t, FM_ID, gid);
   ti_from_l(t, FM_ID, 0);
+  for (int k = 0; k < npend && npend <= 8; k++) dep_add_l(t, pend[k]);
+  if (npend > 8) { /* edges lost: the graph cannot tell, so the result is a node of unknown edges */
+    dep *d = dep_get_l(t, true);
+    d->n = DEP_E + 1;
+  }
   U();
 }
 
