@@ -1131,13 +1131,12 @@ static bool dep_never_l(uint64_t h) {
   int i = s_find(h);
   return i >= 0 ? g_slots[i].never != 0 : bloom_has(g_bloom_never, h);
 }
-static bool dep_reaches(uint64_t from, uint64_t target) {
+static bool dep_reaches_l(uint64_t from, uint64_t target) {
   if (!from) return false;
   if (from == target) return true;
   uint64_t stack[256], seen[256];
   int sp = 0, ns = 0;
   bool r = false;
-  L();
   stack[sp++] = from;
   while (sp && !r) {
     uint64_t x = stack[--sp];
@@ -1156,9 +1155,20 @@ static bool dep_reaches(uint64_t from, uint64_t target) {
       stack[sp++] = y;
     }
   }
-  U();
   if (r) atomic_fetch_add_explicit(&g_cycles_avoided, 1, memory_order_relaxed);
   return r;
+}
+
+/* Before `task` is made to wait on `on` (a forward): false when that would close a
+ * cycle or make it wait on a task that may never complete; else the edge is added in
+ * the same step, so two threads cannot close a cycle between them. */
+static bool dep_claim(uint64_t task, uint64_t on) {
+  if (!task || !on) return true;
+  L();
+  bool bad = dep_reaches_l(on, task) || dep_reaches_l(on, 0);
+  if (!bad) dep_add_l(task, on);
+  U();
+  return !bad;
 }
 
 static void never_from(uint64_t out, uint64_t in, bool always);
@@ -1815,7 +1825,7 @@ static void complete_lent(const rec *r, const tapir_source *src, uint64_t t, uin
     } else {
       x = a_live(K_TASK);
       if (!x.h) break;
-      if (dep_reaches(x.h, t) || dep_reaches(x.h, 0)) { /* next's task would wait on itself, or on a task that may never complete */
+      if (!dep_claim(t, x.h)) { /* next's task would wait on itself, or on a task that may never complete */
         a_done(&x);
         break;
       }
@@ -1986,6 +1996,15 @@ static uint64_t factory_task(fstate *f, uint64_t gid, const tapir_cancel_token *
     if (st != TAPIR_STATUS_OK) failf("tapir_source_new (in a factory) returned %s", stname(st));
     st = CALL(tapir_source_task(s, &t));
     if (st != TAPIR_STATUS_OK) failf("tapir_source_task (in a factory) returned %s", stname(st));
+    /* the combinator's task waits on this one, which random ops may forward from
+     * anything once its source is in the model: the waits-on graph must know first,
+     * or they could close a cycle */
+    pthread_mutex_lock(&g_lmu);
+    uint64_t res = f->result;
+    if (!res && f->npend < 8) f->pend[f->npend++] = HV(t);
+    else if (!res) f->npend = 9;
+    pthread_mutex_unlock(&g_lmu);
+    if (res) dep_add(res, HV(t));
     L();
     ti_new_l(HV(t));
     int i = m_add_l(K_SOURCE, HV(s), SRC_MADE);
@@ -1996,14 +2015,6 @@ static uint64_t factory_task(fstate *f, uint64_t gid, const tapir_cancel_token *
     U();
     if (i < 0) release_ok(K_SOURCE, HV(s), "model full");
     *unmodeled_prod = true;
-    /* the combinator's task waits on this one, which random ops may forward from
-     * anything: the waits-on graph must know, or they could close a cycle */
-    pthread_mutex_lock(&g_lmu);
-    uint64_t res = f->result;
-    if (!res && f->npend < 8) f->pend[f->npend++] = HV(t);
-    else if (!res) f->npend = 9;
-    pthread_mutex_unlock(&g_lmu);
-    if (res) dep_add(res, HV(t));
   } else {
     return 0; /* the item fails with INVALID_STATE */
   }
@@ -2580,14 +2591,14 @@ static void *pick_value(uint64_t origin_task, uint32_t *ri, harg *taskval) {
   if (pct(12)) {
     *taskval = a_live(K_TASK);
     /* unwrap of origin_task waits on this value: it must not wait on origin_task */
-    if (taskval->h && dep_reaches(taskval->h, origin_task)) {
+    if (taskval->h && origin_task && !dep_claim(origin_task, taskval->h)) {
       a_done(taskval);
       *taskval = a_none(AC_NONE);
     }
     if (taskval->h) {
       *ri = UINT32_MAX;
+      a_lend(taskval); /* unwrap registers a library continuation on it: see a_lend */
       L();
-      dep_add_l(origin_task, taskval->h);
       ti_tv_l(origin_task, taskval->h);
       ti_from_l(origin_task, FM_ID, taskval->h);
       U();
@@ -2680,7 +2691,7 @@ static void op_source_complete(void) {
     harg t = a_pick(K_TASK, -1, false);
     /* it would wait on itself; or it would wait on a task that may never complete, while
      * callbacks registered on it (maybe owning it) counted on its completing */
-    if (t.cls == AC_LIVE && (dep_reaches(t.h, task) || dep_reaches(t.h, 0))) {
+    if (t.cls == AC_LIVE && !dep_claim(task, t.h)) {
       a_done(&t);
       a_done(&a);
       return;
@@ -3850,9 +3861,11 @@ static void op_token(void) {
      * source and token handle released once) and not canceled, although the header
      * says false only for the none token (tests/fuzz/repro/can_be_canceled_after_dispose.c).
      * Such a token comes back through tapir_cancel_registration_token or
-     * tapir_task_cancel_token, so only a token held since tapir_cancel_source_token
-     * without ever dropping to zero references is judged when it says false. */
-    bool maybe_disposed = !v && cn != 1 && (sub != TOK_CTS || revived);
+     * tapir_task_cancel_token, and with several threads releasing and re-acquiring
+     * the model cannot tell which tokens went through it: false is judged only for a
+     * token known canceled (true then, disposed or not). */
+    (void)revived;
+    bool maybe_disposed = !v && cn != 1;
     if (maybe_disposed) atomic_fetch_add_explicit(&g_narrowed_cbc, 1, memory_order_relaxed);
     if (!flt && k.h && v != (k.h != g_none_h) && !maybe_disposed) {
       failf("tapir_cancel_token_can_be_canceled(%#" PRIx64 ") is %d (false only for the none token; model: sub %d, canceled %d, none %#" PRIx64 "; last status %s)",
@@ -4996,7 +5009,10 @@ static int32_t race_call(int kind, uint64_t x, const tapir_source *s2) {
       const tapir_task *t = SENTP(const tapir_task *);
       st = CALL(tapir_task_from_error(ER(x), &t));
       check_st("tapir_task_from_error (racing a release)", st, D_BASE, S(OK) | S(INVALID_HANDLE));
-      if (st == TAPIR_STATUS_OK) add_task_out(t, 0);
+      /* released at once: in the model, other threads would read the error back
+       * (tapir_task_error hands out new references to it) and it would not be racing
+       * its last reference any more */
+      if (st == TAPIR_STATUS_OK) release_ok(K_TASK, HV(t), "racing error's task");
       return st;
     }
     case 2: {
