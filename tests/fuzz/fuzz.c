@@ -2548,7 +2548,8 @@ static void op_source_task(void) {
   bool lent = true;
   L();
   if (a.s >= 0 && g_slots[a.s].h == a.h) lent = g_slots[a.s].task_lent || g_slots[a.s].sub == SRC_LENT;
-  if (a.s >= 0 && !a.grave) {
+  /* also for a released (loose) source: one still valid hands out its task again */
+  if (a.s >= 0 && g_slots[a.s].h == a.h) {
     th = g_slots[a.s].aux;
     ti = th ? s_find(th) : -1;
     if (ti >= 0) {
