@@ -338,7 +338,7 @@ enum {
   FAM_SOURCE, FAM_TASK, FAM_WAIT, FAM_CONT, FAM_UNWRAP, FAM_COMB, FAM_WAITASYNC, FAM_RETRY, FAM_NOO,
   FAM_THROTTLE, FAM_CANCEL, FAM_CREG, FAM_DELAY, FAM_SCHED, FAM_FOREIGN, FAM_RUN, FAM_ERROR,
   FAM_PROGRESS, FAM_MISC, FAM_HOOK, FAM_SHUTDOWN, FAM_RACE, FAM_RACEREL, FAM_MISUSE, FAM_CBOPS, FAM_PANIC,
-  FAM_LENT, FAM_FROMTASK, FAM_WAITANY, FAM_STALECTS, FAM_STALETOKEN, FAM_KINDCT, FAM_MANUAL, FAM_FOREVER, FAM_LINKED, FAM_OWNREL, FAM_STALEREG, FAM_N
+  FAM_LENT, FAM_FROMTASK, FAM_WAITANY, FAM_STALECTS, FAM_STALETOKEN, FAM_KINDCT, FAM_MANUAL, FAM_FOREVER, FAM_LINKED, FAM_OWNREL, FAM_STALEREG, FAM_PRIMS, FAM_DIAG, FAM_N
 };
 
 
@@ -1699,7 +1699,7 @@ static void reg_on_lent(uint64_t task, int depth);
 static const char *famname[FAM_N] = {"source", "task", "wait", "cont", "unwrap", "comb", "waitasync",
                                      "retry", "noo", "throttle", "cancel", "creg", "delay", "sched",
                                      "foreign", "run", "error", "progress", "misc", "hook", "shutdown",
-                                     "race", "racerel", "misuse", "cbops", "panic", "lent", "fromtask", "waitany", "stalects", "staletoken", "kindct", "manual", "forever", "linked", "ownrel", "stalereg"};
+                                     "race", "racerel", "misuse", "cbops", "panic", "lent", "fromtask", "waitany", "stalects", "staletoken", "kindct", "manual", "forever", "linked", "ownrel", "stalereg", "prims", "diag"};
 
 static void cb_begin(const rec *r, const char *fn) {
   thr *t = me();
@@ -2784,11 +2784,13 @@ static void check_name_read(const char *fn, size_t n, const char *buf, size_t si
   atomic_fetch_add_explicit(&g_names_read, 1, memory_order_relaxed);
 }
 
-/* Names a live task the fuzzer holds and reads the name back. */
-static void name_task(const tapir_task *t) {
+/* Names a live task the fuzzer holds and reads the name back; `loose`: another
+ * thread may release its last reference meanwhile (INVALID_HANDLE is then allowed). */
+static void name_task_l(const tapir_task *t, bool loose) {
   char nm[160], back[160];
   make_name(nm, sizeof nm);
   int32_t st = CALL(tapir_task_set_name(t, nm));
+  if (loose && st == TAPIR_STATUS_INVALID_HANDLE) return;
   if (st != TAPIR_STATUS_OK) failf("tapir_task_set_name on a task the fuzzer holds returned %s", stname(st));
   atomic_fetch_add_explicit(&g_names_set, 1, memory_order_relaxed);
   size_t size = pct(20) ? rn(8) : sizeof back;
@@ -2796,9 +2798,11 @@ static void name_task(const tapir_task *t) {
   size_t n = CALL(tapir_task_get_name(t, size ? back : NULL, size));
   /* NULL buffer with size 0: only the length; 0 would mean no name, yet one was set
    * (a racing rename always leaves a name) */
+  if (n == 0 && loose && tapir_last_status() == TAPIR_STATUS_INVALID_HANDLE) return;
   if (n == 0) failf("tapir_task_get_name right after tapir_task_set_name returned 0 (last status %s)", stname(tapir_last_status()));
   check_name_read("tapir_task_get_name", n, back, size);
 }
+static void name_task(const tapir_task *t) { name_task_l(t, false); }
 
 static void add_task_out(const tapir_task *t, int lent) {
   if (pct(g_name_pct)) name_task(t);
@@ -4600,9 +4604,9 @@ static void op_misc(void) {
     return;
   }
   case 3: {
-    int32_t kind = (int32_t)rn(12) - 3;
+    int32_t kind = (int32_t)rn(21) - 3;
     size_t n = CALL(tapir_debug_live_objects(kind));
-    if ((kind < 0 || kind > TAPIR_OBJECT_KIND_PROGRESS) && n) failf("tapir_debug_live_objects(%d) (unknown kind) returned %zu", kind, n);
+    if ((kind < 0 || kind > TAPIR_OBJECT_KIND_CACHE) && n) failf("tapir_debug_live_objects(%d) (unknown kind) returned %zu", kind, n);
     return;
   }
   default: (void)CALL(tapir_debug_pending_timers()); return;
@@ -5176,6 +5180,1449 @@ static void op_race(void) {
   }
 }
 
+/* ================================================================ primitives
+ *
+ * Each op makes private primitive objects (nobody else can reach them, so the model
+ * is exact), runs a random sequence of calls against a small sequential model of the
+ * header's rules, and releases everything: status codes, counts, FIFO grants, values
+ * of the wait tasks, DISPOSED for waits pending at the last release, exactly-once
+ * destroys of items and user data (the ledger), and stale-handle, NULL and wrong-kind
+ * misuse. Waits use timeouts -1 and 0 and private tokens canceled on this thread, so
+ * every outcome is determined; the wait tasks themselves complete on any thread (a
+ * grant or cancel may defer continuations), so outcomes are read with a bounded wait.
+ */
+
+#define PR_WAIT_MS 5000
+
+/* The final status and value of a task tapir must complete (bounded wait). */
+static int32_t pr_final(const char *what, const tapir_task *t, void **v) {
+  int32_t st = CALL(tapir_task_wait(t, PR_WAIT_MS));
+  if (st == TAPIR_STATUS_TIMEOUT) failf("%s: the task did not complete within %d ms", what, PR_WAIT_MS);
+  if (v) {
+    *v = NULL;
+    if (st == TAPIR_STATUS_OK && CALL(tapir_task_result(t, v)) != TAPIR_STATUS_OK) failf("%s: tapir_task_result failed after a successful wait", what);
+  }
+  return st;
+}
+
+static void pr_expect_value(const char *what, const tapir_task *t, void *want) {
+  void *v = NULL;
+  int32_t st = pr_final(what, t, &v);
+  if (st != TAPIR_STATUS_OK || v != want) failf("%s: ended %s with value %p, want OK with %p", what, stname(st), v, want);
+}
+
+/* The task failed with an error of `code`. */
+static void pr_expect_error(const char *what, const tapir_task *t, int32_t code) {
+  int32_t st = pr_final(what, t, NULL);
+  if (st != TAPIR_STATUS_FAULTED) failf("%s: ended %s, want FAULTED with code %d", what, stname(st), code);
+  const tapir_error *e = NULL;
+  if (CALL(tapir_task_error(t, &e)) != TAPIR_STATUS_OK || !e) failf("%s: tapir_task_error of a faulted task failed", what);
+  int32_t c = CALL(tapir_error_code(e));
+  release_ok(K_ERROR, HV(e), "primitive's error");
+  if (c != code) failf("%s: failed with code %d, want %d", what, c, code);
+}
+
+static void pr_expect_canceled(const char *what, const tapir_task *t) {
+  int32_t st = pr_final(what, t, NULL);
+  if (st != TAPIR_STATUS_CANCELED) failf("%s: ended %s, want CANCELED", what, stname(st));
+}
+
+static bool pr_pending(const tapir_task *t) { return CALL(tapir_task_get_status(t)) == TAPIR_TASK_STATUS_PENDING; }
+
+static void pr_last(const char *fn, int32_t want) {
+  int32_t ls = CALL(tapir_last_status());
+  if (ls != want) failf("%s: tapir_last_status() is %s, want %s", fn, stname(ls), stname(want));
+}
+
+/* A private cancellation source for one wait; pr_cancel cancels it on this thread. */
+typedef struct {
+  const tapir_cancel_source *c;
+  const tapir_cancel_token *t;
+} prtok;
+static prtok pr_tok(void) {
+  prtok k = {NULL, NULL};
+  if (CALL(tapir_cancel_source_new(&k.c)) || CALL(tapir_cancel_source_token(k.c, &k.t))) failf("a private cancel source failed");
+  return k;
+}
+static void pr_tok_done(prtok *k) {
+  if (k->t) release_ok(K_TOKEN, HV(k->t), "private token");
+  if (k->c) release_ok(K_CTS, HV(k->c), "private cancel source");
+  k->c = NULL;
+  k->t = NULL;
+}
+
+/* Misuse common to every primitive kind, on a handle value `h` that is released for
+ * good (stale) and one of another kind `wrong`: retain answers NULL, release
+ * INVALID_HANDLE, NULL releases are no-ops. */
+typedef const void *(*pr_retain_fn)(const void *);
+typedef int32_t (*pr_release_fn)(const void *);
+static void pr_misuse(const char *kind, pr_retain_fn ret, pr_release_fn rel, uint64_t stale, uint64_t wrong) {
+  if (!misuse_on()) return;
+  if (CALL(rel(NULL)) != TAPIR_STATUS_OK) failf("tapir_%s_release(NULL) is not a no-op", kind);
+  if (CALL(ret(NULL))) failf("tapir_%s_retain(NULL) returned a handle", kind);
+  if (stale) {
+    if (CALL(ret((const void *)(uintptr_t)stale))) failf("tapir_%s_retain of a released handle returned it", kind);
+    pr_last("retain of a released handle", TAPIR_STATUS_INVALID_HANDLE);
+    int32_t st = CALL(rel((const void *)(uintptr_t)stale));
+    if (st != TAPIR_STATUS_INVALID_HANDLE) failf("a second tapir_%s_release returned %s, want INVALID_HANDLE", kind, stname(st));
+  }
+  if (wrong) {
+    if (CALL(ret((const void *)(uintptr_t)wrong))) failf("tapir_%s_retain accepted a handle of another kind", kind);
+    int32_t st = CALL(rel((const void *)(uintptr_t)wrong));
+    if (st != TAPIR_STATUS_INVALID_HANDLE) failf("tapir_%s_release of another kind's handle returned %s", kind, stname(st));
+  }
+}
+
+/* Releases the fuzzer's references to a private primitive: `extra` retained ones
+ * first (each must keep it alive), then the last. */
+#define PR_RELEASE_ALL(kind, h, extra)                                                                \
+  do {                                                                                                \
+    for (int q_ = 0; q_ < (extra); q_++)                                                              \
+      if (CALL(tapir_##kind##_release(h)) != TAPIR_STATUS_OK) failf("tapir_" #kind "_release failed"); \
+    if (CALL(tapir_##kind##_release(h)) != TAPIR_STATUS_OK) failf("tapir_" #kind "_release failed");   \
+  } while (0)
+
+#define PR_RETAIN_SOME(kind, h, extra)                                                             \
+  do {                                                                                             \
+    (extra) = (int)rn(3);                                                                          \
+    for (int q_ = 0; q_ < (extra); q_++)                                                           \
+      if (CALL(tapir_##kind##_retain(h)) != (h)) failf("tapir_" #kind "_retain did not return it"); \
+  } while (0)
+
+static const void *pr_sem_ret(const void *h) { return tapir_semaphore_retain(h); }
+static int32_t pr_sem_rel(const void *h) { return tapir_semaphore_release(h); }
+static const void *pr_are_ret(const void *h) { return tapir_auto_reset_event_retain(h); }
+static int32_t pr_are_rel(const void *h) { return tapir_auto_reset_event_release(h); }
+static const void *pr_mre_ret(const void *h) { return tapir_manual_reset_event_retain(h); }
+static int32_t pr_mre_rel(const void *h) { return tapir_manual_reset_event_release(h); }
+static const void *pr_lock_ret(const void *h) { return tapir_lock_retain(h); }
+static int32_t pr_lock_rel(const void *h) { return tapir_lock_release(h); }
+static const void *pr_guard_ret(const void *h) { return tapir_lock_guard_retain(h); }
+static int32_t pr_guard_rel(const void *h) { return tapir_lock_guard_release(h); }
+static const void *pr_rw_ret(const void *h) { return tapir_rwlock_retain(h); }
+static int32_t pr_rw_rel(const void *h) { return tapir_rwlock_release(h); }
+static const void *pr_cd_ret(const void *h) { return tapir_countdown_retain(h); }
+static int32_t pr_cd_rel(const void *h) { return tapir_countdown_release(h); }
+static const void *pr_bar_ret(const void *h) { return tapir_barrier_retain(h); }
+static int32_t pr_bar_rel(const void *h) { return tapir_barrier_release(h); }
+static const void *pr_ch_ret(const void *h) { return tapir_channel_retain(h); }
+static int32_t pr_ch_rel(const void *h) { return tapir_channel_release(h); }
+static const void *pr_cache_ret(const void *h) { return tapir_cache_retain(h); }
+static int32_t pr_cache_rel(const void *h) { return tapir_cache_release(h); }
+
+/* A live handle of another kind for wrong-kind misuse: a fresh completed task. */
+static uint64_t pr_wrong_begin(void) {
+  const tapir_task *t = NULL;
+  if (CALL(tapir_task_completed(&t))) failf("tapir_task_completed failed");
+  return HV(t);
+}
+
+#define PR_QMAX 12
+
+/* ---------------------------------------------------------------- semaphore */
+
+static void pr_semaphore(void) {
+  uint32_t max = 1 + rn(4), cnt = rn(max + 1);
+  const tapir_semaphore *s = SENTP(const tapir_semaphore *);
+  if (misuse_on() && pct(10)) {
+    bool zero = pct(50);
+    int32_t st = CALL(tapir_semaphore_new(zero ? 1 : max + 1, zero ? 0 : max, &s));
+    if (st != TAPIR_STATUS_INVALID_ARGUMENT || HV(s) != SENT) failf("tapir_semaphore_new(bad initial/max) returned %s", stname(st));
+    st = CALL(tapir_semaphore_new(0, 1, NULL));
+    if (st != TAPIR_STATUS_NULL_ARGUMENT) failf("tapir_semaphore_new(NULL out) returned %s", stname(st));
+  }
+  if (CALL(tapir_semaphore_new(cnt, max, &s)) != TAPIR_STATUS_OK) failf("tapir_semaphore_new(%u, %u) failed", cnt, max);
+  const tapir_task *q[PR_QMAX];
+  uint32_t qn[PR_QMAX];
+  int nq = 0;
+  for (int step = 0, steps = 4 + (int)rn(12); step < steps; step++) {
+    uint32_t c = CALL(tapir_semaphore_current_count(s));
+    if (c != cnt) failf("tapir_semaphore_current_count is %u, the model says %u", c, cnt);
+    switch (rn(5)) {
+    case 0: { /* try_wait */
+      uint32_t n = misuse_on() && pct(10) ? (pct(50) ? 0 : max + 1) : 1 + rn(max);
+      bool ok = CALL(tapir_semaphore_try_wait(s, n));
+      bool bad = n == 0 || n > max, want = !bad && nq == 0 && cnt >= n;
+      if (ok != want) failf("tapir_semaphore_try_wait(%u) with %u permits, %d waiting: %d, want %d", n, cnt, nq, ok, want);
+      if (!ok) pr_last("tapir_semaphore_try_wait", bad ? TAPIR_STATUS_INVALID_ARGUMENT : TAPIR_STATUS_TIMEOUT);
+      if (ok) cnt -= n;
+      break;
+    }
+    case 1:
+    case 2: { /* wait_async: -1 queues when it cannot be granted, 0 answers now */
+      uint32_t n = 1 + rn(max);
+      bool now = pct(30);
+      prtok k = {NULL, NULL};
+      bool cancel = !now && pct(25);
+      if (cancel) k = pr_tok();
+      const tapir_task *t = NULL;
+      int32_t st = CALL(tapir_semaphore_wait_async(s, n, now ? 0 : TAPIR_INFINITE, k.t, &t));
+      if (st != TAPIR_STATUS_OK) failf("tapir_semaphore_wait_async returned %s", stname(st));
+      bool grant = nq == 0 && cnt >= n;
+      if (grant) {
+        cnt -= n;
+        pr_expect_value("a semaphore wait that could be granted at once", t, (void *)1);
+        release_ok(K_TASK, HV(t), "semaphore wait");
+      } else if (now) {
+        pr_expect_value("a semaphore wait of 0 ms that could not be granted", t, (void *)0);
+        release_ok(K_TASK, HV(t), "semaphore wait");
+      } else if (cancel) {
+        if (!pr_pending(t)) failf("a semaphore wait that cannot be granted completed at once");
+        if (CALL(tapir_cancel_source_cancel(k.c, 0, NULL)) != TAPIR_STATUS_OK) failf("cancel failed");
+        pr_expect_canceled("a canceled semaphore wait", t);
+        release_ok(K_TASK, HV(t), "semaphore wait");
+      } else if (nq < PR_QMAX) {
+        if (!pr_pending(t)) failf("a semaphore wait that cannot be granted completed at once");
+        q[nq] = t;
+        qn[nq++] = n;
+      } else release_ok(K_TASK, HV(t), "semaphore wait"); /* stays queued; fails DISPOSED at the end, unobserved */
+      pr_tok_done(&k);
+      break;
+    }
+    default: { /* signal: grants the queue strictly in order */
+      uint32_t n = misuse_on() && pct(10) ? 0 : 1 + rn(max);
+      uint32_t prev = 0xDEAD;
+      int32_t st = CALL(tapir_semaphore_signal(s, n, pct(50) ? &prev : NULL));
+      int32_t want = n == 0 ? TAPIR_STATUS_INVALID_ARGUMENT : cnt + n > max ? TAPIR_STATUS_FULL : TAPIR_STATUS_OK;
+      if (st != want) failf("tapir_semaphore_signal(%u) with %u of %u permits returned %s, want %s", n, cnt, max, stname(st), stname(want));
+      if (st != TAPIR_STATUS_OK) {
+        if (prev != 0xDEAD) failf("a failed tapir_semaphore_signal wrote previous_out");
+        break;
+      }
+      if (prev != 0xDEAD && prev != cnt) failf("tapir_semaphore_signal wrote previous %u, the count was %u", prev, cnt);
+      cnt += n;
+      while (nq && qn[0] <= cnt) {
+        cnt -= qn[0];
+        pr_expect_value("the oldest semaphore waiter, after a signal", q[0], (void *)1);
+        release_ok(K_TASK, HV(q[0]), "semaphore wait");
+        memmove(q, q + 1, sizeof q[0] * (size_t)(nq - 1));
+        memmove(qn, qn + 1, sizeof qn[0] * (size_t)(nq - 1));
+        nq--;
+      }
+      for (int i = 0; i < nq; i++)
+        if (!pr_pending(q[i])) failf("semaphore waiter %d completed out of order", i);
+      break;
+    }
+    }
+  }
+  int extra;
+  PR_RETAIN_SOME(semaphore, s, extra);
+  PR_RELEASE_ALL(semaphore, s, extra);
+  for (int i = 0; i < nq; i++) {
+    pr_expect_error("a semaphore wait pending at the last release", q[i], TAPIR_STATUS_DISPOSED);
+    release_ok(K_TASK, HV(q[i]), "semaphore wait");
+  }
+  uint64_t w = pr_wrong_begin();
+  pr_misuse("semaphore", pr_sem_ret, pr_sem_rel, HV(s), w);
+  if (misuse_on()) {
+    const tapir_task *t = SENTP(const tapir_task *);
+    int32_t st = CALL(tapir_semaphore_wait_async(s, 1, 0, NULL, &t));
+    if (st != TAPIR_STATUS_INVALID_HANDLE || HV(t) != SENT) failf("tapir_semaphore_wait_async on a released semaphore returned %s", stname(st));
+    if (CALL(tapir_semaphore_current_count(s)) != 0) failf("tapir_semaphore_current_count of a released semaphore is not 0");
+    pr_last("tapir_semaphore_current_count", TAPIR_STATUS_INVALID_HANDLE);
+    if (CALL(tapir_semaphore_signal(NULL, 1, NULL)) != TAPIR_STATUS_NULL_ARGUMENT) failf("tapir_semaphore_signal(NULL) is not NULL_ARGUMENT");
+  }
+  release_ok(K_TASK, w, "completed task");
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void pr_events(void) {
+  bool manual = pct(50);
+  uint32_t init = rn(2);
+  const tapir_auto_reset_event *a = NULL;
+  const tapir_manual_reset_event *m = NULL;
+  if (misuse_on() && pct(10)) {
+    int32_t st = manual ? CALL(tapir_manual_reset_event_new(2 + rn(5), &m)) : CALL(tapir_auto_reset_event_new(2 + rn(5), &a));
+    if (st != TAPIR_STATUS_INVALID_ARGUMENT || a || m) failf("an event made with initially_set 2+ returned %s", stname(st));
+  }
+  int32_t st = manual ? CALL(tapir_manual_reset_event_new(init, &m)) : CALL(tapir_auto_reset_event_new(init, &a));
+  if (st != TAPIR_STATUS_OK) failf("making an event failed: %s", stname(st));
+  bool set = init;
+  const tapir_task *q[PR_QMAX];
+  int nq = 0;
+  for (int step = 0, steps = 4 + (int)rn(12); step < steps; step++) {
+    if (manual && CALL(tapir_manual_reset_event_is_set(m)) != set) failf("tapir_manual_reset_event_is_set disagrees with the model (%d)", set);
+    switch (rn(4)) {
+    case 0: /* set */
+      st = manual ? CALL(tapir_manual_reset_event_set(m)) : CALL(tapir_auto_reset_event_set(a));
+      if (st != TAPIR_STATUS_OK) failf("setting an event returned %s", stname(st));
+      if (manual) {
+        set = true;
+        for (int i = 0; i < nq; i++) {
+          pr_expect_value("a manual-reset event waiter, after set", q[i], (void *)1);
+          release_ok(K_TASK, HV(q[i]), "event wait");
+        }
+        nq = 0;
+      } else if (nq) {
+        pr_expect_value("the oldest auto-reset event waiter, after set", q[0], (void *)1);
+        release_ok(K_TASK, HV(q[0]), "event wait");
+        memmove(q, q + 1, sizeof q[0] * (size_t)(nq - 1));
+        nq--;
+        for (int i = 0; i < nq; i++)
+          if (!pr_pending(q[i])) failf("an auto-reset event set completed more than the oldest waiter");
+      } else set = true;
+      break;
+    case 1: /* reset / try_wait */
+      if (manual) {
+        if (CALL(tapir_manual_reset_event_reset(m)) != TAPIR_STATUS_OK) failf("tapir_manual_reset_event_reset failed");
+        set = false;
+      } else {
+        bool ok = CALL(tapir_auto_reset_event_try_wait(a));
+        if (ok != set) failf("tapir_auto_reset_event_try_wait is %d, the event is %sset", ok, set ? "" : "not ");
+        if (!ok) pr_last("tapir_auto_reset_event_try_wait", TAPIR_STATUS_TIMEOUT);
+        set = false;
+      }
+      break;
+    default: { /* wait */
+      bool now = pct(30), cancel = !now && pct(25);
+      prtok k = {NULL, NULL};
+      if (cancel) k = pr_tok();
+      const tapir_task *t = NULL;
+      int64_t to = now ? 0 : TAPIR_INFINITE;
+      st = manual ? CALL(tapir_manual_reset_event_wait_async(m, to, k.t, &t)) : CALL(tapir_auto_reset_event_wait_async(a, to, k.t, &t));
+      if (st != TAPIR_STATUS_OK) failf("an event wait returned %s", stname(st));
+      if (set) {
+        if (!manual) set = false;
+        pr_expect_value("an event wait on a set event", t, (void *)1);
+        release_ok(K_TASK, HV(t), "event wait");
+      } else if (now) {
+        pr_expect_value("an event wait of 0 ms on an unset event", t, (void *)0);
+        release_ok(K_TASK, HV(t), "event wait");
+      } else if (cancel) {
+        if (CALL(tapir_cancel_source_cancel(k.c, 0, NULL)) != TAPIR_STATUS_OK) failf("cancel failed");
+        pr_expect_canceled("a canceled event wait", t);
+        release_ok(K_TASK, HV(t), "event wait");
+      } else if (nq < PR_QMAX) {
+        if (!pr_pending(t)) failf("an event wait on an unset event completed at once");
+        q[nq++] = t;
+      } else release_ok(K_TASK, HV(t), "event wait");
+      pr_tok_done(&k);
+      break;
+    }
+    }
+  }
+  int extra;
+  if (manual) {
+    PR_RETAIN_SOME(manual_reset_event, m, extra);
+    PR_RELEASE_ALL(manual_reset_event, m, extra);
+  } else {
+    PR_RETAIN_SOME(auto_reset_event, a, extra);
+    PR_RELEASE_ALL(auto_reset_event, a, extra);
+  }
+  for (int i = 0; i < nq; i++) {
+    pr_expect_error("an event wait pending at the last release", q[i], TAPIR_STATUS_DISPOSED);
+    release_ok(K_TASK, HV(q[i]), "event wait");
+  }
+  uint64_t w = pr_wrong_begin();
+  if (manual) pr_misuse("manual_reset_event", pr_mre_ret, pr_mre_rel, HV(m), w);
+  else pr_misuse("auto_reset_event", pr_are_ret, pr_are_rel, HV(a), w);
+  if (misuse_on()) {
+    st = manual ? CALL(tapir_manual_reset_event_set(m)) : CALL(tapir_auto_reset_event_set(a));
+    if (st != TAPIR_STATUS_INVALID_HANDLE) failf("setting a released event returned %s", stname(st));
+    if (manual && CALL(tapir_manual_reset_event_is_set(m))) failf("tapir_manual_reset_event_is_set of a released event is true");
+    if (!manual && CALL(tapir_auto_reset_event_try_wait(a))) failf("tapir_auto_reset_event_try_wait of a released event is true");
+    pr_last("an event query on a released event", TAPIR_STATUS_INVALID_HANDLE);
+    st = manual ? CALL(tapir_manual_reset_event_reset(NULL)) : CALL(tapir_auto_reset_event_set(NULL));
+    if (st != TAPIR_STATUS_NULL_ARGUMENT) failf("an event call with NULL returned %s", stname(st));
+  }
+  release_ok(K_TASK, w, "completed task");
+}
+
+/* ---------------------------------------------------------------- lock */
+
+/* The holder is a try_acquire guard (guard references `grefs`) or a granted wait task
+ * (the task owns the guard: releasing it, and any guard reference taken from its
+ * value, unlocks). */
+static void pr_lock(void) {
+  const tapir_lock *l = NULL;
+  if (CALL(tapir_lock_new(&l)) != TAPIR_STATUS_OK) failf("tapir_lock_new failed");
+  if (misuse_on() && pct(10) && CALL(tapir_lock_new(NULL)) != TAPIR_STATUS_NULL_ARGUMENT) failf("tapir_lock_new(NULL) is not NULL_ARGUMENT");
+  const tapir_lock_guard *g = NULL; /* the holder's guard */
+  const tapir_task *ht = NULL;      /* the holder's task, if granted by a wait */
+  int grefs = 0;                    /* guard references the fuzzer holds */
+  const tapir_task *q[PR_QMAX];
+  int nq = 0;
+  uint64_t stale_guard = 0;
+  for (int step = 0, steps = 4 + (int)rn(14); step < steps; step++) {
+    bool held = g != NULL;
+    if (CALL(tapir_lock_is_held(l)) != held) failf("tapir_lock_is_held disagrees with the model (%d)", held);
+    switch (rn(4)) {
+    case 0: { /* try_acquire */
+      const tapir_lock_guard *ng = SENTP(const tapir_lock_guard *);
+      bool ok = CALL(tapir_lock_try_acquire(l, &ng));
+      if (ok != (!held && nq == 0)) failf("tapir_lock_try_acquire is %d (held %d, %d waiting)", ok, held, nq);
+      if (!ok) {
+        if (HV(ng) != SENT) failf("a failed tapir_lock_try_acquire wrote guard_out");
+        pr_last("tapir_lock_try_acquire", TAPIR_STATUS_TIMEOUT);
+      } else {
+        g = ng;
+        grefs = 1;
+      }
+      break;
+    }
+    case 1: { /* acquire_async */
+      bool now = pct(25), cancel = !now && pct(25);
+      prtok k = {NULL, NULL};
+      if (cancel) k = pr_tok();
+      const tapir_task *t = NULL;
+      if (CALL(tapir_lock_acquire_async(l, now ? 0 : TAPIR_INFINITE, k.t, &t)) != TAPIR_STATUS_OK) failf("tapir_lock_acquire_async failed");
+      if (!held && nq == 0) {
+        void *v = NULL;
+        if (pr_final("a lock acquisition of a free lock", t, &v) != TAPIR_STATUS_OK || !v) failf("a free lock was not granted at once");
+        g = v;
+        ht = t;
+        grefs = 0;
+      } else if (now) {
+        pr_expect_value("a lock acquisition of 0 ms of a held lock", t, NULL);
+        release_ok(K_TASK, HV(t), "lock wait");
+      } else if (cancel) {
+        if (CALL(tapir_cancel_source_cancel(k.c, 0, NULL)) != TAPIR_STATUS_OK) failf("cancel failed");
+        pr_expect_canceled("a canceled lock acquisition", t);
+        release_ok(K_TASK, HV(t), "lock wait");
+      } else if (nq < PR_QMAX) {
+        if (!pr_pending(t)) failf("an acquisition of a held lock completed at once");
+        q[nq++] = t;
+      } else {
+        release_ok(K_TASK, HV(t), "lock wait"); /* granted later, then released at once: */
+      }
+      pr_tok_done(&k);
+      break;
+    }
+    case 2: /* another guard reference */
+      if (held && grefs < 3) {
+        if (CALL(tapir_lock_guard_retain(g)) != g) failf("tapir_lock_guard_retain did not return the guard");
+        grefs++;
+      }
+      break;
+    default: { /* the holder lets go: the next waiter is granted */
+      if (!held) break;
+      if (ht) {
+        release_ok(K_TASK, HV(ht), "lock holder's task");
+        ht = NULL;
+      }
+      while (grefs > 0) {
+        if (grefs == 1) stale_guard = HV(g);
+        if (CALL(tapir_lock_guard_release(g)) != TAPIR_STATUS_OK) failf("tapir_lock_guard_release failed");
+        if (--grefs > 0 && !CALL(tapir_lock_is_held(l))) failf("the lock was released while a guard reference remained");
+      }
+      g = NULL;
+      if (nq) {
+        void *v = NULL;
+        if (pr_final("the oldest lock waiter", q[0], &v) != TAPIR_STATUS_OK || !v) failf("the oldest lock waiter was not granted");
+        g = v;
+        ht = q[0];
+        memmove(q, q + 1, sizeof q[0] * (size_t)(nq - 1));
+        nq--;
+        for (int i = 0; i < nq; i++)
+          if (!pr_pending(q[i])) failf("a lock waiter was granted out of order");
+      } else if (CALL(tapir_lock_is_held(l))) failf("the lock is held after its only holder let go");
+      if (stale_guard && misuse_on() && pct(50)) {
+        int32_t st = CALL(tapir_lock_guard_release((const tapir_lock_guard *)(uintptr_t)stale_guard));
+        if (st != TAPIR_STATUS_INVALID_HANDLE) failf("a guard released once too often returned %s (the lock is never released twice)", stname(st));
+        if (nq == 0 && g == NULL && CALL(tapir_lock_is_held(l))) failf("a double guard release changed the lock");
+      }
+      break;
+    }
+    }
+  }
+  int extra;
+  PR_RETAIN_SOME(lock, l, extra);
+  PR_RELEASE_ALL(lock, l, extra);
+  /* "held guards and pending acquisitions keep working": let go, waiters follow */
+  for (;;) {
+    if (ht) release_ok(K_TASK, HV(ht), "lock holder's task");
+    for (; grefs > 0; grefs--)
+      if (CALL(tapir_lock_guard_release(g)) != TAPIR_STATUS_OK) failf("tapir_lock_guard_release after the lock's release failed");
+    ht = NULL;
+    g = NULL;
+    if (!nq) break;
+    void *v = NULL;
+    if (pr_final("a lock waiter after the lock object's release", q[0], &v) != TAPIR_STATUS_OK || !v) failf("a pending acquisition stopped working after tapir_lock_release");
+    ht = q[0];
+    memmove(q, q + 1, sizeof q[0] * (size_t)(nq - 1));
+    nq--;
+  }
+  uint64_t w = pr_wrong_begin();
+  pr_misuse("lock", pr_lock_ret, pr_lock_rel, HV(l), w);
+  pr_misuse("lock_guard", pr_guard_ret, pr_guard_rel, stale_guard, w);
+  if (misuse_on()) {
+    if (CALL(tapir_lock_is_held(l))) failf("tapir_lock_is_held of a released lock is true");
+    pr_last("tapir_lock_is_held", TAPIR_STATUS_INVALID_HANDLE);
+    const tapir_task *t = SENTP(const tapir_task *);
+    if (CALL(tapir_lock_acquire_async(NULL, 0, NULL, &t)) != TAPIR_STATUS_NULL_ARGUMENT || HV(t) != SENT) failf("tapir_lock_acquire_async(NULL) is not NULL_ARGUMENT");
+  }
+  release_ok(K_TASK, w, "completed task");
+}
+
+/* ---------------------------------------------------------------- rwlock */
+
+/* Readers share, a writer excludes; once a writer waits, new readers queue behind it.
+ * A release grants the head of the queue: a writer when nobody holds the lock, else
+ * the readers before the first waiting writer. */
+static void pr_rwlock(void) {
+  const tapir_rwlock *l = NULL;
+  if (CALL(tapir_rwlock_new(&l)) != TAPIR_STATUS_OK) failf("tapir_rwlock_new failed");
+  enum { HR = 8 };
+  const tapir_lock_guard *rg[HR]; /* held read guards (from try_read or a task's value) */
+  const tapir_task *rt[HR];       /* their tasks, or NULL */
+  int nr = 0;
+  const tapir_lock_guard *wg = NULL;
+  const tapir_task *wt = NULL;
+  const tapir_task *q[PR_QMAX];
+  bool qw[PR_QMAX];
+  int nq = 0;
+  for (int step = 0, steps = 4 + (int)rn(16); step < steps; step++) {
+    if (CALL(tapir_rwlock_reader_count(l)) != (uint32_t)nr) failf("tapir_rwlock_reader_count is not %d", nr);
+    if (CALL(tapir_rwlock_is_write_held(l)) != (wg != NULL)) failf("tapir_rwlock_is_write_held disagrees with the model");
+    bool writer_waits = false;
+    for (int i = 0; i < nq; i++) writer_waits |= qw[i];
+    switch (rn(4)) {
+    case 0: { /* try */
+      bool w = pct(40);
+      const tapir_lock_guard *g = SENTP(const tapir_lock_guard *);
+      bool ok = w ? CALL(tapir_rwlock_try_write(l, &g)) : CALL(tapir_rwlock_try_read(l, &g));
+      bool want = w ? (!wg && nr == 0 && nq == 0) : (!wg && !writer_waits && nr < HR);
+      if (!w && !wg && !writer_waits && nr >= HR) { /* room in the model only */
+        if (ok) {
+          if (CALL(tapir_lock_guard_release(g)) != TAPIR_STATUS_OK) failf("read guard release failed");
+        }
+        break;
+      }
+      if (ok != want) failf("tapir_rwlock_try_%s is %d (readers %d, writer %d, %d waiting)", w ? "write" : "read", ok, nr, wg != NULL, nq);
+      if (!ok) {
+        if (HV(g) != SENT) failf("a failed rwlock try wrote guard_out");
+        pr_last("tapir_rwlock_try", TAPIR_STATUS_TIMEOUT);
+      } else if (w) {
+        wg = g;
+        wt = NULL;
+      } else {
+        rg[nr] = g;
+        rt[nr++] = NULL;
+      }
+      break;
+    }
+    case 1: { /* async */
+      bool w = pct(40), now = pct(20);
+      const tapir_task *t = NULL;
+      int32_t st = w ? CALL(tapir_rwlock_write_async(l, now ? 0 : TAPIR_INFINITE, NULL, &t))
+                     : CALL(tapir_rwlock_read_async(l, now ? 0 : TAPIR_INFINITE, NULL, &t));
+      if (st != TAPIR_STATUS_OK) failf("tapir_rwlock_%s_async returned %s", w ? "write" : "read", stname(st));
+      bool grant = w ? (!wg && nr == 0 && nq == 0) : (!wg && !writer_waits);
+      if (grant && (w || nr < HR)) {
+        void *v = NULL;
+        if (pr_final("an rwlock acquisition that can be granted", t, &v) != TAPIR_STATUS_OK || !v) failf("an rwlock acquisition that could be granted was not");
+        if (w) {
+          wg = v;
+          wt = t;
+        } else {
+          rg[nr] = v;
+          rt[nr++] = t;
+        }
+      } else if (grant) {
+        release_ok(K_TASK, HV(t), "rwlock wait"); /* granted: the task owns the guard, released now */
+      } else if (now) {
+        pr_expect_value("an rwlock acquisition of 0 ms that cannot be granted", t, NULL);
+        release_ok(K_TASK, HV(t), "rwlock wait");
+      } else if (nq < PR_QMAX) {
+        if (!pr_pending(t)) failf("an rwlock acquisition that cannot be granted completed at once");
+        q[nq] = t;
+        qw[nq++] = w;
+      } else {
+        /* no room in the model's queue: the waiter stays queued unseen, so the
+         * model stops here (its task is released; granted later, it unlocks at once) */
+        release_ok(K_TASK, HV(t), "rwlock wait");
+        goto out; /* the model no longer knows the queue */
+      }
+      break;
+    }
+    default: { /* a holder lets go, then grants */
+      if (wg) {
+        if (wt) release_ok(K_TASK, HV(wt), "rwlock writer's task");
+        else if (CALL(tapir_lock_guard_release(wg)) != TAPIR_STATUS_OK) failf("write guard release failed");
+        wg = NULL;
+        wt = NULL;
+      } else if (nr) {
+        int i = (int)rn((unsigned)nr);
+        if (rt[i]) release_ok(K_TASK, HV(rt[i]), "rwlock reader's task");
+        else if (CALL(tapir_lock_guard_release(rg[i])) != TAPIR_STATUS_OK) failf("read guard release failed");
+        rg[i] = rg[nr - 1];
+        rt[i] = rt[nr - 1];
+        nr--;
+      } else break;
+      /* grants */
+      while (nq) {
+        if (qw[0]) {
+          if (wg || nr) break;
+          void *v = NULL;
+          if (pr_final("the oldest rwlock waiter (a writer)", q[0], &v) != TAPIR_STATUS_OK || !v) failf("a waiting writer was not granted");
+          wg = v;
+          wt = q[0];
+        } else {
+          if (wg || nr >= HR) break;
+          void *v = NULL;
+          if (pr_final("the oldest rwlock waiter (a reader)", q[0], &v) != TAPIR_STATUS_OK || !v) failf("a waiting reader was not granted");
+          rg[nr] = v;
+          rt[nr++] = q[0];
+        }
+        memmove(q, q + 1, sizeof q[0] * (size_t)(nq - 1));
+        memmove(qw, qw + 1, sizeof qw[0] * (size_t)(nq - 1));
+        nq--;
+        if (wg) break;
+      }
+      for (int i = 0; i < nq; i++)
+        if (!pr_pending(q[i])) failf("rwlock waiter %d (%s) was granted out of order", i, qw[i] ? "writer" : "reader");
+      break;
+    }
+    }
+  }
+out:;
+  int extra;
+  PR_RETAIN_SOME(rwlock, l, extra);
+  PR_RELEASE_ALL(rwlock, l, extra);
+  /* guards keep the lock alive: let everything go, waiters follow in some order */
+  for (int round = 0; round < 64 && (wg || nr || nq); round++) {
+    if (wg) {
+      if (wt) release_ok(K_TASK, HV(wt), "rwlock writer's task");
+      else if (CALL(tapir_lock_guard_release(wg)) != TAPIR_STATUS_OK) failf("write guard release failed");
+      wg = NULL;
+      wt = NULL;
+    }
+    for (int i = 0; i < nr; i++) {
+      if (rt[i]) release_ok(K_TASK, HV(rt[i]), "rwlock reader's task");
+      else if (CALL(tapir_lock_guard_release(rg[i])) != TAPIR_STATUS_OK) failf("read guard release failed");
+    }
+    nr = 0;
+    if (nq) {
+      if (pr_final("an rwlock waiter after the lock object's release", q[0], NULL) != TAPIR_STATUS_OK) failf("an rwlock waiter stopped working after tapir_rwlock_release");
+      wt = q[0]; /* reader or writer: its task owns the guard */
+      wg = (const tapir_lock_guard *)(uintptr_t)1;
+      memmove(q, q + 1, sizeof q[0] * (size_t)(nq - 1));
+      memmove(qw, qw + 1, sizeof qw[0] * (size_t)(nq - 1));
+      nq--;
+    }
+  }
+  uint64_t w = pr_wrong_begin();
+  pr_misuse("rwlock", pr_rw_ret, pr_rw_rel, HV(l), w);
+  if (misuse_on()) {
+    if (CALL(tapir_rwlock_reader_count(l)) != 0 || CALL(tapir_rwlock_is_write_held(l))) failf("a released rwlock answers queries");
+    pr_last("tapir_rwlock_is_write_held", TAPIR_STATUS_INVALID_HANDLE);
+    const tapir_lock_guard *g = SENTP(const tapir_lock_guard *);
+    if (CALL(tapir_rwlock_try_read(l, &g)) || CALL(tapir_rwlock_try_write(l, &g)) || HV(g) != SENT) failf("a released rwlock granted a try");
+  }
+  release_ok(K_TASK, w, "completed task");
+}
+
+/* ---------------------------------------------------------------- countdown */
+
+static void pr_countdown(void) {
+  uint32_t init = rn(4), cnt = init;
+  const tapir_countdown *c = NULL;
+  if (CALL(tapir_countdown_new(init, &c)) != TAPIR_STATUS_OK) failf("tapir_countdown_new failed");
+  if (misuse_on() && pct(10) && CALL(tapir_countdown_new(1, NULL)) != TAPIR_STATUS_NULL_ARGUMENT) failf("tapir_countdown_new(NULL) is not NULL_ARGUMENT");
+  const tapir_task *q[PR_QMAX];
+  int nq = 0;
+  for (int step = 0, steps = 4 + (int)rn(12); step < steps; step++) {
+    if (CALL(tapir_countdown_current_count(c)) != cnt) failf("tapir_countdown_current_count is not %u", cnt);
+    if (CALL(tapir_countdown_initial_count(c)) != init) failf("tapir_countdown_initial_count is not %u", init);
+    bool zeroed = false;
+    switch (rn(5)) {
+    case 0: { /* signal */
+      uint32_t n = misuse_on() && pct(10) ? 0 : 1 + rn(3);
+      bool rz = true;
+      int32_t st = CALL(tapir_countdown_signal(c, n, pct(60) ? &rz : NULL));
+      int32_t want = n == 0 ? TAPIR_STATUS_INVALID_ARGUMENT : n > cnt ? TAPIR_STATUS_INVALID_STATE : TAPIR_STATUS_OK;
+      if (st != want) failf("tapir_countdown_signal(%u) at %u returned %s, want %s", n, cnt, stname(st), stname(want));
+      if (st == TAPIR_STATUS_OK) {
+        cnt -= n;
+        zeroed = cnt == 0;
+        if (rz != zeroed && rz != true) failf("tapir_countdown_signal wrote reached_zero %d", rz);
+      }
+      break;
+    }
+    case 1: { /* add */
+      uint32_t n = pct(10) ? UINT32_MAX : 1 + rn(3);
+      bool try_ = pct(50);
+      bool full = (uint64_t)cnt + n > UINT32_MAX;
+      int32_t want = cnt == 0 ? TAPIR_STATUS_INVALID_STATE : full ? TAPIR_STATUS_FULL : TAPIR_STATUS_OK;
+      if (try_) {
+        bool ok = CALL(tapir_countdown_try_add_count(c, n));
+        if (ok != (want == TAPIR_STATUS_OK)) failf("tapir_countdown_try_add_count(%u) at %u is %d", n, cnt, ok);
+        if (!ok) pr_last("tapir_countdown_try_add_count", want);
+      } else {
+        int32_t st = CALL(tapir_countdown_add_count(c, n));
+        if (st != want) failf("tapir_countdown_add_count(%u) at %u returned %s, want %s", n, cnt, stname(st), stname(want));
+      }
+      if (want == TAPIR_STATUS_OK) cnt += n;
+      break;
+    }
+    case 2: { /* reset */
+      int64_t r = misuse_on() && pct(10) ? -2 : pct(30) ? -1 : (int64_t)rn(3);
+      int32_t st = CALL(tapir_countdown_reset(c, r));
+      if (st != (r < -1 ? TAPIR_STATUS_INVALID_ARGUMENT : TAPIR_STATUS_OK)) failf("tapir_countdown_reset(%" PRId64 ") returned %s", r, stname(st));
+      if (st == TAPIR_STATUS_OK) {
+        if (r >= 0) init = (uint32_t)r;
+        cnt = init;
+        zeroed = cnt == 0;
+      }
+      break;
+    }
+    default: { /* wait */
+      bool now = pct(25), cancel = !now && pct(25);
+      prtok k = {NULL, NULL};
+      if (cancel) k = pr_tok();
+      const tapir_task *t = NULL;
+      if (CALL(tapir_countdown_wait_async(c, now ? 0 : TAPIR_INFINITE, k.t, &t)) != TAPIR_STATUS_OK) failf("tapir_countdown_wait_async failed");
+      if (cnt == 0) {
+        pr_expect_value("a countdown wait at zero", t, (void *)1);
+        release_ok(K_TASK, HV(t), "countdown wait");
+      } else if (now) {
+        pr_expect_value("a countdown wait of 0 ms above zero", t, (void *)0);
+        release_ok(K_TASK, HV(t), "countdown wait");
+      } else if (cancel) {
+        if (CALL(tapir_cancel_source_cancel(k.c, 0, NULL)) != TAPIR_STATUS_OK) failf("cancel failed");
+        pr_expect_canceled("a canceled countdown wait", t);
+        release_ok(K_TASK, HV(t), "countdown wait");
+      } else if (nq < PR_QMAX) {
+        if (!pr_pending(t)) failf("a countdown wait above zero completed at once");
+        q[nq++] = t;
+      } else release_ok(K_TASK, HV(t), "countdown wait");
+      pr_tok_done(&k);
+      break;
+    }
+    }
+    if (zeroed) {
+      for (int i = 0; i < nq; i++) {
+        pr_expect_value("a countdown waiter once the count reached zero", q[i], (void *)1);
+        release_ok(K_TASK, HV(q[i]), "countdown wait");
+      }
+      nq = 0;
+    }
+  }
+  int extra;
+  PR_RETAIN_SOME(countdown, c, extra);
+  PR_RELEASE_ALL(countdown, c, extra);
+  for (int i = 0; i < nq; i++) {
+    pr_expect_error("a countdown wait pending at the last release", q[i], TAPIR_STATUS_DISPOSED);
+    release_ok(K_TASK, HV(q[i]), "countdown wait");
+  }
+  uint64_t w = pr_wrong_begin();
+  pr_misuse("countdown", pr_cd_ret, pr_cd_rel, HV(c), w);
+  if (misuse_on()) {
+    if (CALL(tapir_countdown_signal(c, 1, NULL)) != TAPIR_STATUS_INVALID_HANDLE) failf("tapir_countdown_signal of a released countdown is not INVALID_HANDLE");
+    if (CALL(tapir_countdown_current_count(c)) || CALL(tapir_countdown_initial_count(c))) failf("a released countdown answers counts");
+    pr_last("tapir_countdown_initial_count", TAPIR_STATUS_INVALID_HANDLE);
+  }
+  release_ok(K_TASK, w, "completed task");
+}
+
+/* ---------------------------------------------------------------- barrier */
+
+/* The post-phase action checks it runs inside the arrival that completed the phase
+ * (on this thread), with that phase's number, once per phase. */
+static _Thread_local int tl_bar_inside;
+static _Thread_local uint64_t tl_bar_phase;
+static _Thread_local int tl_bar_ran;
+static _Thread_local int32_t tl_bar_fail; /* code of the error the action returns, 0: none */
+
+static const tapir_error *cb_barrier_phase(void *ud, uint64_t phase) {
+  rec r;
+  rec_enter(ud, "barrier post-phase action", &r);
+  if (!tl_bar_inside) failf("a barrier's post-phase action ran outside the arrival or removal that completed the phase");
+  if (phase != tl_bar_phase) failf("a barrier's post-phase action got phase %" PRIu64 ", want %" PRIu64, phase, tl_bar_phase);
+  tl_bar_ran++;
+  if (!tl_bar_fail) return NULL;
+  const tapir_error *e = NULL;
+  if (CALL(tapir_error_new(tl_bar_fail, (const uint8_t *)"phase", 5, NULL, NULL, &e)) != TAPIR_STATUS_OK) failf("tapir_error_new in a phase action failed");
+  return e;
+}
+
+static void pr_barrier(void) {
+  uint32_t p = rn(4), arrived = 0;
+  uint64_t phase = 0;
+  uint32_t ri = rec_new(RK_HANDLER, "tapir_barrier_new", 0);
+  bool with_action = pct(70);
+  const tapir_barrier *b = NULL;
+  int32_t st = CALL(tapir_barrier_new(p, with_action ? cb_barrier_phase : NULL, rec_ud_l(ri), fz_destroy, &b));
+  rec_settle(ri, st == TAPIR_STATUS_OK, "tapir_barrier_new", st);
+  if (st != TAPIR_STATUS_OK) failf("tapir_barrier_new(%u) returned %s", p, stname(st));
+  const tapir_task *q[PR_QMAX];
+  int nq = 0;
+  for (int step = 0, steps = 4 + (int)rn(14); step < steps; step++) {
+    if (CALL(tapir_barrier_participant_count(b)) != p) failf("tapir_barrier_participant_count is not %u", p);
+    if (CALL(tapir_barrier_participants_remaining(b)) != p - arrived) failf("tapir_barrier_participants_remaining is not %u", p - arrived);
+    if (CALL(tapir_barrier_current_phase(b)) != phase) failf("tapir_barrier_current_phase is not %" PRIu64, phase);
+    bool completes = false;
+    int32_t fail = pct(15) ? 1000 + (int32_t)rn(100) : 0;
+    tl_bar_ran = 0;
+    switch (rn(4)) {
+    case 0: { /* add */
+      uint32_t n = pct(5) ? UINT32_MAX : 1 + rn(2);
+      uint64_t ph = 0xDEAD;
+      st = CALL(tapir_barrier_add_participants(b, n, pct(50) ? &ph : NULL));
+      int32_t want = (uint64_t)p + n > UINT32_MAX ? TAPIR_STATUS_FULL : TAPIR_STATUS_OK;
+      if (st != want) failf("tapir_barrier_add_participants(%u) with %u returned %s, want %s", n, p, stname(st), stname(want));
+      if (st == TAPIR_STATUS_OK) {
+        p += n;
+        if (ph != 0xDEAD && ph != phase) failf("tapir_barrier_add_participants wrote phase %" PRIu64 ", want %" PRIu64, ph, phase);
+      }
+      break;
+    }
+    case 1: { /* remove */
+      uint32_t n = 1 + rn(2);
+      if (p - n == arrived && arrived == 0 && n <= p) break; /* would leave nobody: not judged */
+      tl_bar_inside = 1;
+      tl_bar_phase = phase;
+      tl_bar_ran = 0;
+      tl_bar_fail = fail;
+      st = CALL(tapir_barrier_remove_participants(b, n));
+      tl_bar_inside = 0;
+      int32_t want = n > p ? TAPIR_STATUS_INVALID_ARGUMENT : n > p - arrived ? TAPIR_STATUS_INVALID_STATE : TAPIR_STATUS_OK;
+      if (st != want) failf("tapir_barrier_remove_participants(%u) with %u (%u arrived) returned %s, want %s", n, p, arrived, stname(st), stname(want));
+      if (st == TAPIR_STATUS_OK) {
+        p -= n;
+        completes = arrived > 0 && arrived == p;
+      }
+      break;
+    }
+    default: { /* arrive */
+      bool now = pct(25) && p > arrived + 1;
+      const tapir_task *t = SENTP(const tapir_task *);
+      tl_bar_inside = 1;
+      tl_bar_phase = phase;
+      tl_bar_ran = 0;
+      tl_bar_fail = fail;
+      st = CALL(tapir_barrier_signal_and_wait_async(b, now ? 0 : TAPIR_INFINITE, NULL, &t));
+      tl_bar_inside = 0;
+      if (p == 0) {
+        if (st != TAPIR_STATUS_INVALID_STATE || HV(t) != SENT) failf("tapir_barrier_signal_and_wait_async with no participants returned %s", stname(st));
+        break;
+      }
+      if (st != TAPIR_STATUS_OK) failf("tapir_barrier_signal_and_wait_async returned %s", stname(st));
+      if (now) { /* not the last: the 0 ms wait times out and the arrival is taken back */
+        pr_expect_value("a barrier arrival of 0 ms that is not the last", t, (void *)0);
+        release_ok(K_TASK, HV(t), "barrier wait");
+      } else if (arrived + 1 == p) {
+        completes = true;
+        if (nq < PR_QMAX) q[nq++] = t;
+        else release_ok(K_TASK, HV(t), "barrier wait");
+        arrived++;
+      } else if (nq < PR_QMAX) {
+        if (!pr_pending(t)) failf("a barrier arrival that is not the last completed at once");
+        q[nq++] = t;
+        arrived++;
+      } else {
+        release_ok(K_TASK, HV(t), "barrier wait");
+        arrived++;
+      }
+      break;
+    }
+    }
+    if (completes) {
+      if (with_action && tl_bar_ran != 1) failf("a completed barrier phase ran its post-phase action %d times", tl_bar_ran);
+      for (int i = 0; i < nq; i++) {
+        if (with_action && fail) pr_expect_error("a participant of a phase whose action failed", q[i], fail);
+        else pr_expect_value("a participant of a completed phase", q[i], (void *)1);
+        release_ok(K_TASK, HV(q[i]), "barrier wait");
+      }
+      nq = 0;
+      arrived = 0;
+      phase++;
+    } else if (tl_bar_ran) failf("a barrier's post-phase action ran although no phase completed");
+  }
+  int extra;
+  PR_RETAIN_SOME(barrier, b, extra);
+  PR_RELEASE_ALL(barrier, b, extra);
+  for (int i = 0; i < nq; i++) {
+    pr_expect_error("a barrier wait pending at the last release", q[i], TAPIR_STATUS_DISPOSED);
+    release_ok(K_TASK, HV(q[i]), "barrier wait");
+  }
+  uint64_t w = pr_wrong_begin();
+  pr_misuse("barrier", pr_bar_ret, pr_bar_rel, HV(b), w);
+  if (misuse_on()) {
+    if (CALL(tapir_barrier_add_participants(b, 1, NULL)) != TAPIR_STATUS_INVALID_HANDLE) failf("tapir_barrier_add_participants of a released barrier");
+    if (CALL(tapir_barrier_participant_count(b)) || CALL(tapir_barrier_current_phase(b))) failf("a released barrier answers queries");
+    pr_last("tapir_barrier_current_phase", TAPIR_STATUS_INVALID_HANDLE);
+    if (CALL(tapir_barrier_new(1, NULL, NULL, NULL, NULL)) != TAPIR_STATUS_NULL_ARGUMENT) failf("tapir_barrier_new(NULL out) is not NULL_ARGUMENT");
+  }
+  release_ok(K_TASK, w, "completed task");
+}
+
+/* ---------------------------------------------------------------- channel */
+
+static void *pr_item(uint32_t *ri) { return val_new(0, true, ri); }
+
+static void pr_item_mine(const char *what, void *item, tapir_destroy_fn d, void *want) {
+  if (item != want) failf("%s: got item %p, want %p (oldest first)", what, item, want);
+  if (d != fz_destroy) failf("%s: the item's destroy is not the one it was written with", what);
+  fz_destroy(item); /* the reader owns it now */
+}
+
+static void pr_channel(void) {
+  size_t cap = pct(40) ? 0 : 1 + rn(3);
+  uint32_t mode = cap ? rn(4) : TAPIR_CHANNEL_FULL_WAIT;
+  tapir_channel_options o;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.full_mode = mode;
+  o.capacity = cap;
+  const tapir_channel *c = SENTP(const tapir_channel *);
+  if (misuse_on() && pct(10)) {
+    tapir_channel_options bad = o;
+    bad.full_mode = 4 + rn(10);
+    if (CALL(tapir_channel_new(&bad, &c)) != TAPIR_STATUS_INVALID_ARGUMENT || HV(c) != SENT) failf("tapir_channel_new(unknown full mode) is not INVALID_ARGUMENT");
+    bad = o;
+    bad.struct_size = 2;
+    if (CALL(tapir_channel_new(&bad, &c)) != TAPIR_STATUS_INVALID_ARGUMENT || HV(c) != SENT) failf("tapir_channel_new(struct_size 2) is not INVALID_ARGUMENT");
+  }
+  if (CALL(tapir_channel_new(pct(20) && !cap ? NULL : &o, &c)) != TAPIR_STATUS_OK) failf("tapir_channel_new failed");
+  void *items[PR_QMAX];                 /* in the channel, oldest first */
+  int ni = 0;
+  const tapir_task *rq[PR_QMAX];        /* pending read_async, oldest first */
+  int nr = 0;
+  const tapir_task *wq[PR_QMAX];        /* pending write_async (WAIT mode, full) */
+  void *wi[PR_QMAX];
+  int nw = 0;
+  bool completed = false;
+  int32_t ccode = 0; /* the completion's error code (QUEUE_COMPLETED when none) */
+  size_t room = cap ? cap : PR_QMAX;
+  for (int step = 0, steps = 4 + (int)rn(16); step < steps; step++) {
+    if (CALL(tapir_channel_count(c)) != (size_t)ni) failf("tapir_channel_count is not %d", ni);
+    if (CALL(tapir_channel_is_completed(c)) != completed) failf("tapir_channel_is_completed is not %d", completed);
+    switch (rn(6)) {
+    case 0:
+    case 1: { /* write */
+      if (!cap && ni >= PR_QMAX - 1) break;
+      bool async = pct(40);
+      uint32_t ri;
+      void *it = pr_item(&ri);
+      bool full = (size_t)ni >= room && nr == 0;
+      if (!async) {
+        bool ok = CALL(tapir_channel_try_write(c, it, fz_destroy));
+        bool want = !completed && !(full && mode == TAPIR_CHANNEL_FULL_WAIT);
+        if (ok != want) failf("tapir_channel_try_write is %d (completed %d, %d items of %zu, mode %u)", ok, completed, ni, cap, mode);
+        val_settle(ri, ok, "tapir_channel_try_write", ok ? 0 : -1);
+        if (!ok) {
+          pr_last("tapir_channel_try_write", completed ? TAPIR_STATUS_QUEUE_COMPLETED : TAPIR_STATUS_FULL);
+          break;
+        }
+      } else {
+        const tapir_task *t = SENTP(const tapir_task *);
+        int32_t st = CALL(tapir_channel_write_async(c, it, fz_destroy, TAPIR_INFINITE, NULL, &t));
+        int32_t want = completed ? TAPIR_STATUS_QUEUE_COMPLETED : TAPIR_STATUS_OK;
+        if (st != want) failf("tapir_channel_write_async returned %s, want %s", stname(st), stname(want));
+        val_settle(ri, st == TAPIR_STATUS_OK, "tapir_channel_write_async", st);
+        if (st != TAPIR_STATUS_OK) break;
+        if (full && mode == TAPIR_CHANNEL_FULL_WAIT) {
+          if (nw >= PR_QMAX) {
+            release_ok(K_TASK, HV(t), "channel write");
+            goto out; /* the model no longer knows the writers */
+          }
+          if (!pr_pending(t)) failf("a write to a full WAIT channel completed at once");
+          wq[nw] = t;
+          wi[nw++] = it;
+          break;
+        }
+        pr_expect_value("a channel write with room", t, (void *)1);
+        release_ok(K_TASK, HV(t), "channel write");
+      }
+      /* written: to the oldest reader, or into the channel (full modes drop one) */
+      if (nr) {
+        pr_expect_value("the oldest channel reader, after a write", rq[0], it);
+        release_ok(K_TASK, HV(rq[0]), "channel read"); /* the task owned the item: destroyed now */
+        memmove(rq, rq + 1, sizeof rq[0] * (size_t)(nr - 1));
+        nr--;
+      } else if (!full) items[ni++] = it;
+      else if (mode == TAPIR_CHANNEL_FULL_DROP_OLDEST) {
+        memmove(items, items + 1, sizeof items[0] * (size_t)(ni - 1));
+        items[ni - 1] = it;
+      } else if (mode == TAPIR_CHANNEL_FULL_DROP_NEWEST) items[ni - 1] = it;
+      /* DROP_WRITE: this item was dropped (destroyed by tapir) */
+      break;
+    }
+    case 2:
+    case 3: { /* read */
+      bool async = pct(50);
+      if (!async) {
+        void *it = SENTP(void *);
+        tapir_destroy_fn d = NULL;
+        bool ok = CALL(tapir_channel_try_read(c, &it, &d));
+        if (ok != (ni > 0)) failf("tapir_channel_try_read is %d with %d items", ok, ni);
+        if (!ok) {
+          if (it != SENTP(void *)) failf("a failed tapir_channel_try_read wrote item_out");
+          pr_last("tapir_channel_try_read", completed ? TAPIR_STATUS_QUEUE_COMPLETED : TAPIR_STATUS_TIMEOUT);
+          break;
+        }
+        pr_item_mine("tapir_channel_try_read", it, d, items[0]);
+      } else {
+        if (ni == 0 && (completed || nr >= PR_QMAX)) {
+          const tapir_task *t = NULL;
+          if (CALL(tapir_channel_read_async(c, 0, NULL, &t)) != TAPIR_STATUS_OK) failf("tapir_channel_read_async failed");
+          pr_expect_error("a read of 0 ms of an empty channel", t, completed ? ccode : TAPIR_STATUS_TIMEOUT);
+          release_ok(K_TASK, HV(t), "channel read");
+          break;
+        }
+        const tapir_task *t = NULL;
+        if (CALL(tapir_channel_read_async(c, TAPIR_INFINITE, NULL, &t)) != TAPIR_STATUS_OK) failf("tapir_channel_read_async failed");
+        if (ni == 0) {
+          if (!pr_pending(t)) failf("a read of an empty channel completed at once");
+          rq[nr++] = t;
+          break;
+        }
+        pr_expect_value("a channel read with items", t, items[0]);
+        release_ok(K_TASK, HV(t), "channel read");
+      }
+      memmove(items, items + 1, sizeof items[0] * (size_t)(ni - 1));
+      ni--;
+      if (nw) { /* room: the oldest waiting writer's item goes in */
+        pr_expect_value("the oldest waiting channel writer, once there is room", wq[0], (void *)1);
+        release_ok(K_TASK, HV(wq[0]), "channel write");
+        items[ni++] = wi[0];
+        memmove(wq, wq + 1, sizeof wq[0] * (size_t)(nw - 1));
+        memmove(wi, wi + 1, sizeof wi[0] * (size_t)(nw - 1));
+        nw--;
+      }
+      break;
+    }
+    case 4: { /* wait_to_read */
+      const tapir_task *t = NULL;
+      bool now = ni == 0 && !completed;
+      if (CALL(tapir_channel_wait_to_read_async(c, now ? 0 : TAPIR_INFINITE, NULL, &t)) != TAPIR_STATUS_OK) failf("tapir_channel_wait_to_read_async failed");
+      if (ni) pr_expect_value("wait_to_read with items", t, (void *)1);
+      else if (completed && ccode == TAPIR_STATUS_QUEUE_COMPLETED) pr_expect_value("wait_to_read of a drained, completed channel", t, (void *)0);
+      else pr_expect_error("wait_to_read of an empty channel", t, completed ? ccode : TAPIR_STATUS_TIMEOUT);
+      release_ok(K_TASK, HV(t), "channel wait_to_read");
+      break;
+    }
+    default: { /* complete */
+      if (pct(50) && !completed) break;
+      const tapir_error *e = NULL;
+      int32_t code = pct(50) ? 1000 + (int32_t)rn(100) : 0;
+      if (code && CALL(tapir_error_new(code, (const uint8_t *)"done", 4, NULL, NULL, &e))) failf("tapir_error_new failed");
+      int32_t st = CALL(tapir_channel_complete(c, e));
+      if (e) release_ok(K_ERROR, HV(e), "completion error");
+      if (st != (completed ? TAPIR_STATUS_ALREADY_COMPLETED : TAPIR_STATUS_OK)) failf("tapir_channel_complete returned %s (completed before: %d)", stname(st), completed);
+      if (completed) break;
+      completed = true;
+      ccode = code ? code : TAPIR_STATUS_QUEUE_COMPLETED;
+      for (int i = 0; i < nr; i++) {
+        pr_expect_error("a read pending when the channel completed empty", rq[i], ccode);
+        release_ok(K_TASK, HV(rq[i]), "channel read");
+      }
+      nr = 0;
+      for (int i = 0; i < nw; i++) { /* their items are destroyed by tapir */
+        pr_expect_error("a write pending when the channel completed", wq[i], TAPIR_STATUS_QUEUE_COMPLETED);
+        release_ok(K_TASK, HV(wq[i]), "channel write");
+      }
+      nw = 0;
+      break;
+    }
+    }
+  }
+out:;
+  int extra;
+  PR_RETAIN_SOME(channel, c, extra);
+  PR_RELEASE_ALL(channel, c, extra); /* the items left are destroyed (the ledger checks) */
+  for (int i = 0; i < nr; i++) {
+    pr_expect_error("a channel read pending at the last release", rq[i], TAPIR_STATUS_DISPOSED);
+    release_ok(K_TASK, HV(rq[i]), "channel read");
+  }
+  for (int i = 0; i < nw; i++) {
+    pr_expect_error("a channel write pending at the last release", wq[i], TAPIR_STATUS_DISPOSED);
+    release_ok(K_TASK, HV(wq[i]), "channel write");
+  }
+  uint64_t w = pr_wrong_begin();
+  pr_misuse("channel", pr_ch_ret, pr_ch_rel, HV(c), w);
+  if (misuse_on()) {
+    uint32_t ri;
+    void *it = pr_item(&ri);
+    bool ok = CALL(tapir_channel_try_write(c, it, fz_destroy));
+    val_settle(ri, ok, "tapir_channel_try_write (released channel)", -1);
+    if (ok) failf("tapir_channel_try_write on a released channel took the item");
+    pr_last("tapir_channel_try_write", TAPIR_STATUS_INVALID_HANDLE);
+    if (CALL(tapir_channel_count(c)) || CALL(tapir_channel_is_completed(c))) failf("a released channel answers queries");
+    if (CALL(tapir_channel_complete(NULL, NULL)) != TAPIR_STATUS_NULL_ARGUMENT) failf("tapir_channel_complete(NULL) is not NULL_ARGUMENT");
+  }
+  release_ok(K_TASK, w, "completed task");
+}
+
+/* ---------------------------------------------------------------- cache */
+
+/* The factory: runs on the thread of the missing get, once per entry. What it returns
+ * is chosen by the op (tl_cf_kind) before the get. */
+static _Thread_local int tl_cf_inside, tl_cf_kind, tl_cf_ran;
+static _Thread_local const tapir_source *tl_cf_src;
+static _Thread_local void *tl_cf_value;
+static _Thread_local uint8_t tl_cf_key[2];
+static _Thread_local size_t tl_cf_len;
+
+static const tapir_task *cb_cache_factory(void *ud, const uint8_t *key, size_t len) {
+  rec r;
+  rec_enter(ud, "cache factory", &r);
+  if (!tl_cf_inside) failf("a cache factory ran outside the get that missed");
+  if (len != tl_cf_len || (len && memcmp(key, tl_cf_key, len))) failf("a cache factory got another key (len %zu)", len);
+  tl_cf_ran++;
+  const tapir_task *t = NULL;
+  uint32_t ri;
+  switch (tl_cf_kind) {
+  case 0: /* succeeded, with a value */
+    tl_cf_value = val_new(0, true, &ri);
+    if (CALL(tapir_task_from_result(tl_cf_value, fz_destroy, &t))) failf("tapir_task_from_result failed");
+    val_settle(ri, true, "tapir_task_from_result", 0);
+    return t;
+  case 1: { /* faulted */
+    const tapir_error *e = NULL;
+    if (CALL(tapir_error_new(2000, (const uint8_t *)"miss", 4, NULL, NULL, &e))) failf("tapir_error_new failed");
+    if (CALL(tapir_task_from_error(e, &t))) failf("tapir_task_from_error failed");
+    release_ok(K_ERROR, HV(e), "factory error");
+    return t;
+  }
+  case 2: /* pending: completed later by the op */
+    if (CALL(tapir_source_new(0, NULL, &tl_cf_src)) || CALL(tapir_source_task(tl_cf_src, &t))) failf("a factory's source failed");
+    return t;
+  default: return NULL; /* the entry fails with INVALID_STATE */
+  }
+}
+
+typedef struct {
+  bool present;
+  const tapir_task *t;   /* the entry's task (a reference the op holds) */
+  const tapir_source *s; /* its source while pending, else NULL */
+  int state;             /* 0 pending, 1 succeeded, 2 failed */
+  void *value;
+  uint64_t used;         /* recency */
+} prent;
+
+static void pr_cache(void) {
+  enum { NK_ = 4 };
+  bool keep = pct(30);
+  size_t cap = pct(50) ? 0 : 1 + rn(3);
+  tapir_cache_options o;
+  memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.flags = keep ? TAPIR_CACHE_KEEP_FAILURES : 0;
+  o.capacity = cap;
+  uint32_t ri = rec_new(RK_HANDLER, "tapir_cache_new", 0);
+  const tapir_cache *c = SENTP(const tapir_cache *);
+  if (misuse_on() && pct(10)) {
+    tapir_cache_options bad = o;
+    bad.flags = 1u << (1 + rn(30));
+    int32_t st = CALL(tapir_cache_new(cb_cache_factory, rec_ud_l(ri), fz_destroy, &bad, &c));
+    if (st != TAPIR_STATUS_INVALID_ARGUMENT || HV(c) != SENT) failf("tapir_cache_new(unknown flags) returned %s", stname(st));
+    st = CALL(tapir_cache_new(NULL, rec_ud_l(ri), fz_destroy, &o, &c));
+    if (st != TAPIR_STATUS_NULL_ARGUMENT || HV(c) != SENT) failf("tapir_cache_new(NULL factory) returned %s", stname(st));
+  }
+  int32_t st = CALL(tapir_cache_new(cb_cache_factory, rec_ud_l(ri), fz_destroy, pct(20) && !cap && !keep ? NULL : &o, &c));
+  rec_settle(ri, st == TAPIR_STATUS_OK, "tapir_cache_new", st);
+  if (st != TAPIR_STATUS_OK) failf("tapir_cache_new failed: %s", stname(st));
+  prent e[NK_];
+  memset(e, 0, sizeof e);
+  const tapir_task *old[32]; /* evicted entries' tasks the op still holds */
+  const tapir_source *olds[32];
+  int nold = 0;
+  uint64_t clock = 0;
+  for (int step = 0, steps = 4 + (int)rn(16); step < steps; step++) {
+    size_t n = 0;
+    for (int k = 0; k < NK_; k++) n += e[k].present;
+    size_t cn = CALL(tapir_cache_count(c));
+    if (cn != n) failf("tapir_cache_count is %zu, the model has %zu entries", cn, n);
+    int k = (int)rn(NK_);
+    uint8_t key[1] = {(uint8_t)k};
+    switch (rn(6)) {
+    case 0:
+    case 1:
+    case 2: { /* get */
+      tl_cf_inside = 1;
+      tl_cf_kind = (int)rn(4);
+      tl_cf_ran = 0;
+      tl_cf_src = NULL;
+      tl_cf_key[0] = key[0];
+      tl_cf_len = k == 0 ? 0 : 1;
+      const tapir_task *t = NULL;
+      st = CALL(tapir_cache_get_async(c, k == 0 ? NULL : key, tl_cf_len, &t));
+      tl_cf_inside = 0;
+      if (st != TAPIR_STATUS_OK) failf("tapir_cache_get_async returned %s", stname(st));
+      e[k].used = ++clock;
+      if (e[k].present) {
+        if (tl_cf_ran) failf("the cache factory ran for a key that has an entry");
+        if (t != e[k].t) failf("tapir_cache_get_async returned another task for a key that has an entry");
+        release_ok(K_TASK, HV(t), "cache entry");
+        break;
+      }
+      if (tl_cf_ran != 1) failf("a cache miss ran the factory %d times", tl_cf_ran);
+      if (cap && n >= cap) { /* the least recently used entry goes */
+        int lru = -1;
+        for (int j = 0; j < NK_; j++)
+          if (e[j].present && j != k && (lru < 0 || e[j].used < e[lru].used)) lru = j;
+        if (lru >= 0) {
+          e[lru].present = false;
+          if (nold < 32) {
+            old[nold] = e[lru].t;
+            olds[nold++] = e[lru].s;
+          } else {
+            if (e[lru].s) release_ok(K_SOURCE, HV(e[lru].s), "evicted entry's source");
+            release_ok(K_TASK, HV(e[lru].t), "evicted entry");
+          }
+        }
+      }
+      e[k].present = true;
+      e[k].t = t;
+      e[k].s = tl_cf_src;
+      e[k].state = tl_cf_kind == 2 ? 0 : tl_cf_kind == 0 ? 1 : 2;
+      e[k].value = tl_cf_kind == 0 ? tl_cf_value : NULL;
+      if (e[k].state == 1) pr_expect_value("a cache entry whose factory succeeded", t, e[k].value);
+      if (e[k].state == 2) {
+        pr_expect_error("a cache entry whose factory failed", t, tl_cf_kind == 1 ? 2000 : TAPIR_STATUS_INVALID_STATE);
+        if (!keep) e[k].present = false; /* evicted when it completes */
+        if (!keep) {
+          if (nold < 32) {
+            old[nold] = t;
+            olds[nold++] = NULL;
+          } else release_ok(K_TASK, HV(t), "failed entry");
+        }
+      }
+      if (e[k].state == 0 && !pr_pending(t)) failf("a cache entry whose factory task is pending completed");
+      break;
+    }
+    case 3: { /* complete a pending entry */
+      if (!e[k].present || e[k].state != 0) break;
+      bool ok = pct(60);
+      if (ok) {
+        uint32_t vri;
+        void *v = val_new(0, true, &vri);
+        st = CALL(tapir_source_set_result(e[k].s, v, fz_destroy));
+        val_settle(vri, st == TAPIR_STATUS_OK, "tapir_source_set_result", st);
+        e[k].value = v;
+        pr_expect_value("a cache entry completed later", e[k].t, v);
+        e[k].state = 1;
+      } else {
+        st = CALL(tapir_source_set_canceled(e[k].s, NULL));
+        pr_expect_canceled("a cache entry canceled later", e[k].t);
+        e[k].state = 2;
+        if (!keep) {
+          e[k].present = false;
+          if (nold < 32) {
+            old[nold] = e[k].t;
+            olds[nold++] = NULL;
+          } else release_ok(K_TASK, HV(e[k].t), "failed entry");
+        }
+      }
+      if (st != TAPIR_STATUS_OK) failf("completing a cache entry's source returned %s", stname(st));
+      release_ok(K_SOURCE, HV(e[k].s), "cache entry's source");
+      e[k].s = NULL;
+      break;
+    }
+    case 4: { /* remove */
+      bool had = CALL(tapir_cache_remove(c, k == 0 ? NULL : key, k == 0 ? 0 : 1));
+      if (had != e[k].present) failf("tapir_cache_remove is %d for an entry the model %s", had, e[k].present ? "has" : "has not");
+      if (had) {
+        e[k].present = false;
+        if (nold < 32) {
+          old[nold] = e[k].t;
+          olds[nold++] = e[k].s;
+        } else {
+          if (e[k].s) release_ok(K_SOURCE, HV(e[k].s), "removed entry's source");
+          release_ok(K_TASK, HV(e[k].t), "removed entry");
+        }
+        e[k].s = NULL;
+      }
+      break;
+    }
+    default: /* clear */
+      if (CALL(tapir_cache_clear(c)) != TAPIR_STATUS_OK) failf("tapir_cache_clear failed");
+      for (int j = 0; j < NK_; j++)
+        if (e[j].present) {
+          e[j].present = false;
+          if (nold < 32) {
+            old[nold] = e[j].t;
+            olds[nold++] = e[j].s;
+          } else {
+            if (e[j].s) release_ok(K_SOURCE, HV(e[j].s), "cleared entry's source");
+            release_ok(K_TASK, HV(e[j].t), "cleared entry");
+          }
+          e[j].s = NULL;
+        }
+      break;
+    }
+  }
+  int extra;
+  PR_RETAIN_SOME(cache, c, extra);
+  PR_RELEASE_ALL(cache, c, extra);
+  /* tasks handed out are unaffected by the eviction: their values are still there */
+  for (int j = 0; j < NK_; j++)
+    if (e[j].present) {
+      if (e[j].state == 1) pr_expect_value("a cache entry's task after the cache's release", e[j].t, e[j].value);
+      if (e[j].s) release_ok(K_SOURCE, HV(e[j].s), "entry's source");
+      release_ok(K_TASK, HV(e[j].t), "cache entry");
+    }
+  for (int j = 0; j < nold; j++) {
+    if (olds[j]) release_ok(K_SOURCE, HV(olds[j]), "evicted entry's source");
+    release_ok(K_TASK, HV(old[j]), "evicted entry");
+  }
+  uint64_t w = pr_wrong_begin();
+  pr_misuse("cache", pr_cache_ret, pr_cache_rel, HV(c), w);
+  if (misuse_on()) {
+    const tapir_task *t = SENTP(const tapir_task *);
+    if (CALL(tapir_cache_get_async(c, (const uint8_t *)"k", 1, &t)) != TAPIR_STATUS_INVALID_HANDLE || HV(t) != SENT) failf("tapir_cache_get_async on a released cache");
+    if (CALL(tapir_cache_count(c)) || CALL(tapir_cache_remove(c, NULL, 0))) failf("a released cache answers queries");
+    pr_last("tapir_cache_remove", TAPIR_STATUS_INVALID_HANDLE);
+    if (CALL(tapir_cache_clear(NULL)) != TAPIR_STATUS_NULL_ARGUMENT) failf("tapir_cache_clear(NULL) is not NULL_ARGUMENT");
+  }
+  release_ok(K_TASK, w, "completed task");
+}
+
+/* ---------------------------------------------------------------- diagnostics */
+
+/* Tracing hooks: one op at a time sets them (a mutex), checks that its own task's
+ * creation and completion reach them with the task's id and status, and sometimes
+ * clears them; events of other threads reach them too and are only counted. */
+static pthread_mutex_t g_trace_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_trace_tag;
+static atomic_ullong g_trace_events;
+static _Thread_local uint64_t tl_trace_id;
+static _Thread_local int tl_trace_created, tl_trace_completed, tl_trace_status;
+
+static void tr_check(void *ud) {
+  if (ud != &g_trace_tag) failf("a trace hook got user data %p, not the one set", ud);
+  atomic_fetch_add_explicit(&g_trace_events, 1, memory_order_relaxed);
+}
+static void tr_created(void *ud, uint64_t id) {
+  tr_check(ud);
+  if (id && id == tl_trace_id) tl_trace_created++;
+}
+static void tr_completed(void *ud, uint64_t id, int32_t status) {
+  tr_check(ud);
+  if (id && id == tl_trace_id) {
+    tl_trace_completed++;
+    tl_trace_status = status;
+  }
+}
+static void tr_task(void *ud, uint64_t id) {
+  (void)id;
+  tr_check(ud);
+}
+static void tr_work(void *ud, uint64_t work, uint64_t sched) {
+  (void)work;
+  (void)sched;
+  tr_check(ud);
+}
+
+static void pr_trace(void) {
+  tapir_trace_hooks h;
+  memset(&h, 0, sizeof h);
+  h.struct_size = sizeof h;
+  h.user_data = &g_trace_tag;
+  h.task_created = tr_created;
+  h.task_completed = tr_completed;
+  h.continuation_started = tr_task;
+  h.continuation_finished = tr_task;
+  h.work_posted = tr_work;
+  h.work_started = tr_work;
+  h.work_finished = tr_work;
+  pthread_mutex_lock(&g_trace_mu);
+  if (misuse_on() && pct(10)) {
+    tapir_trace_hooks bad = h;
+    bad.struct_size = 4;
+    if (CALL(tapir_set_trace_hooks(&bad)) != TAPIR_STATUS_INVALID_ARGUMENT) failf("tapir_set_trace_hooks(struct_size 4) is not INVALID_ARGUMENT");
+  }
+  if (CALL(tapir_set_trace_hooks(&h)) != TAPIR_STATUS_OK) failf("tapir_set_trace_hooks failed");
+  /* a task made while the hooks are set: its id is known once it exists, so the
+   * creation event is matched by id after the fact (tapir_task_id of the new task) */
+  const tapir_source *s = NULL;
+  const tapir_task *t = NULL;
+  tl_trace_id = 0;
+  tl_trace_created = tl_trace_completed = 0;
+  if (CALL(tapir_source_new(0, NULL, &s)) || CALL(tapir_source_task(s, &t))) failf("a private source failed");
+  tl_trace_id = CALL(tapir_task_id(t));
+  bool cancel = pct(50);
+  if (cancel) CALL(tapir_source_set_canceled(s, NULL));
+  else CALL(tapir_source_set_result(s, NULL, NULL));
+  if (tl_trace_completed != 1) failf("the task_completed trace hook ran %d times for a task completed on this thread", tl_trace_completed);
+  int32_t want = cancel ? TAPIR_TASK_STATUS_CANCELED : TAPIR_TASK_STATUS_SUCCEEDED;
+  if (tl_trace_status != want) failf("the task_completed trace hook got status %d, want %d", tl_trace_status, want);
+  release_ok(K_SOURCE, HV(s), "traced source");
+  release_ok(K_TASK, HV(t), "traced task");
+  tl_trace_id = 0;
+  if (pct(50) && CALL(tapir_set_trace_hooks(NULL)) != TAPIR_STATUS_OK) failf("tapir_set_trace_hooks(NULL) failed");
+  pthread_mutex_unlock(&g_trace_mu);
+}
+
+static void pr_diag(void) {
+  switch (rn(3)) {
+  case 0: { /* names of a live task the fuzzer holds, and of a private one */
+    harg a = a_live(K_TASK);
+    if (a.h) name_task_l(TK(a.h), fam_on(FAM_RACEREL));
+    a_done(&a);
+    const tapir_source *s = NULL;
+    const tapir_task *t = NULL;
+    if (CALL(tapir_source_new(0, NULL, &s)) || CALL(tapir_source_task(s, &t))) failf("a private source failed");
+    char buf[8];
+    if (CALL(tapir_task_get_name(t, buf, sizeof buf)) != 0) failf("a new task has a name");
+    name_task(t);
+    if (CALL(tapir_task_set_name(t, NULL)) != TAPIR_STATUS_OK) failf("tapir_task_set_name(NULL) failed");
+    if (CALL(tapir_task_get_name(t, buf, sizeof buf)) != 0) failf("tapir_task_get_name after removing the name is not 0");
+    name_task(t);
+    release_ok(K_SOURCE, HV(s), "private source");
+    uint64_t stale = HV(t);
+    release_ok(K_TASK, HV(t), "private task");
+    if (misuse_on()) {
+      if (CALL(tapir_task_set_name(TK(stale), "x")) != TAPIR_STATUS_INVALID_HANDLE) failf("tapir_task_set_name on a released task is not INVALID_HANDLE");
+      if (CALL(tapir_task_get_name(TK(stale), buf, sizeof buf)) != 0) failf("tapir_task_get_name of a released task is not 0");
+      pr_last("tapir_task_get_name", TAPIR_STATUS_INVALID_HANDLE);
+      if (CALL(tapir_task_set_name(NULL, "x")) != TAPIR_STATUS_NULL_ARGUMENT) failf("tapir_task_set_name(NULL task) is not NULL_ARGUMENT");
+    }
+    break;
+  }
+  case 1: { /* continuations counted on a private task */
+    const tapir_source *s = NULL;
+    const tapir_task *t = NULL;
+    if (CALL(tapir_source_new(0, NULL, &s)) || CALL(tapir_source_task(s, &t))) failf("a private source failed");
+    unsigned n = rn(4);
+    const tapir_registration *reg[4];
+    for (unsigned i = 0; i < n; i++) {
+      uint32_t ri = cb_rec("tapir_task_on_complete (counted)", 1, HV(t), me()->depth, 0, 0, NULL, 0);
+      int32_t st = CALL(tapir_task_on_complete(t, cb_on_complete, rec_ud_l(ri), fz_destroy, NULL, &reg[i]));
+      rec_settle(ri, st == TAPIR_STATUS_OK, "tapir_task_on_complete", st);
+      if (st != TAPIR_STATUS_OK) failf("tapir_task_on_complete on a private pending task returned %s", stname(st));
+    }
+    size_t c = CALL(tapir_debug_task_continuations(t));
+    if (c != n) failf("tapir_debug_task_continuations is %zu after %u registrations", c, n);
+    if (n && CALL(tapir_registration_remove(reg[0])) == TAPIR_STATUS_OK) {
+      c = CALL(tapir_debug_task_continuations(t));
+      if (c != n - 1) failf("tapir_debug_task_continuations is %zu after a removal (want %u)", c, n - 1);
+    }
+    for (unsigned i = 0; i < n; i++) release_ok(K_REG, HV(reg[i]), "counted registration");
+    CALL(tapir_source_set_result(s, NULL, NULL));
+    if (CALL(tapir_debug_task_continuations(t)) != 0) failf("tapir_debug_task_continuations of a completed task is not 0");
+    release_ok(K_SOURCE, HV(s), "private source");
+    uint64_t stale = HV(t);
+    release_ok(K_TASK, HV(t), "private task");
+    if (misuse_on() && CALL(tapir_debug_task_continuations(TK(stale))) != 0) failf("tapir_debug_task_continuations of a released task is not 0");
+    break;
+  }
+  default: pr_trace(); break;
+  }
+}
+
+static void op_prims(void) {
+  if (me()->depth > 0) return; /* the waits below are bounded but block */
+  switch (rn(8)) {
+  case 0: pr_semaphore(); break;
+  case 1: pr_events(); break;
+  case 2: pr_lock(); break;
+  case 3: pr_rwlock(); break;
+  case 4: pr_countdown(); break;
+  case 5: pr_barrier(); break;
+  case 6: pr_channel(); break;
+  default: pr_cache(); break;
+  }
+}
+
+static void op_diag(void) {
+  if (me()->depth > 0) return;
+  pr_diag();
+}
+
 /* ================================================================ the op table */
 
 typedef struct {
@@ -5232,6 +6679,8 @@ static const opdef g_ops[] = {
     {"hook", FAM_HOOK, 1, op_hook, 0},
     {"shutdown", FAM_SHUTDOWN, 1, op_shutdown_rare, 0},
     {"race", FAM_RACE, 2, op_race, 0},
+    {"primitives", FAM_PRIMS, 2, op_prims, 0},
+    {"diagnostics", FAM_DIAG, 1, op_diag, 0},
     {"release", -1, 26, op_release, 1},
     {"retain", -1, 3, op_retain, 1},
 };
@@ -5467,7 +6916,8 @@ static void teardown(void) {
   }
 }
 
-static size_t g_base_live, g_base_kind[7];
+#define NOBJK (TAPIR_OBJECT_KIND_CACHE + 1)
+static size_t g_base_live, g_base_kind[NOBJK];
 
 static bool settle(double ms) {
   double end = now_ms() + ms;
@@ -5524,9 +6974,10 @@ static void final_checks(void) {
   size_t live = CALL(tapir_debug_live_objects(0));
   long long open = rec_open();
   if (live != g_base_live || open) {
-    static const char *kn[] = {"all", "task", "error", "registration", "scheduler", "cancel", "progress"};
+    static const char *kn[NOBJK] = {"all", "task", "error", "registration", "scheduler", "cancel", "progress", "semaphore",
+                                    "event", "countdown", "barrier", "lock", "lock_guard", "channel", "cache"};
     fprintf(stderr, "live objects by kind (start -> end):");
-    for (int k = 0; k < 7; k++) fprintf(stderr, " %s %zu->%zu", kn[k], g_base_kind[k], CALL(tapir_debug_live_objects(k)));
+    for (int k = 0; k < NOBJK; k++) fprintf(stderr, " %s %zu->%zu", kn[k], g_base_kind[k], CALL(tapir_debug_live_objects(k)));
     fprintf(stderr, "\n");
     report_open_records();
     fprintf(stderr, "pending tasks (tapir_debug_report_pending; names: the op/thread that made them):\n");
@@ -5653,7 +7104,7 @@ int main(int argc, char **argv) {
   release_ok(K_TASK, HV(t), "warm-up");
   g_version = CALL(tapir_version());
   g_base_live = CALL(tapir_debug_live_objects(0));
-  for (int k = 0; k < 7; k++) g_base_kind[k] = CALL(tapir_debug_live_objects(k));
+  for (int k = 0; k < NOBJK; k++) g_base_kind[k] = CALL(tapir_debug_live_objects(k));
   if (fam_on(FAM_HOOK)) CALL(tapir_set_unobserved_error_hook(hook_fn, &g_hook_tag1));
 
   pthread_t wd, th[4];
