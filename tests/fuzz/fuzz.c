@@ -2571,6 +2571,11 @@ static void op_source_task(void) {
       U();
       failf("tapir_source_task(%#" PRIx64 ") returned %#" PRIx64 ", not the source's task %#" PRIx64, a.h, HV(t), th);
     }
+    /* a successful call hands out the source's own task (checked above), also when
+     * the fuzzer had released every reference to that task and other threads race
+     * the source's release: its graveyard entry is no proof of staleness then */
+    int k = s_find(HV(t));
+    if (k >= 0 && g_slots[k].st == SS_GRAVE) g_slots[k].strict = 0;
     j = m_add_l(K_TASK, HV(t), 0);
     if (j >= 0) {
       g_slots[j].acqable = 1;
