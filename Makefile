@@ -15,7 +15,7 @@ demo: lib
 ## the instruction budget, examples and docs, the installed package, the C++ and C#
 ## bindings. One line per suite, then a table; full logs in target/test-logs/.
 TEST_SUITES := deps lint rust-tests lib c-tests budget valgrind asan loom examples \
-               docs-check install-check cpp-test csharp-test conformance
+               docs-check install-check cpp-test csharp-test conformance fuzz-check
 test:
 	@MAKE='$(MAKE)' scripts/test-run.sh $(TEST_SUITES)
 

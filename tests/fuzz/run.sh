@@ -26,6 +26,8 @@ one() { # seed threads seconds
     why=$(grep -m1 -h '^===== FUZZ FAILURE:\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|WARNING: ThreadSanitizer' "$log" | sed 's/^===== FUZZ FAILURE: //' | cut -c1-200)
     [ -n "$why" ] || why="exit status $rc$([ $rc -eq 124 ] && echo ', killed by timeout') (see the log)"
     failed="$failed $1/t$2"
+    # "FAIL name" is how scripts/test-run.sh lists failing tests
+    echo "FAIL seed-$1-t$2 ($why)"
     echo "  FAILED seed $1, $2 thread(s): $why"
     echo "         reproduce: $bin -S $1 -t $2 -s $3 $FUZZ_FLAGS    (log: $log)"
   fi
@@ -37,7 +39,8 @@ check)
   for t in 1 2 4; do
     for s in 1 2; do one $((t * 100 + s)) $t 10; done
   done
-  echo "fuzz check: $((pass + fail)) runs (seeds 101 102 201 202 401 402, 10 s each), $pass passed, $fail failed${failed:+ (failed:$failed)}, $calls calls"
+  # "name: N passed, M failed" is the summary form scripts/test-run.sh counts
+  echo "fuzz-check: $pass passed, $fail failed (runs of 10 s: seeds 101 102 at 1 thread, 201 202 at 2, 401 402 at 4; $calls calls${failed:+; failed:$failed})"
   ;;
 run)
   secs=${4:-60}
