@@ -79,6 +79,21 @@
  *    tapir_debug_live_objects(0) is back to its start value and no record is open.
  *  - No hang: a watchdog aborts (with the logs) when no op finished and no callback ran
  *    for 10 s. No sanitizer report (make build-asan / check).
+ *  - Primitives (family prims): private semaphores, events, locks, reader-writer locks,
+ *    countdowns, barriers, channels and caches against sequential models of their
+ *    header rules (counts, FIFO grants, wait values, DISPOSED at the last release,
+ *    drop modes, completion errors, LRU eviction, exactly-once item and user-data
+ *    destroys). Diagnostics (family diag): task names read back whole or cut and
+ *    NUL-terminated, continuation counts, tracing hooks seeing a task's completion.
+ *  - No cycles of the fuzzer's own making: a waits-on graph refuses a set_from_task or
+ *    task value that would make a task wait on itself or on a task that may never
+ *    complete (those never complete and, counted by reference, never die).
+ *
+ * Narrowed, each where it is done and with a reproducer in tests/fuzz/repro/: a token
+ * whose object was disposed answers can_be_canceled false; a when_all over an input
+ * that can never complete leaks what it kept; a deferred library continuation makes a
+ * released task handle valid again for a while. Untriaged: with two or more fuzzer
+ * threads the factory loops (retry, need_only_one, throttled) run at one thread only.
  *
  * Outside the contract, so never done: reusing a tapir_work after run/discard, unwinding
  * callbacks, garbage pointers as arrays or out-parameters, blocking inside callbacks
