@@ -20,7 +20,7 @@ test:
 	@MAKE='$(MAKE)' scripts/test-run.sh $(TEST_SUITES)
 
 deps:
-	@scripts/deps.sh gcc g++ make valgrind libc6-dev cmake pkg-config binutils python3
+	@scripts/deps.sh gcc g++ make valgrind libc6-dev cmake pkg-config binutils python3 libuv1-dev
 
 lib:
 	$(CARGO) build --release

@@ -157,8 +157,9 @@ fn scheduler_ref(
 /// Configures tapir before first use: the default pool's threads, the names, stacks and
 /// start/stop hooks of tapir's threads, who drives time, and where timer expiries (and,
 /// with no pool, the pool's work) run. "First use" is the start of the pool (the first
-/// work for the default scheduler) or the first timer (a delay, timeout, cancel-after or
-/// timed wait); creating tasks, sources and other objects is not use. Until then, calls
+/// work for the default scheduler) or the first timer (a delay, a timeout, a
+/// cancel-after, a primitive's wait_async with a timeout); creating tasks, sources and
+/// other objects is not use. Until then, calls
 /// may replace each other; the last one applies.
 ///
 /// Single-threaded mode: `threads` 0 with a manual `pool_scheduler` and the host timer
@@ -225,7 +226,9 @@ pub unsafe extern "C" fn tapir_configure(config: *const tapir_config) -> Status 
 
 /// Host timer driver: sets the time, in milliseconds of the host's own monotonic clock
 /// (it starts at 0). Runs nothing: call tapir_timers_run_due next. Every delay,
-/// timeout, cancel-after and timed wait is measured in this time.
+/// timeout (tapir_task_wait_async, a primitive's wait_async), and cancel-after is
+/// measured in this time; blocking waits (tapir_task_wait and the like) keep real time,
+/// since they block a thread.
 ///
 /// Threading: any thread. Blocking: never.
 /// Errors: TAPIR_STATUS_INVALID_STATE (the host driver is not configured);
