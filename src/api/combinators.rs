@@ -394,10 +394,14 @@ where
     }
     let data = Box::into_raw(Box::new(factory));
     let ud = UserData::new(data.cast(), Some(drop_box::<F> as DestroyFn));
-    // The closure belongs to the combinator from here on, whatever happens.
     match combinators::need_only_one(cancelable_tramp::<T, F>, ud, count) {
         Ok(h) => Task::from_handle(h),
-        Err(s) => Task::from_error(Error::from_status(s)),
+        Err(s) => {
+            // SAFETY: a call that fails gives the user data back untouched: the box made
+            // above is this function's again, and nothing else refers to it.
+            drop(unsafe { Box::from_raw(data) });
+            Task::from_error(Error::from_status(s))
+        }
     }
 }
 
