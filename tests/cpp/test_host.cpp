@@ -356,18 +356,18 @@ struct hook_log {
   int stopped = 0;
 };
 
-// (The thread's name is not read here: tapir names a thread from the thread that
-// spawned it, so the start hook may still see the inherited name.)
-void on_start(void* ctx, std::int32_t kind, std::uint32_t index) {
-  auto* log = static_cast<hook_log*>(ctx);
-  std::lock_guard<std::mutex> lock(log->m);
-  log->started.push_back(std::to_string(kind) + ":" + std::to_string(index));
-}
-
 std::string thread_name() {
   char n[16] = {};
   pthread_getname_np(pthread_self(), n, sizeof n);
   return n;
+}
+
+// A thread is named before its start hook runs (a profiler registers it by name there).
+void on_start(void* ctx, std::int32_t kind, std::uint32_t index) {
+  auto* log = static_cast<hook_log*>(ctx);
+  std::string name = thread_name();
+  std::lock_guard<std::mutex> lock(log->m);
+  log->started.push_back(std::to_string(kind) + ":" + std::to_string(index) + ":" + name);
 }
 
 void on_stop(void* ctx, std::int32_t, std::uint32_t) {
@@ -390,9 +390,19 @@ TEST_F(Configured, ThreadsNamesAndHooks) {
     std::lock_guard<std::mutex> lock(log.m);
     EXPECT_TRUE(log.started.empty());  // nothing starts before first use
   }
-  tapir::run([] {}).get();  // starts the pool: its threads are named once run() returned
   std::string name = tapir::run([] { return thread_name(); }).get();
   EXPECT_TRUE(name == "hb-pool-0" || name == "hb-pool-1") << name;
+  std::size_t stack = tapir::run([] {
+                        pthread_attr_t attr;
+                        std::size_t size = 0;
+                        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+                          pthread_attr_getstacksize(&attr, &size);
+                          pthread_attr_destroy(&attr);
+                        }
+                        return size;
+                      }).get();
+  EXPECT_GE(stack, 512u * 1024u);
+  EXPECT_LT(stack, 1024u * 1024u);  // the configured size, not the system's default
   tapir::cancel_source cs;
   auto d = tapir::delay(std::chrono::hours(1), cs.token());  // starts the timer thread
   cs.cancel();
@@ -404,9 +414,9 @@ TEST_F(Configured, ThreadsNamesAndHooks) {
   std::sort(started.begin(), started.end());
   std::vector<std::string> pool(started.begin(), std::find_if(started.begin(), started.end(),
                                                               [](const std::string& s) { return s[0] != '0'; }));
-  EXPECT_EQ(pool, (std::vector<std::string>{"0:0", "0:1"}));
+  EXPECT_EQ(pool, (std::vector<std::string>{"0:0:hb-pool-0", "0:1:hb-pool-1"}));
   EXPECT_EQ(log.stopped, static_cast<int>(log.started.size()));  // every started thread stopped
-  EXPECT_EQ(std::count(started.begin(), started.end(), "1:0"), 1);  // and one timer thread
+  EXPECT_EQ(std::count(started.begin(), started.end(), "1:0:hb-timer"), 1);  // and one timer thread
   EXPECT_EQ(started.size(), 3u);
 }
 
