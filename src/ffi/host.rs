@@ -157,9 +157,10 @@ fn scheduler_ref(
 /// Configures tapir before first use: the default pool's threads, the names, stacks and
 /// start/stop hooks of tapir's threads, who drives time, and where timer expiries (and,
 /// with no pool, the pool's work) run. "First use" is the start of the pool (the first
-/// work for the default scheduler) or the first timer (a delay, a timeout, a
-/// cancel-after, a primitive's wait_async with a timeout); creating tasks, sources and
-/// other objects is not use. Until then, calls
+/// work for the default scheduler), the first timer (a delay, a timeout, a
+/// cancel-after, a primitive's wait_async with a timeout), or — with the host timer
+/// driver — the first tapir_time_advance or tapir_timers_run_due; creating tasks,
+/// sources and other objects is not use. Until then, calls
 /// may replace each other; the last one applies.
 ///
 /// Single-threaded mode: `threads` 0 with a manual `pool_scheduler` and the host timer
@@ -167,7 +168,8 @@ fn scheduler_ref(
 /// (tapir_scheduler_run_pending, tapir_timers_run_due).
 ///
 /// tapir_shutdown returns tapir to the defaults (releasing the schedulers named here)
-/// unless timers are still pending, so it can be configured again afterwards.
+/// unless timers are still pending (tapir_debug_pending_timers() > 0 after it), so it
+/// can be configured again afterwards.
 ///
 /// Ownership: copies `*config` and the prefix; takes references of its own on the
 /// schedulers (released at tapir_shutdown, or when a later tapir_configure replaces
