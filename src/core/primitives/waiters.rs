@@ -228,7 +228,7 @@ pub(crate) fn arm<T: Withdraw>(
             }),
         ));
     }
-    if let Some(t) = token.filter(|t| t.can_be_canceled()) {
+    if let Some(t) = token.filter(|t| t.may_cancel()) {
         let tw = t.weak();
         armed.reg = TokenRegistration::new(t, move || {
             let token = tw.upgrade().map(TokenRef::from_ref);

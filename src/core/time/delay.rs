@@ -26,7 +26,7 @@ pub fn delay(after: After, token: Option<TokenRef>) -> Handle {
             return complete::new_completed(Outcome::Canceled(token));
         }
     }
-    let cancelable = token.as_ref().is_some_and(TokenRef::can_be_canceled);
+    let cancelable = token.as_ref().is_some_and(TokenRef::may_cancel);
     if after.is_zero() {
         return complete::new_completed(Outcome::value(0));
     }
