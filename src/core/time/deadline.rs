@@ -37,8 +37,10 @@ pub fn cancel_after(source: Handle, after: After) -> Result<()> {
     }
     let weak = r.weak();
     let armed = after.arm(Box::new(move || {
-        timer::post_expiry(Job::library(move |run| {
-            if let (true, Some(cell)) = (run, weak.upgrade()) {
+        // Discarded unrun (a pool shutting down), the job still cancels, on the
+        // discarding thread: a deadline is never lost.
+        timer::post_expiry(Job::library(move |_run| {
+            if let Some(cell) = weak.upgrade() {
                 drop(TokenRef::from_ref(cell).cancel(false));
             }
         }));

@@ -76,11 +76,9 @@ struct Expiry {
 impl Expiry {
     fn fire(mut self) {
         let (race, outcome) = (self.race.take().expect("fires once"), self.outcome);
-        timer::post_expiry(Job::library(move |run| {
-            if run {
-                race.finish(outcome, true);
-            }
-        }));
+        // A job discarded unrun (a pool shutting down) still ends the race as the timer
+        // said, with continuations dispatched: a delay never breaks its promise for it.
+        timer::post_expiry(Job::library(move |run| race.finish(outcome, run)));
     }
 }
 
