@@ -5,7 +5,7 @@ CARGO ?= cargo
 RELEASE_LIB := target/release/libtapir.so
 LOOM_TIMEOUT ?= 600
 
-.PHONY: demo test bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp conformance fuzz fuzz-check
+.PHONY: demo test check bench scaling deps lib lint rust-tests c-tests budget valgrind asan loom examples clean csharp-test demo-csharp conformance fuzz fuzz-check
 
 ## demo: build and run the C tour (examples/c/tour.c)
 demo: lib
@@ -19,8 +19,14 @@ TEST_SUITES := deps lint rust-tests lib c-tests budget valgrind asan loom exampl
 test:
 	@MAKE='$(MAKE)' scripts/test-run.sh $(TEST_SUITES)
 
+## check: the edit-test loop, a minute or two: lint, the Rust tests, the C suite
+## against the release library and the instruction budget, through the same runner
+CHECK_SUITES := lint rust-tests lib c-tests budget
+check:
+	@MAKE='$(MAKE)' scripts/test-run.sh $(CHECK_SUITES)
+
 deps:
-	@scripts/deps.sh gcc g++ make valgrind libc6-dev cmake pkg-config binutils python3
+	@scripts/deps.sh gcc g++ make valgrind libc6-dev cmake pkg-config binutils python3 libuv1-dev
 
 lib:
 	$(CARGO) build --release

@@ -47,6 +47,7 @@ LIBS = {
     "tapir-256k": ("tapir, 256 KiB-stack thread", lambda w, n: [f"{BUILD}/tapir_bench", "W3s", n]),
     "tapir-whenany": ("tapir, repeated when_any", lambda w, n: [f"{BUILD}/tapir_bench", "W5qa", n]),
     "tapir-post": ("tapir, scheduler_post (no task)", lambda w, n: [f"{BUILD}/tapir_bench", "W7p", n]),
+    "tapir-pump": ("tapir, manual scheduler pump", lambda w, n: [f"{BUILD}/pump_bench", "P1", n]),
     "floor-malloc": ("floor (malloc)", lambda w, n: [f"{BUILD}/floor", w, n, "malloc"]),
     "floor-tls": ("floor (thread-local free list)", lambda w, n: [f"{BUILD}/floor", w, n, "tls"]),
     "pplx": ("pplx, default scheduler", lambda w, n: [f"{BUILD}/pplx_bench", w, n, "default"]),
@@ -129,6 +130,12 @@ WORKLOADS = [
          cases=[("tapir", M), ("tapir-post", M), ("pplx", 250_000), ("boost", 250_000), ("std", 2000),
                 ("tpl-mono", M)],
          na={"pplx-inline": "an inline scheduler has no pool"}),
+    dict(key="P1", arg="P1", unit="ns/item", title="P1 pump budget (tapir only)",
+         what="10,000 work items of about 3 us each queued on a manual scheduler, pumped as a "
+              "game loop does with `tapir_scheduler_run_pending(sched, 0, 1 /* ms */, &ran)` "
+              "until all ran; the budget is checked between items, so a pump may finish at "
+              "most one item past it (`benches/pump_bench.c`; alone: `make -C benches pump`)",
+         cases=[("tapir-pump", 10_000)], na={}),
 ]
 
 # Heap-allocation counting (LD_PRELOAD=build/malloc_count.so): one run each at this N.
@@ -471,7 +478,7 @@ def not_measured(slot):
 
 def short(lib):
     return {"tapir-256k": "tapir 256K stack", "tapir-whenany": "tapir when_any",
-            "tapir-post": "tapir post",
+            "tapir-post": "tapir post", "tapir-pump": "tapir pump",
             "floor-malloc": "floor malloc", "floor-tls": "floor TLS",
             "pplx-inline": "pplx inline", "tpl-mono": "TPL Mono"}.get(lib, lib)
 
@@ -714,6 +721,19 @@ def write_report(results, allocs, elapsed, meta=None):
                      "link value through a counter instead, so the timing is unaffected.\n")
         if wl["key"] in figures:
             L.append(f"![{wl['title']}](bench/{figures[wl['key']]})\n")
+        if wl["key"] == "P1":
+            recs = [r for lib, _ in wl["cases"]
+                    for r in results.get(("P1", lib), {}).get("records", [])]
+            if recs:
+                L.append("Per run: the pumps it took, the longest and the mean pump (ms, with a "
+                         "1 ms budget; a pump the machine preempted takes longer), and the most "
+                         "items any pump finished past its budget (at most 1 by construction):\n")
+                L.append("| run | pumps | worst pump (ms) | mean pump (ms) | max overshoot (items) |")
+                L.append("|---:|---:|---:|---:|---:|")
+                for i, r in enumerate(recs, 1):
+                    L.append(f"| {i} | {r.get('pumps', '')} | {r.get('worst_pump_ms', '')} | "
+                             f"{r.get('mean_pump_ms', '')} | {r.get('max_overshoot', '')} |")
+                L.append("")
         if wl["key"] == "W4":
             L.append("Peak-RSS growth per input (bytes):\n")
             L.append("| library | median | min |")

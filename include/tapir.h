@@ -7,7 +7,8 @@
  * # Handles
  * A handle (`tapir_task`, `tapir_source`, `tapir_error`, `tapir_scheduler`,
  * `tapir_registration`, `tapir_cancel_source`, `tapir_cancel_token`,
- * `tapir_cancel_registration`, `tapir_progress`) names one tapir object. It is an
+ * `tapir_cancel_registration`, `tapir_progress`, `tapir_clock`, and each coordination
+ * primitive's) names one tapir object. It is an
  * opaque 64-bit value carried in a pointer type: never dereference it, compare it only
  * for equality. Handles are reference counted:
  * - **new reference**: every handle a function returns, or writes to an out-parameter,
@@ -173,6 +174,27 @@
  * Full mode: the item being written is dropped (destroyed); the write reports success.
  */
 #define TAPIR_CHANNEL_FULL_DROP_WRITE 3
+
+/**
+ * `kind` of a thread hook call: a worker of the default pool (`index` 0 to threads-1).
+ */
+#define TAPIR_THREAD_POOL 0
+
+/**
+ * `kind` of a thread hook call: the timer thread (`index` 0).
+ */
+#define TAPIR_THREAD_TIMER 1
+
+/**
+ * `timer_driver`: tapir's own timer thread measures real (monotonic) time. The default.
+ */
+#define TAPIR_TIMER_DRIVER_THREAD 0
+
+/**
+ * `timer_driver`: no timer thread; time is what the host last set with
+ * tapir_time_advance, and the host runs due timers with tapir_timers_run_due.
+ */
+#define TAPIR_TIMER_DRIVER_HOST 1
 
 /**
  * Source flag: the task's continuations never run inline on the thread that completes
@@ -425,6 +447,10 @@ enum tapir_object_kind
    * Caches.
    */
   TAPIR_OBJECT_KIND_CACHE = 14,
+  /**
+   * Clocks.
+   */
+  TAPIR_OBJECT_KIND_CLOCK = 15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -489,6 +515,16 @@ typedef struct tapir_cancel_token tapir_cancel_token;
  * TAPIR_STATUS_QUEUE_COMPLETED and their items are destroyed.
  */
 typedef struct tapir_channel tapir_channel;
+
+/**
+ * A clock the host ticks: a frame counter, or game time that runs at a scale and can
+ * be paused. Delays, timeouts and cancel-afters can be measured on it (tapir_delay_on,
+ * tapir_task_wait_async_on, tapir_cancel_source_cancel_after_on); its time moves only
+ * in tapir_clock_advance, which runs what is due. Functions: tapir_clock_new_frames,
+ * tapir_clock_new_scaled, tapir_clock_advance, tapir_clock_now, tapir_clock_set_scale,
+ * tapir_clock_set_paused, tapir_clock_retain, tapir_clock_release.
+ */
+typedef struct tapir_clock tapir_clock;
 
 /**
  * A countdown event: set once its count reaches zero. Functions: tapir_countdown_new,
@@ -773,6 +809,72 @@ typedef struct tapir_trace_hooks {
    */
   tapir_trace_work_fn work_finished;
 } tapir_trace_hooks;
+
+/**
+ * Runs on each thread tapir starts: `on_thread_start` first, before it runs any work,
+ * and `on_thread_stop` last, when it ends (at tapir_shutdown). `kind` is
+ * TAPIR_THREAD_POOL or TAPIR_THREAD_TIMER. This is where a managed runtime (Mono, the
+ * JVM) or an engine attaches and detaches a thread. Must not unwind, and must not call
+ * tapir_shutdown.
+ */
+typedef void (*tapir_thread_hook_fn)(void *ctx, int32_t kind, uint32_t index);
+
+/**
+ * How tapir runs in its host; fill with tapir_config_init, change what you need, pass
+ * to tapir_configure before first use. Fields past `struct_size` are treated as their
+ * defaults, so a program built against an older header keeps working.
+ */
+typedef struct tapir_config {
+  /**
+   * `sizeof(tapir_config)` as the caller compiled it (tapir_config_init sets it).
+   */
+  uint32_t struct_size;
+  /**
+   * Threads of the default pool: -1 (the default) takes the environment variable
+   * TAPIR_THREADS (1 to 1024) if set, else one per core; 1 to 1024 exactly that; 0 no
+   * pool at all — work for the default pool then goes to `pool_scheduler`.
+   */
+  int32_t threads;
+  /**
+   * Prefix of tapir's thread names (NULL: "tapir"): "<prefix>-pool-<i>" and
+   * "<prefix>-timer", cut to the 15 bytes Linux keeps. Copied by tapir_configure.
+   */
+  const char *thread_name_prefix;
+  /**
+   * Stack size in bytes of pool and timer threads (0: the system's default; at least
+   * the system's minimum).
+   */
+  size_t stack_size;
+  /**
+   * Runs first on each tapir thread (may be NULL). See tapir_thread_hook_fn.
+   */
+  tapir_thread_hook_fn on_thread_start;
+  /**
+   * Runs last on each tapir thread (may be NULL). See tapir_thread_hook_fn.
+   */
+  tapir_thread_hook_fn on_thread_stop;
+  /**
+   * Passed to both hooks; not owned, must stay valid while tapir threads run.
+   */
+  void *hook_ctx;
+  /**
+   * TAPIR_TIMER_DRIVER_THREAD (default) or TAPIR_TIMER_DRIVER_HOST.
+   */
+  int32_t timer_driver;
+  /**
+   * Where timer expiries run — the completion of delays, timeouts and cancel-afters,
+   * and so the continuations that run inline with them (NULL: the default pool). A
+   * manual scheduler here keeps them on the host's thread. Borrowed: tapir keeps a
+   * reference of its own until tapir_shutdown.
+   */
+  const struct tapir_scheduler *timer_scheduler;
+  /**
+   * With `threads` 0 only, and required then: the scheduler that receives every work
+   * item for the default pool (normally a manual scheduler the host pumps). Borrowed:
+   * tapir keeps a reference of its own until tapir_shutdown.
+   */
+  const struct tapir_scheduler *pool_scheduler;
+} tapir_config;
 
 /**
  * Handles one reported value; `value` is borrowed for the call (its destroy, if any,
@@ -2153,6 +2255,298 @@ const struct tapir_manual_reset_event *tapir_manual_reset_event_retain(const str
  * Errors: TAPIR_STATUS_INVALID_HANDLE.
  */
 tapir_status tapir_manual_reset_event_release(const struct tapir_manual_reset_event *event);
+
+/**
+ * Fills `*config` with the defaults (`struct_size` set, `threads` -1, the thread timer
+ * driver, every pointer NULL, sizes 0).
+ *
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `config` must be writable for `sizeof(tapir_config)` bytes.
+ */
+tapir_status tapir_config_init(struct tapir_config *config);
+
+/**
+ * Configures tapir before first use: the default pool's threads, the names, stacks and
+ * start/stop hooks of tapir's threads, who drives time, and where timer expiries (and,
+ * with no pool, the pool's work) run. "First use" is the start of the pool (the first
+ * work for the default scheduler), the first timer (a delay, a timeout, a
+ * cancel-after, a primitive's wait_async with a timeout), or — with the host timer
+ * driver — the first tapir_time_advance or tapir_timers_run_due; creating tasks,
+ * sources and other objects is not use. Until then, calls
+ * may replace each other; the last one applies.
+ *
+ * Single-threaded mode: `threads` 0 with a manual `pool_scheduler` and the host timer
+ * driver — tapir then never creates a thread; everything runs in the host's calls
+ * (tapir_scheduler_run_pending, tapir_timers_run_due).
+ *
+ * tapir_shutdown returns tapir to the defaults (releasing the schedulers named here)
+ * unless timers are still pending (tapir_debug_pending_timers() > 0 after it), so it
+ * can be configured again afterwards.
+ *
+ * Ownership: copies `*config` and the prefix; takes references of its own on the
+ * schedulers (released at tapir_shutdown, or when a later tapir_configure replaces
+ * them). `hook_ctx` is not owned.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT; TAPIR_STATUS_INVALID_ARGUMENT (`struct_size` too
+ * small, `threads` below -1 or above 1024, `threads` 0 without a `pool_scheduler` or a
+ * `pool_scheduler` with `threads` not 0, an unknown `timer_driver`, a prefix that is not
+ * UTF-8); TAPIR_STATUS_INVALID_HANDLE (a scheduler); TAPIR_STATUS_INVALID_STATE (tapir
+ * is in use: the pool or the timer started since the last tapir_shutdown). On error
+ * nothing changed.
+ *
+ * # Safety
+ * `config` must be readable for its `struct_size` bytes; a non-NULL
+ * `thread_name_prefix` must be a NUL-terminated string.
+ */
+tapir_status tapir_configure(const struct tapir_config *config);
+
+/**
+ * Host timer driver: sets the time, in milliseconds of the host's own monotonic clock
+ * (it starts at 0). Runs nothing: call tapir_timers_run_due next. Every delay,
+ * timeout (tapir_task_wait_async, a primitive's wait_async), and cancel-after is
+ * measured in this time; blocking waits (tapir_task_wait and the like) keep real time,
+ * since they block a thread.
+ *
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_INVALID_STATE (the host driver is not configured);
+ * TAPIR_STATUS_INVALID_ARGUMENT (`now_ms` is before the current host time).
+ */
+tapir_status tapir_time_advance(uint64_t now_ms);
+
+/**
+ * Host timer driver: runs every timer due at the host time, on the calling thread, and
+ * writes how many ran to `*ran_out` (if not NULL). A timer's expiry only posts its work
+ * to where timer expiries run (`timer_scheduler`), so no user callback runs here
+ * unless that scheduler is inline.
+ *
+ * Threading: any thread (normally the host's tick). Blocking: never.
+ * Errors: TAPIR_STATUS_INVALID_STATE (the host driver is not configured).
+ *
+ * # Safety
+ * `ran_out` must be NULL or writable.
+ */
+tapir_status tapir_timers_run_due(size_t *ran_out);
+
+/**
+ * Host timer driver: true, with the earliest pending deadline (host milliseconds) in
+ * `*due_ms_out`, if a timer is pending; false if none is, or the host driver is not in
+ * use. A host loop sleeps until then (or until its next frame).
+ *
+ * Threading: any thread. Blocking: never.
+ *
+ * # Safety
+ * `due_ms_out` must be writable.
+ */
+bool tapir_timers_next_due(uint64_t *due_ms_out);
+
+/**
+ * Creates a clock that counts frames, at frame 0: each tapir_clock_advance(clock, 1)
+ * is one frame. A delay of n frames made at frame f completes in the advance that
+ * reaches frame f + n.
+ *
+ * Ownership: `*clock_out` receives a new reference. When the last one is released,
+ * nobody can advance the clock: its pending timers are dropped at once — a delay on it
+ * fails with an error of code TAPIR_STATUS_DISPOSED, a timeout or cancel-after on it
+ * never fires.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT.
+ *
+ * # Safety
+ * `clock_out` must be writable.
+ */
+tapir_status tapir_clock_new_frames(const struct tapir_clock **clock_out);
+
+/**
+ * Creates a clock of game time in milliseconds, at 0, that moves `scale` times as fast
+ * as the real time the host passes to tapir_clock_advance (1.0: real time; 0.5: slow
+ * motion; 0: stopped), like Unity's scaled `Time.time`.
+ *
+ * Ownership: as tapir_clock_new_frames.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_ARGUMENT (`scale` negative
+ * or not finite).
+ *
+ * # Safety
+ * `clock_out` must be writable.
+ */
+tapir_status tapir_clock_new_scaled(double scale, const struct tapir_clock **clock_out);
+
+/**
+ * Adds a reference; returns `clock`, or NULL if NULL or invalid.
+ *
+ * Threading: any thread. Blocking: never.
+ */
+const struct tapir_clock *tapir_clock_retain(const struct tapir_clock *clock);
+
+/**
+ * Releases a reference (see tapir_clock_new_frames for what the last one does). NULL
+ * is a no-op.
+ *
+ * Threading: any thread. Blocking: never (dropping pending timers may complete their
+ * tasks; their continuations are dispatched, not run here).
+ * Errors: TAPIR_STATUS_INVALID_HANDLE.
+ */
+tapir_status tapir_clock_release(const struct tapir_clock *clock);
+
+/**
+ * Moves the clock forward — a frame clock by `delta` frames (a whole number), a scaled
+ * clock by `delta` real milliseconds times its scale — unless it is paused, then runs,
+ * on the calling thread, every timer of the clock now due; writes how many ran to
+ * `*ran_out` (if not NULL). An expiry only posts its work to where timer expiries run
+ * (see tapir_config), so no user callback runs here unless that scheduler is inline.
+ *
+ * Threading: any thread (normally the host's frame loop). Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (`delta` negative, not finite, or not whole for a frame
+ * clock).
+ *
+ * # Safety
+ * `ran_out` must be NULL or writable.
+ */
+tapir_status tapir_clock_advance(const struct tapir_clock *clock, double delta, size_t *ran_out);
+
+/**
+ * Writes the clock's time: frames, or game milliseconds.
+ *
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `now_out` must be writable.
+ */
+tapir_status tapir_clock_now(const struct tapir_clock *clock, double *now_out);
+
+/**
+ * Sets a scaled clock's rate for the advances that follow (0 stops it, like pausing).
+ *
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (a frame clock; `scale` negative or not finite).
+ */
+tapir_status tapir_clock_set_scale(const struct tapir_clock *clock, double scale);
+
+/**
+ * Pauses (`paused` 1) or resumes (0) the clock: a paused clock ignores advances, so
+ * nothing measured on it moves (a game's pause menu). Either kind of clock.
+ *
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (`paused` not 0 or 1).
+ */
+tapir_status tapir_clock_set_paused(const struct tapir_clock *clock, uint32_t paused);
+
+/**
+ * tapir_delay measured on a clock: a task that succeeds (value NULL) once `amount` of
+ * the clock's time has passed — frames, or game milliseconds (rounded up) — or ends
+ * canceled when `token` (NULL: none) is canceled first. -1 never elapses; 0 completes
+ * at once. The delay completes where timer expiries run (see tapir_config).
+ *
+ * Ownership: borrows `clock` and `token`; `*task_out` receives a new reference. If the
+ * clock's last reference is released first, the delay fails with an error of code
+ * TAPIR_STATUS_DISPOSED.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (`amount` negative other than -1, or not finite).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_delay_on(const struct tapir_clock *clock,
+                            double amount,
+                            const struct tapir_cancel_token *token,
+                            const struct tapir_task **task_out);
+
+/**
+ * tapir_task_wait_async measured on a clock: a task that completes as `task` does, or
+ * fails with an error of code TAPIR_STATUS_TIMEOUT once `timeout` of the clock's time
+ * (frames, or game milliseconds; -1: never) has passed, or ends canceled when `token`
+ * (NULL: none) is canceled. `task` itself is never affected; if it has already
+ * completed, `*task_out` is `task` itself (a new reference).
+ *
+ * Ownership: borrows `task`, `clock` and `token`; `*task_out` receives a new reference.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad `timeout`).
+ *
+ * # Safety
+ * `task_out` must be writable.
+ */
+tapir_status tapir_task_wait_async_on(const struct tapir_task *task,
+                                      const struct tapir_clock *clock,
+                                      double timeout,
+                                      const struct tapir_cancel_token *token,
+                                      const struct tapir_task **task_out);
+
+/**
+ * tapir_cancel_source_cancel_after measured on a clock: cancels `source` once `delay`
+ * of the clock's time (frames, or game milliseconds) has passed; -1 clears a pending
+ * deadline, 0 cancels now. Replaces an earlier deadline, on any clock.
+ *
+ * Threading: any thread. Blocking: never (0 cancels now: callbacks run inline).
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (bad `delay`).
+ */
+tapir_status tapir_cancel_source_cancel_after_on(const struct tapir_cancel_source *source,
+                                                 const struct tapir_clock *clock,
+                                                 double delay);
+
+/**
+ * Creates a test scheduler: a manual scheduler whose queued work runs in an order
+ * chosen by `seed` — the same seed gives the same order, run after run and version
+ * after version — so a test of races is reproducible. With tapir_configure's
+ * `threads` 0, this scheduler as `pool_scheduler` and `timer_scheduler`, and the host
+ * timer driver, tapir_scheduler_run_until_idle runs a whole test instantly: time jumps
+ * to the next timer whenever nothing else is ready.
+ *
+ * Ownership, threading, errors: as tapir_scheduler_new_manual.
+ *
+ * # Safety
+ * `scheduler_out` must be writable.
+ */
+tapir_status tapir_scheduler_new_test(uint64_t seed, const struct tapir_scheduler **scheduler_out);
+
+/**
+ * Runs a manual or test scheduler's work on the calling thread until nothing is left
+ * to do: whenever its queue is empty and the host timer driver has a pending timer,
+ * the host time jumps to that timer's deadline and what is due runs (so a delay of an
+ * hour takes no time). Returns when the queue is empty and no host-driven timer is
+ * pending (timers on clocks do not count: the host ticks those), or once `max_items`
+ * items ran (0: no limit; work that keeps reposting itself needs one). Writes how many
+ * ran to `*ran_out` (if not NULL). As in tapir_scheduler_run_pending, the scheduler
+ * is current while its work runs.
+ *
+ * Threading: any thread. Blocking: runs user callbacks.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (not a manual or test scheduler).
+ *
+ * # Safety
+ * `ran_out` must be NULL or writable.
+ */
+tapir_status tapir_scheduler_run_until_idle(const struct tapir_scheduler *scheduler,
+                                            size_t max_items,
+                                            size_t *ran_out);
+
+/**
+ * Writes a file descriptor that is readable exactly while work is queued on the
+ * manual (or test) scheduler — an eventfd on Linux, a pipe's read end elsewhere — for
+ * a host loop that sleeps in epoll, poll, kqueue or libuv until there is work: wait
+ * for it, then call tapir_scheduler_run_pending. Every call writes the same
+ * descriptor.
+ *
+ * Ownership: the descriptor belongs to the scheduler and is closed when the scheduler
+ * is freed; do not read, write or close it.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT, TAPIR_STATUS_INVALID_HANDLE,
+ * TAPIR_STATUS_INVALID_ARGUMENT (not a manual or test scheduler),
+ * TAPIR_STATUS_INVALID_STATE (the system refused a descriptor).
+ *
+ * # Safety
+ * `fd_out` must be writable.
+ */
+tapir_status tapir_scheduler_wake_fd(const struct tapir_scheduler *scheduler, int32_t *fd_out);
 
 /**
  * Creates a free lock.

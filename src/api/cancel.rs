@@ -108,7 +108,7 @@ impl CancellationSource {
     /// assert!(cts.is_canceled());
     /// ```
     pub fn cancel_after(&self, delay: Duration) {
-        time::cancel_after(self.handle, Some(delay)).expect("a valid handle");
+        time::cancel_after(self.handle, time::After::Time(delay)).expect("a valid handle");
     }
 
     /// True once cancellation was requested (IsCancellationRequested).

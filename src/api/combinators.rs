@@ -136,7 +136,7 @@ unsafe extern "C" fn run_tramp<T: 'static, F: FnOnce() -> Result<T, Error> + Sen
 /// assert_eq!(t.wait(), Ok(()));
 /// ```
 pub fn delay(delay: Duration) -> Task<()> {
-    Task::from_handle(time::delay(Some(delay), None))
+    Task::from_handle(time::delay(time::After::Time(delay), None))
 }
 
 /// As [`delay`], ending canceled as soon as `token` is (Task.Delay(delay, token)).
@@ -148,7 +148,10 @@ pub fn delay(delay: Duration) -> Task<()> {
 /// assert!(t.wait().unwrap_err().is_canceled());
 /// ```
 pub fn delay_with(delay: Duration, token: &CancellationToken) -> Task<()> {
-    Task::from_handle(time::delay(Some(delay), Some(token.token_ref())))
+    Task::from_handle(time::delay(
+        time::After::Time(delay),
+        Some(token.token_ref()),
+    ))
 }
 
 /// A task that completes as `task` does, or fails with an error of code
@@ -391,10 +394,14 @@ where
     }
     let data = Box::into_raw(Box::new(factory));
     let ud = UserData::new(data.cast(), Some(drop_box::<F> as DestroyFn));
-    // The closure belongs to the combinator from here on, whatever happens.
     match combinators::need_only_one(cancelable_tramp::<T, F>, ud, count) {
         Ok(h) => Task::from_handle(h),
-        Err(s) => Task::from_error(Error::from_status(s)),
+        Err(s) => {
+            // SAFETY: a call that fails gives the user data back untouched: the box made
+            // above is this function's again, and nothing else refers to it.
+            drop(unsafe { Box::from_raw(data) });
+            Task::from_error(Error::from_status(s))
+        }
     }
 }
 

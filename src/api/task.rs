@@ -234,7 +234,8 @@ impl<T: 'static> Task<T> {
     /// assert_eq!(t.wait().unwrap_err().status(), Some(tapir::Status::Timeout));
     /// ```
     pub fn with_timeout(&self, timeout: Duration) -> Task<T> {
-        let h = time::wait_async(self.handle, Some(timeout), None).expect("a valid handle");
+        let h = time::wait_async(self.handle, time::After::Time(timeout), None)
+            .expect("a valid handle");
         Task::from_handle(h)
     }
 
@@ -249,8 +250,8 @@ impl<T: 'static> Task<T> {
     /// assert!(t.wait().unwrap_err().is_canceled());
     /// ```
     pub fn with_cancellation(&self, token: &CancellationToken) -> Task<T> {
-        let h =
-            time::wait_async(self.handle, None, Some(token.token_ref())).expect("a valid handle");
+        let h = time::wait_async(self.handle, time::After::Never, Some(token.token_ref()))
+            .expect("a valid handle");
         Task::from_handle(h)
     }
 

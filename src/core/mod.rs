@@ -6,14 +6,17 @@
 //!
 //! ```text
 //! ground        sync (loom shim, locks) · thread (threads without caller state) ·
-//!               status (one table of codes) · callback (the C triple)
+//!               wake (a descriptor event loops sleep on) · status (one table of
+//!               codes) · callback (the C triple)
 //! memory/       handle (generation|kind|index, one table of kinds) · refword · pool
 //!               (type-stable slots, per-thread free lists) · family (the one lifecycle)
+//!               · cell (the slot of a plain object: primitives, clocks)
 //! values        error · hooks · cancel/ (sources, tokens, registrations; no task, no timer)
 //! task/         the engine: word, cell, outcome, list, continuation, complete, work,
-//!               trampoline, schedule (trait Schedule), workers (the default pool), ops
-//! above task    sched/ (inline, default, manual, foreign) · time/ (timer, delay,
-//!               timeouts, deadlines) · wait · primitives/
+//!               trampoline, schedule (trait Schedule), config (threads, time, hooks),
+//!               workers (the default pool), ops
+//! above task    sched/ (inline, default, manual + test, foreign) · time/ (timer,
+//!               clocks, delay, timeouts, deadlines) · wait · primitives/
 //! combinators/  run, when_all, when_any + interleaved, factories, unwrap + set_from_task
 //! registry      every pool, for the live-object diagnostics only
 //! ```
@@ -26,6 +29,8 @@
 
 pub(crate) mod sync;
 pub(crate) mod thread;
+#[cfg(not(loom))]
+pub(crate) mod wake;
 
 #[cfg(not(loom))]
 pub mod callback;
@@ -58,15 +63,20 @@ pub(crate) mod wait;
 mod tests;
 
 /// `tapir_shutdown`: stops and joins the timer thread and the default pool (see the
-/// header for what happens to pending and queued work). Refused from a pool thread,
-/// which cannot join itself.
+/// header for what happens to pending and queued work), then, unless timers are still
+/// pending, returns the configuration to its defaults (dropping the schedulers it
+/// held), so tapir holds no object and may be configured anew. Refused from a pool
+/// thread, which cannot join itself.
 #[cfg(not(loom))]
 pub(crate) fn shutdown() -> status::Result<()> {
     if task::workers::on_worker() {
         return Err(status::Status::InvalidState);
     }
-    time::timer::shutdown();
+    let timers_idle = time::timer::shutdown();
     task::workers::shutdown();
+    if timers_idle {
+        task::config::thaw();
+    }
     Ok(())
 }
 

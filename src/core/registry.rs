@@ -37,6 +37,8 @@ pub enum ObjectKind {
     Channel = 13,
     /// Caches.
     Cache = 14,
+    /// Clocks.
+    Clock = 15,
 }
 
 /// Live objects of `kind` (a `tapir_object_kind` value; 0 for an unknown one).
@@ -60,8 +62,9 @@ pub(crate) fn live(kind: i32) -> usize {
         ObjectKind::LockGuard => prims::guard::live(),
         ObjectKind::Channel => prims::channel::live(),
         ObjectKind::Cache => prims::cache::live(),
+        ObjectKind::Clock => super::time::clock::live(),
     };
-    const KINDS: [ObjectKind; 14] = [
+    const KINDS: [ObjectKind; 15] = [
         ObjectKind::Task,
         ObjectKind::Error,
         ObjectKind::Registration,
@@ -76,6 +79,7 @@ pub(crate) fn live(kind: i32) -> usize {
         ObjectKind::LockGuard,
         ObjectKind::Channel,
         ObjectKind::Cache,
+        ObjectKind::Clock,
     ];
     match kind {
         k if k == ObjectKind::All as i32 => KINDS.iter().map(|&k| count(k)).sum(),

@@ -55,7 +55,23 @@ pub(crate) fn spawn(
     stack_size: usize,
     body: impl FnOnce() + Send + 'static,
 ) -> io::Result<OsThread> {
-    let body: Box<Body> = Box::new(Box::new(body));
+    // The thread names itself before running `body`, so that whatever runs first on it
+    // (a host's start hook) already sees the name.
+    let name = CString::new(
+        name.bytes()
+            .filter(|&b| b != 0)
+            .take(15)
+            .collect::<Vec<u8>>(),
+    )
+    .ok();
+    let body: Box<Body> = Box::new(Box::new(move || {
+        if let Some(name) = name {
+            // SAFETY: names the calling thread with a NUL-terminated string of at most
+            // 15 bytes. Naming is best effort.
+            unsafe { libc::pthread_setname_np(libc::pthread_self(), name.as_ptr()) };
+        }
+        body()
+    }));
     let raw = Box::into_raw(body);
     let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     let mut id: libc::pthread_t = 0;
@@ -81,12 +97,6 @@ pub(crate) fn spawn(
     };
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));
-    }
-    let bytes: Vec<u8> = name.bytes().filter(|&b| b != 0).take(15).collect();
-    if let Ok(name) = CString::new(bytes) {
-        // SAFETY: `id` names a thread that has not been joined or detached; the name is
-        // a NUL-terminated string of at most 15 bytes. Naming is best effort.
-        unsafe { libc::pthread_setname_np(id, name.as_ptr()) };
     }
     Ok(OsThread { id, joined: false })
 }

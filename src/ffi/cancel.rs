@@ -193,7 +193,7 @@ pub extern "C" fn tapir_cancel_source_cancel_after(
     ffi_boundary! {
         require!(source);
         let delay = try_core!(timeout_from_ms(delay_ms));
-        from_result(time::cancel_after(from_ptr(source).expect("non-NULL"), delay))
+        from_result(time::cancel_after(from_ptr(source).expect("non-NULL"), time::After::time(delay)))
     }
 }
 

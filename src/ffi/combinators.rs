@@ -84,7 +84,7 @@ pub unsafe extern "C" fn tapir_delay(
         require!(task_out);
         let d = try_core!(timeout_from_ms(delay_ms));
         let t = try_core!(self::token(token));
-        out_task(task_out, time::delay(d, t))
+        out_task(task_out, time::delay(time::After::time(d), t))
     }
 }
 
@@ -111,7 +111,7 @@ pub unsafe extern "C" fn tapir_task_wait_async(
         require!(task, task_out);
         let d = try_core!(timeout_from_ms(timeout_ms));
         let t = try_core!(self::token(token));
-        out_task(task_out, try_core!(time::wait_async(from_ptr(task).expect("non-NULL"), d, t)))
+        out_task(task_out, try_core!(time::wait_async(from_ptr(task).expect("non-NULL"), time::After::time(d), t)))
     }
 }
 

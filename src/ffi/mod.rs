@@ -6,7 +6,8 @@
 //! # Handles
 //! A handle (`tapir_task`, `tapir_source`, `tapir_error`, `tapir_scheduler`,
 //! `tapir_registration`, `tapir_cancel_source`, `tapir_cancel_token`,
-//! `tapir_cancel_registration`, `tapir_progress`) names one tapir object. It is an
+//! `tapir_cancel_registration`, `tapir_progress`, `tapir_clock`, and each coordination
+//! primitive's) names one tapir object. It is an
 //! opaque 64-bit value carried in a pointer type: never dereference it, compare it only
 //! for equality. Handles are reference counted:
 //! - **new reference**: every handle a function returns, or writes to an out-parameter,
@@ -120,6 +121,7 @@ pub mod debug;
 pub mod diagnostics;
 pub mod error;
 pub mod event;
+pub mod host;
 pub mod lock;
 pub mod progress;
 pub mod scheduler;

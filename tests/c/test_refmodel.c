@@ -1783,7 +1783,105 @@ static void ref10_for_each_throttled_always_completes(void) {
   for (int i = 0; i < 3; i++) completers_stop(&pools[i]);
 }
 
+/* ---- found by the fuzzer ---- */
+
+static void dtor_bump(void *v) { (void)v; }
+static atomic_int g_kept_destroyed;
+static void kept_value_destroy(void *v) {
+  (void)v;
+  atomic_fetch_add(&g_kept_destroyed, 1);
+}
+
+/* A when_all (each variant) keeps an input that succeeded with an owned value; its
+ * other input can never complete. Releasing every handle frees all of it, the kept
+ * input and its value included. */
+static void when_all_over_a_never_completing_input_frees_the_inputs_it_kept(void) {
+  size_t base = h_live();
+  for (int mode = 0; mode < 3; mode++) {
+    atomic_store(&g_kept_destroyed, 0);
+    const tapir_source *s = h_source();
+    const tapir_task *done = h_task_of(s), *never = NULL, *all = NULL;
+    CHECK_OK(tapir_source_set_result(s, h_int(1), kept_value_destroy));
+    tapir_source_release(s);
+    CHECK_OK(tapir_delay(-1, NULL, &never));
+    const tapir_task *in[2] = {done, never};
+    tapir_status st = mode == 0   ? tapir_when_all(in, 2, &all)
+                      : mode == 1 ? tapir_when_all_settled(in, 2, &all)
+                                  : tapir_when_all_or_first_error(in, 2, &all);
+    CHECK_OK(st);
+    tapir_task_release(all), tapir_task_release(never), tapir_task_release(done);
+    CHECKF(h_wait_live(base, h_prompt_ms()), "mode %d: %zu live objects", mode, h_live());
+    CHECK_EQ(atomic_load(&g_kept_destroyed), 1);
+  }
+}
+
+/* A token lent out again after every source and token handle went (through a
+ * registration that kept the object) is not the none token: CanBeCanceled stays true,
+ * as in .NET after a source is disposed. */
+static const tapir_error *no_error_cb(void *ud) {
+  (void)ud;
+  return NULL;
+}
+
+static void a_token_of_a_disposed_source_can_still_be_canceled(void) {
+  const tapir_cancel_source *src;
+  const tapir_cancel_token *tok, *again = NULL;
+  const tapir_cancel_registration *reg = NULL;
+  REQUIRE(h_new_cts(&src, &tok));
+  CHECK_OK(tapir_cancel_token_register(tok, no_error_cb, NULL, dtor_bump, 0, &reg));
+  tapir_cancel_source_release(src);
+  tapir_cancel_token_release(tok);
+  CHECK_OK(tapir_cancel_registration_token(reg, &again));
+  CHECK(tapir_cancel_token_can_be_canceled(again));
+  CHECK(!tapir_cancel_token_is_canceled(again));
+  tapir_cancel_token_release(again);
+  tapir_cancel_registration_release(reg);
+}
+
+/* A forwarding chain (set_from_task) whose task handles were released completes from
+ * its head while another thread keeps asking about the released handles: every answer
+ * is INVALID_HANDLE — the library's own continuations lend the handle to nobody. */
+#define FWD_N 20000
+static const tapir_task *g_fwd[FWD_N];
+static atomic_int g_fwd_go, g_fwd_stop, g_fwd_hits;
+
+static void *poll_released(void *arg) {
+  (void)arg;
+  while (!atomic_load(&g_fwd_go)) sched_yield();
+  while (!atomic_load(&g_fwd_stop))
+    for (int i = 1; i < FWD_N - 1; i += 7)
+      if (tapir_task_get_status(g_fwd[i]) != TAPIR_TASK_STATUS_INVALID_HANDLE) atomic_fetch_add(&g_fwd_hits, 1);
+  return NULL;
+}
+
+static void released_handles_stay_invalid_while_a_forward_chain_completes(void) {
+  for (int round = 0; round < 3; round++) {
+    const tapir_source *s0 = h_source();
+    const tapir_task *t0 = h_task_of(s0), *prev = t0;
+    for (int i = 1; i < FWD_N; i++) {
+      const tapir_source *s = h_source();
+      g_fwd[i] = h_task_of(s);
+      REQUIRE_OK(tapir_source_set_from_task(s, prev));
+      tapir_source_release(s);
+      prev = g_fwd[i];
+    }
+    for (int i = 1; i < FWD_N - 1; i++) tapir_task_release(g_fwd[i]);
+    atomic_store(&g_fwd_go, 0), atomic_store(&g_fwd_stop, 0), atomic_store(&g_fwd_hits, 0);
+    pthread_t th = h_spawn(poll_released, NULL);
+    atomic_store(&g_fwd_go, 1);
+    CHECK_OK(tapir_source_set_result(s0, h_int(1), NULL));
+    CHECK_OK(tapir_task_wait(prev, h_prompt_ms()));
+    atomic_store(&g_fwd_stop, 1);
+    h_join(th);
+    CHECK_EQ(atomic_load(&g_fwd_hits), 0);
+    tapir_source_release(s0), tapir_task_release(t0), tapir_task_release(prev);
+  }
+}
+
 void register_refmodel_tests(void) {
+  REG(when_all_over_a_never_completing_input_frees_the_inputs_it_kept);
+  REG(a_token_of_a_disposed_source_can_still_be_canceled);
+  REG(released_handles_stay_invalid_while_a_forward_chain_completes);
   REG(ref01_double_release_while_tapir_holds_source);
   REG(ref01_held_reference_never_touches_reused_slot);
   REG(ref02_set_from_task_needs_only_the_source);

@@ -3,6 +3,11 @@
 #   readme_snippet_c / _cpp   the README's C program compiles warning-free as C11 and
 #                             as C++17, and prints what the README says it prints
 #   c_guide_program_c / _cpp  the same for the complete program of docs/c.md
+#   embedding_snippets        every ```c block of docs/embedding.md compiles on its own,
+#                             warning-free as C11 (a block including <uv.h> only where
+#                             libuv's header is installed)
+#   embedding_program_c / _cpp  its complete program (the ```c block with a main())
+#                             compiles as C11 and C++17 and prints the ```text block after it
 #   no_unshipped_references   README, docs/, the header, examples/, src/ and bindings/
 #                             (test files aside) cite no text a user cannot see
 #   doc_links                 every relative link in README.md and docs/*.md resolves
@@ -51,6 +56,34 @@ awk -v prog="$(cat "$work/guide.c" | head -n 1)" '
      on && /^```$/ { exit }
      on { print }' "$root/docs/c.md" > "$work/guide.expected"
 
+# docs/embedding.md: every ```c block to embed-N.c; the one with a main() also to
+# embedding.c, and the ```text block after it to embedding.expected.
+awk -v dir="$work" '
+     /^```c$/ { on = 1; n++; f = dir "/embed-" n ".c"; printf "" > f; main = 0; next }
+     on && /^```$/ { on = 0; close(f); if (main) { system("cp " f " " dir "/embedding.c"); after = 1 } next }
+     on { print > f; if ($0 ~ /int main\(/) main = 1; next }
+     after && /^```text$/ { out = 1; after = 0; next }
+     out && /^```$/ { out = 0; next }
+     out { print > (dir "/embedding.expected") }' "$root/docs/embedding.md"
+
+embedding_snippets() {
+  set -- "$work"/embed-*.c
+  [ -e "$1" ] || { echo "no C blocks found in docs/embedding.md"; return 1; }
+  have_uv=0
+  printf '#include <uv.h>\n' | $CC -E -x c - > /dev/null 2>&1 && have_uv=1
+  bad=0
+  for f in "$@"; do
+    if grep -q '#include <uv.h>' "$f" && [ $have_uv -eq 0 ]; then
+      echo "$(basename "$f"): uv.h not installed, not compiled"; continue
+    fi
+    $CC -std=c11 -Wall -Wextra -Wpedantic -Werror -I "$root/include" -c -o "${f%.c}.o" "$f" \
+      || { echo "$(basename "$f") (docs/embedding.md) does not compile"; bad=1; }
+  done
+  [ $bad -eq 0 ]
+}
+embedding_program_c() { program embedding "$CC" -std=c11; }
+embedding_program_cpp() { program embedding "$CXX" -x c++ -std=c++17; }
+
 program() {  # program NAME COMPILER FLAGS... — builds $work/NAME.c, runs it, compares
   name=$1; compiler=$2; shift 2
   [ -s "$work/$name.c" ] || { echo "no C program found for $name"; return 1; }
@@ -93,6 +126,9 @@ check readme_snippet_c readme_snippet_c
 check readme_snippet_cpp readme_snippet_cpp
 check c_guide_program_c c_guide_program_c
 check c_guide_program_cpp c_guide_program_cpp
+check embedding_snippets embedding_snippets
+check embedding_program_c embedding_program_c
+check embedding_program_cpp embedding_program_cpp
 check no_unshipped_references no_unshipped_references
 check doc_links doc_links
 echo "$passed passed, $failed failed"

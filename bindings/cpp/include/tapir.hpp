@@ -88,6 +88,7 @@ class error;
 class cancel_token;
 class cancel_source;
 class scheduler;
+class clock;
 
 /// Pass as a timeout to wait without limit.
 inline constexpr std::chrono::milliseconds infinite{-1};
@@ -652,6 +653,9 @@ class cancel_source : public detail::handle<tapir_cancel_source> {
   void cancel_after(std::chrono::duration<Rep, Period> d) const {
     detail::check(tapir_cancel_source_cancel_after(checked(), detail::to_ms(d)), "tapir_cancel_source_cancel_after");
   }
+  /// Cancels once `delay` of `c`'s time (frames, or game milliseconds) has passed;
+  /// -1 clears a pending deadline, 0 cancels now. Replaces an earlier deadline.
+  void cancel_after_on(const clock& c, double delay) const;
 
  private:
   cancel_source(const tapir_cancel_source* p, int) noexcept : handle(p) {}
@@ -929,6 +933,13 @@ class scheduler : public detail::handle<tapir_scheduler> {
     detail::check(tapir_scheduler_new_manual(&s), "tapir_scheduler_new_manual");
     return adopt(s);
   }
+  /// A manual scheduler whose queued work runs in an order chosen by `seed` (the same
+  /// seed, the same order): reproducible tests of races. See run_until_idle.
+  static scheduler test(std::uint64_t seed) {
+    const tapir_scheduler* s = nullptr;
+    detail::check(tapir_scheduler_new_test(seed, &s), "tapir_scheduler_new_test");
+    return adopt(s);
+  }
   /// A scheduler that hands each work item to `post(tapir::work)`, called on any
   /// thread; `post` must eventually run or discard the item (or let it go: the
   /// work's destructor discards it). `post` is destroyed with the scheduler.
@@ -952,6 +963,23 @@ class scheduler : public detail::handle<tapir_scheduler> {
     detail::check(tapir_scheduler_run_pending(checked(), max_items, detail::to_ms(budget), &ran),
                   "tapir_scheduler_run_pending");
     return ran;
+  }
+  /// Runs a manual or test scheduler's work on this thread until nothing is left: when
+  /// the queue is empty and the host timer driver has a pending timer, host time jumps
+  /// to it and what is due runs (timers on clocks do not count). Stops after
+  /// `max_items` items (0: no limit); returns how many ran.
+  std::size_t run_until_idle(std::size_t max_items = 0) const {
+    std::size_t ran = 0;
+    detail::check(tapir_scheduler_run_until_idle(checked(), max_items, &ran), "tapir_scheduler_run_until_idle");
+    return ran;
+  }
+  /// A manual or test scheduler's wake descriptor: readable exactly while work is
+  /// queued (poll/epoll on it, then run_pending). Owned by the scheduler: do not read,
+  /// write or close it.
+  int wake_fd() const {
+    std::int32_t fd = -1;
+    detail::check(tapir_scheduler_wake_fd(checked(), &fd), "tapir_scheduler_wake_fd");
+    return fd;
   }
 
  private:
@@ -1231,6 +1259,10 @@ class task : public detail::handle<tapir_task> {
     if (!token) detail::throw_empty("tapir::cancel_token");
     return wait_async_ms(-1, token.native());
   }
+  /// wait_async measured on `c`: `timeout` in the clock's units (frames, or game
+  /// milliseconds; -1: never).
+  [[nodiscard]] task wait_async_on(const clock& c, double timeout) const;
+  [[nodiscard]] task wait_async_on(const clock& c, double timeout, const cancel_token& token) const;
 
   /// For task<task<U>>: a task that completes as the inner task does (Task.Unwrap).
   template <class U = T, std::enable_if_t<detail::is_task<U>::value, int> = 0>
@@ -1261,6 +1293,7 @@ class task : public detail::handle<tapir_task> {
     detail::check(tapir_task_wait_async(checked(), ms, token, &t), "tapir_task_wait_async");
     return adopt(t);
   }
+  task wait_async_on_impl(const clock& c, double timeout, const tapir_cancel_token* token) const;
 };
 
 namespace detail {
@@ -3262,6 +3295,207 @@ class cache : public detail::handle<tapir_cache> {
     static void destroy(void* ud) noexcept { delete static_cast<Fn*>(ud); }
   };
 };
+
+// ---------------------------------------------------------------------------------
+// Host fit: configuration before first use, host-driven time, clocks the host ticks
+// (frames; scaled, pausable game time) and what is measured on them.
+// ---------------------------------------------------------------------------------
+
+namespace detail {
+template <>
+struct handle_ops<tapir_clock> {
+  static const tapir_clock* retain(const tapir_clock* p) noexcept { return tapir_clock_retain(p); }
+  static void release(const tapir_clock* p) noexcept { (void)tapir_clock_release(p); }
+  static constexpr const char* name = "tapir::clock";
+};
+}  // namespace detail
+
+/// A clock the host ticks: a frame counter (`frames()`) or game time in milliseconds
+/// that runs at a scale and can be paused (`scaled(s)`). Its time moves only in
+/// advance(), which runs the timers now due; each expiry posts its work to where timer
+/// expiries run (config::timer_scheduler). When the last reference goes, delays on it
+/// fail with TAPIR_STATUS_DISPOSED and timeouts and cancel-afters on it never fire.
+class clock : public detail::handle<tapir_clock> {
+ public:
+  clock() noexcept = default;
+  static clock adopt(const tapir_clock* p) noexcept { return clock(p); }
+  static clock borrow(const tapir_clock* p) { return clock(detail::retain_checked(p)); }
+
+  /// A clock that counts frames, at frame 0: advance(1) is one frame.
+  static clock frames() {
+    const tapir_clock* c = nullptr;
+    detail::check(tapir_clock_new_frames(&c), "tapir_clock_new_frames");
+    return adopt(c);
+  }
+  /// Game milliseconds, at 0, moving `scale` times as fast as the real milliseconds
+  /// passed to advance (1: real time, 0.5: slow motion, 0: stopped).
+  static clock scaled(double scale = 1.0) {
+    const tapir_clock* c = nullptr;
+    detail::check(tapir_clock_new_scaled(scale, &c), "tapir_clock_new_scaled");
+    return adopt(c);
+  }
+
+  /// Moves the clock by `delta` frames (a whole number) or real milliseconds (times
+  /// the scale), unless paused, and runs its timers now due on this thread; returns
+  /// how many ran.
+  std::size_t advance(double delta = 1.0) const {
+    std::size_t ran = 0;
+    detail::check(tapir_clock_advance(checked(), delta, &ran), "tapir_clock_advance");
+    return ran;
+  }
+  /// The clock's time: frames, or game milliseconds.
+  double now() const {
+    double v = 0;
+    detail::check(tapir_clock_now(checked(), &v), "tapir_clock_now");
+    return v;
+  }
+  /// A scaled clock's rate for the advances that follow (status_error
+  /// TAPIR_STATUS_INVALID_ARGUMENT on a frame clock).
+  void set_scale(double scale) const { detail::check(tapir_clock_set_scale(checked(), scale), "tapir_clock_set_scale"); }
+  /// A paused clock ignores advances (either kind).
+  void set_paused(bool paused) const {
+    detail::check(tapir_clock_set_paused(checked(), paused ? 1u : 0u), "tapir_clock_set_paused");
+  }
+
+ private:
+  explicit clock(const tapir_clock* p) noexcept : handle(p) {}
+};
+
+/// Task.Delay measured on `c`: succeeds once `amount` of the clock's time (frames, or
+/// game milliseconds) has passed; -1 never, 0 at once. Ends canceled when `token` is
+/// canceled first; fails with TAPIR_STATUS_DISPOSED if the clock goes first.
+[[nodiscard]] inline task<void> delay_on(const clock& c, double amount) {
+  if (!c) detail::throw_empty("tapir::clock");
+  const tapir_task* t = nullptr;
+  detail::check(tapir_delay_on(c.native(), amount, nullptr, &t), "tapir_delay_on");
+  return task<void>::adopt(t);
+}
+[[nodiscard]] inline task<void> delay_on(const clock& c, double amount, const cancel_token& token) {
+  if (!c) detail::throw_empty("tapir::clock");
+  if (!token) detail::throw_empty("tapir::cancel_token");
+  const tapir_task* t = nullptr;
+  detail::check(tapir_delay_on(c.native(), amount, token.native(), &t), "tapir_delay_on");
+  return task<void>::adopt(t);
+}
+
+template <class T>
+task<T> task<T>::wait_async_on_impl(const clock& c, double timeout, const tapir_cancel_token* token) const {
+  if (!c) detail::throw_empty("tapir::clock");
+  const tapir_task* t = nullptr;
+  detail::check(tapir_task_wait_async_on(checked(), c.native(), timeout, token, &t), "tapir_task_wait_async_on");
+  return adopt(t);
+}
+template <class T>
+task<T> task<T>::wait_async_on(const clock& c, double timeout) const {
+  return wait_async_on_impl(c, timeout, nullptr);
+}
+template <class T>
+task<T> task<T>::wait_async_on(const clock& c, double timeout, const cancel_token& token) const {
+  if (!token) detail::throw_empty("tapir::cancel_token");
+  return wait_async_on_impl(c, timeout, token.native());
+}
+
+inline void cancel_source::cancel_after_on(const clock& c, double delay) const {
+  if (!c) detail::throw_empty("tapir::clock");
+  detail::check(tapir_cancel_source_cancel_after_on(checked(), c.native(), delay),
+                "tapir_cancel_source_cancel_after_on");
+}
+
+/// Who drives time (config::driver).
+enum class timer_driver : std::int32_t {
+  /// tapir's own timer thread, real monotonic time (the default).
+  thread = TAPIR_TIMER_DRIVER_THREAD,
+  /// No timer thread: time is what the host sets with time_advance, and the host runs
+  /// due timers with timers_run_due (or a scheduler's run_until_idle).
+  host = TAPIR_TIMER_DRIVER_HOST,
+};
+
+/// The `kind` a thread hook receives.
+enum class thread_kind : std::int32_t {
+  pool = TAPIR_THREAD_POOL,
+  timer = TAPIR_THREAD_TIMER,
+};
+
+/// How tapir runs in its host (tapir_config); pass to configure() before first use.
+/// The hooks are plain C function pointers: they run on tapir's own threads, must not
+/// throw, and must not call shutdown().
+struct config {
+  /// Default-pool threads: -1 the TAPIR_THREADS environment variable or one per core;
+  /// 1 to 1024 exactly that; 0 no pool (then `pool_scheduler` is required).
+  std::int32_t threads = -1;
+  /// Prefix of the thread names ("<prefix>-pool-<i>", "<prefix>-timer"); empty: "tapir".
+  std::string thread_name_prefix;
+  /// Stack bytes of pool and timer threads (0: the system's default).
+  std::size_t stack_size = 0;
+  /// Run first and last on each tapir thread (`kind` is a thread_kind value).
+  tapir_thread_hook_fn on_thread_start = nullptr;
+  tapir_thread_hook_fn on_thread_stop = nullptr;
+  /// Passed to both hooks; not owned, must outlive tapir's threads.
+  void* hook_ctx = nullptr;
+  timer_driver driver = timer_driver::thread;
+  /// Where timer expiries run (delays, timeouts, cancel-afters); empty: the pool.
+  scheduler timer_scheduler;
+  /// With `threads` 0 only: where work for the default pool goes.
+  scheduler pool_scheduler;
+
+  /// Single-threaded mode: no pool, host-driven time, and `s` (a manual or test
+  /// scheduler) receiving both the pool's work and timer expiries. tapir then starts
+  /// no thread; s.run_until_idle() runs a whole test, delays of hours included.
+  static config single_threaded(const scheduler& s) {
+    config c;
+    c.threads = 0;
+    c.driver = timer_driver::host;
+    c.timer_scheduler = s;
+    c.pool_scheduler = s;
+    return c;
+  }
+
+  /// The C struct, borrowing this object's prefix and schedulers.
+  tapir_config to_native() const {
+    tapir_config n{};
+    detail::check(tapir_config_init(&n), "tapir_config_init");
+    n.threads = threads;
+    n.thread_name_prefix = thread_name_prefix.empty() ? nullptr : thread_name_prefix.c_str();
+    n.stack_size = stack_size;
+    n.on_thread_start = on_thread_start;
+    n.on_thread_stop = on_thread_stop;
+    n.hook_ctx = hook_ctx;
+    n.timer_driver = static_cast<std::int32_t>(driver);
+    n.timer_scheduler = timer_scheduler.native();
+    n.pool_scheduler = pool_scheduler.native();
+    return n;
+  }
+};
+
+/// Configures tapir before first use (the pool's start or the first timer). Throws
+/// status_error: TAPIR_STATUS_INVALID_ARGUMENT for a bad field,
+/// TAPIR_STATUS_INVALID_STATE once tapir is in use (shutdown() returns it to the
+/// defaults, so configure may follow it). tapir keeps its own references to the
+/// schedulers and copies the prefix.
+inline void configure(const config& c) {
+  tapir_config n = c.to_native();
+  detail::check(tapir_configure(&n), "tapir_configure");
+}
+
+/// Host timer driver: sets the host time in milliseconds (monotonic, from 0); runs
+/// nothing (timers_run_due does).
+inline void time_advance(std::uint64_t now_ms) { detail::check(tapir_time_advance(now_ms), "tapir_time_advance"); }
+
+/// Host timer driver: runs every timer due at the host time on this thread (each
+/// expiry posts its work to the timer scheduler); returns how many ran.
+inline std::size_t timers_run_due() {
+  std::size_t ran = 0;
+  detail::check(tapir_timers_run_due(&ran), "tapir_timers_run_due");
+  return ran;
+}
+
+/// Host timer driver: the earliest pending deadline (host milliseconds), or nullopt if
+/// no timer is pending or the host driver is not in use.
+inline std::optional<std::uint64_t> timers_next_due() noexcept {
+  std::uint64_t due = 0;
+  if (!tapir_timers_next_due(&due)) return std::nullopt;
+  return due;
+}
 
 }  // namespace tapir
 

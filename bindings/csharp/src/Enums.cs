@@ -52,5 +52,27 @@ namespace Tapir
         LockGuard = 12,
         Channel = 13,
         Cache = 14,
+        Clock = 15,
+    }
+
+    /// <summary>Which tapir thread a <see cref="TapirThreadHook"/> runs on (<c>TAPIR_THREAD_*</c>).</summary>
+    public enum TapirThreadKind
+    {
+        /// <summary>A worker of the default pool; the index runs from 0 to the thread count - 1.</summary>
+        Pool = 0,
+        /// <summary>The timer thread (index 0).</summary>
+        Timer = 1,
+    }
+
+    /// <summary>Who drives time (<c>TAPIR_TIMER_DRIVER_*</c>).</summary>
+    public enum TapirTimerDriver
+    {
+        /// <summary>tapir's own timer thread measures real time (the default).</summary>
+        Thread = 0,
+        /// <summary>
+        /// No timer thread: time is what the host last set with <see cref="TapirRuntime.TimeAdvance"/>,
+        /// and the host runs due timers with <see cref="TapirRuntime.TimersRunDue"/>.
+        /// </summary>
+        Host = 1,
     }
 }

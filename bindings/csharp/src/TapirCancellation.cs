@@ -108,6 +108,17 @@ namespace Tapir
 
         public void CancelAfter(TimeSpan delay) => CancelAfter(TapirTask.Milliseconds(delay));
 
+        /// <summary>
+        /// CancelAfter measured on <paramref name="clock"/>: cancels once <paramref name="delay"/> of
+        /// the clock's time (frames, or game milliseconds) has passed; -1 clears a pending deadline,
+        /// 0 cancels now. Replaces an earlier deadline, on any clock.
+        /// </summary>
+        public void CancelAfterOn(TapirClock clock, double delay)
+        {
+            if (clock == null) throw new ArgumentNullException(nameof(clock));
+            Check.Status(NativeMethods.tapir_cancel_source_cancel_after_on(Handle, clock.Handle, delay));
+        }
+
         /// <summary>Releases the source (it does not cancel). Calling it again does nothing.</summary>
         public void Dispose()
         {

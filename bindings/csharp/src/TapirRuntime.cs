@@ -16,7 +16,7 @@ namespace Tapir
     }
 
     /// <summary>Library-wide operations: shutdown, diagnostics, and where callback exceptions without a task go.</summary>
-    public static class TapirRuntime
+    public static partial class TapirRuntime
     {
         private static int s_guardInstalled;
         private static volatile bool s_shutdownOnExit = true;

@@ -196,7 +196,9 @@ namespace Tapir
         [ThreadStatic] private static ManualScheduler t_pumping;
         private readonly IntPtr _raw;
 
-        public ManualScheduler() : base(Create())
+        public ManualScheduler() : this(Create()) { }
+
+        private ManualScheduler(SchedulerHandle handle) : base(handle)
         {
             _raw = Handle.DangerousGetHandle();
             SynchronizationContext = new TapirSynchronizationContext(this);
@@ -207,6 +209,19 @@ namespace Tapir
         {
             Check.Status(NativeMethods.tapir_scheduler_new_manual(out IntPtr s));
             return new SchedulerHandle(s);
+        }
+
+        /// <summary>
+        /// A test scheduler: a manual scheduler whose queued work runs in an order chosen by
+        /// <paramref name="seed"/> (the same seed, the same order, run after run), so a test of
+        /// races is reproducible. With <see cref="TapirConfig.SingleThreaded"/> and
+        /// <see cref="RunUntilIdle"/>, a whole test runs at once on the calling thread, delays of
+        /// hours included.
+        /// </summary>
+        public static ManualScheduler CreateTest(ulong seed)
+        {
+            Check.Status(NativeMethods.tapir_scheduler_new_test(seed, out IntPtr s));
+            return new ManualScheduler(new SchedulerHandle(s));
         }
 
         internal static bool TryFind(IntPtr raw, out ManualScheduler scheduler)
@@ -249,6 +264,50 @@ namespace Tapir
         }
 
         public int RunPending(int maxItems, TimeSpan budget) => RunPending(maxItems, TapirTask.Milliseconds(budget));
+
+        /// <summary>
+        /// Runs queued work on the calling thread until nothing is left to do: whenever the queue
+        /// is empty and the host timer driver (<see cref="TapirTimerDriver.Host"/>) has a pending
+        /// timer, host time jumps to that timer and what is due runs, so a delay of an hour takes
+        /// no time. Returns when the queue is empty and no host-driven timer is pending (timers on
+        /// a <see cref="TapirClock"/> do not count: the host ticks those), or once
+        /// <paramref name="maxItems"/> items ran (0: no limit). Returns how many ran. As in
+        /// <see cref="RunPending(int, int)"/>, this scheduler's context is current meanwhile.
+        /// </summary>
+        public int RunUntilIdle(int maxItems = 0)
+        {
+            if (maxItems < 0) throw new ArgumentOutOfRangeException(nameof(maxItems));
+            var previousContext = System.Threading.SynchronizationContext.Current;
+            var previousPump = t_pumping;
+            System.Threading.SynchronizationContext.SetSynchronizationContext(SynchronizationContext);
+            t_pumping = this;
+            try
+            {
+                Check.Status(NativeMethods.tapir_scheduler_run_until_idle(Handle, (UIntPtr)maxItems, out UIntPtr ran));
+                return (int)ran.ToUInt64();
+            }
+            finally
+            {
+                t_pumping = previousPump;
+                System.Threading.SynchronizationContext.SetSynchronizationContext(previousContext);
+            }
+        }
+
+        /// <summary>
+        /// A file descriptor (an eventfd on Linux, a pipe's read end elsewhere) that is readable
+        /// exactly while work is queued, for a host loop that sleeps in epoll, poll or libuv until
+        /// there is work, then calls <see cref="RunPending(int, int)"/>. Always the same descriptor;
+        /// it belongs to the scheduler and is closed when the scheduler is freed: do not read,
+        /// write or close it.
+        /// </summary>
+        public int WakeFd
+        {
+            get
+            {
+                Check.Status(NativeMethods.tapir_scheduler_wake_fd(Handle, out int fd));
+                return fd;
+            }
+        }
 
         public override void Dispose()
         {

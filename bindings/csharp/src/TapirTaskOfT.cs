@@ -95,6 +95,10 @@ namespace Tapir
 
         public new TapirTask<T> WaitAsync(CancellationToken cancellationToken) => WaitAsync(Timeout.Infinite, cancellationToken);
 
+        /// <summary>WaitAsync measured on <paramref name="clock"/> (see <see cref="TapirTask.WaitAsyncOn"/>).</summary>
+        public new TapirTask<T> WaitAsyncOn(TapirClock clock, double timeout, CancellationToken cancellationToken = default(CancellationToken)) =>
+            new TapirTask<T>(WaitAsyncOnCore(clock, timeout, cancellationToken));
+
         /// <summary>This task as a <see cref="Task{T}"/>: the same one on every call, completed as the native task ends.</summary>
         public new Task<T> AsTask() => (Task<T>)base.AsTask();
 

@@ -405,8 +405,17 @@ impl TokenRef {
         self.cell().canceled.load(Ordering::Acquire)
     }
 
-    /// False for the none token, and for a disposed one that is not canceled.
+    /// CanBeCanceled: false only for the none token. A token whose source was disposed
+    /// keeps answering true, as in .NET (see [`TokenRef::may_cancel`] for whether it
+    /// still can be).
     pub(crate) fn can_be_canceled(&self) -> bool {
+        self.cell().inner.lock().cancelable
+    }
+
+    /// Whether anything waiting on the token may still see it canceled: false for the
+    /// none token, and for a disposed one that is not canceled (nobody can cancel it
+    /// any more), so waits need not register on it.
+    pub(crate) fn may_cancel(&self) -> bool {
         let inner = self.cell().inner.lock();
         inner.cancelable && (!inner.disposed || self.is_canceled())
     }
@@ -456,7 +465,7 @@ pub fn is_canceled(h: Handle) -> Result<bool> {
     reference(h).map(|t| t.is_canceled())
 }
 
-/// False only for the none token (and a disposed, uncanceled one).
+/// CanBeCanceled: false only for the none token.
 pub fn can_be_canceled(h: Handle) -> Result<bool> {
     reference(h).map(|t| t.can_be_canceled())
 }

@@ -160,7 +160,14 @@ pub fn need_only_one(factory: CancelableFactoryFn, data: UserData, count: u32) -
         return Err(Status::InvalidArgument);
     }
     let token = TokenRef::new_source();
-    let lent_token = token.to_user()?;
+    // A call that fails has done nothing: the user data goes back to the caller.
+    let lent_token = match token.to_user() {
+        Ok(t) => t,
+        Err(s) => {
+            data.give_back();
+            return Err(s);
+        }
+    };
     let (source, out) = SourceRef::new_task(false, 0);
     let state = Arc::new(NeedOne {
         won: AtomicBool::new(false),

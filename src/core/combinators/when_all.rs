@@ -169,6 +169,20 @@ impl AllState {
     }
 }
 
+/// A state dropped before its last input completed (an input died pending: its last
+/// handle went, its continuation with it) still holds the inputs it kept; nothing else
+/// refers to them, so they are released here.
+impl Drop for AllState {
+    fn drop(&mut self) {
+        let kept: Vec<u64> = self
+            .kept
+            .iter()
+            .map(|k| k.swap(0, Ordering::Relaxed))
+            .collect();
+        release_kept(kept, self.mode);
+    }
+}
+
 fn release_kept(kept: Vec<u64>, mode: AllMode) {
     for k in kept.into_iter().filter(|&k| k != 0) {
         if mode == AllMode::Settled {

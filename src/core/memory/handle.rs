@@ -54,6 +54,8 @@ pub enum Kind {
     Channel = 18,
     /// A single-flight asynchronous cache.
     Cache = 19,
+    /// A clock the host ticks (frames, or scaled and pausable time).
+    Clock = 20,
 }
 
 impl Kind {
@@ -78,6 +80,7 @@ impl Kind {
             17 => Kind::RwLock,
             18 => Kind::Channel,
             19 => Kind::Cache,
+            20 => Kind::Clock,
             _ => return None,
         })
     }

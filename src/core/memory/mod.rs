@@ -2,6 +2,8 @@
 //! every handle family follows. Nothing here knows what the objects are.
 
 #[cfg(not(loom))]
+pub(crate) mod cell;
+#[cfg(not(loom))]
 pub(crate) mod family;
 pub mod handle;
 #[cfg(not(loom))]

@@ -21,8 +21,8 @@ use crate::core::status::{Result, Status};
 use crate::core::task::complete;
 use crate::core::task::outcome::Outcome;
 
-use super::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 use super::waiters::{self, Armed, Entry, Ids, Queue, Wait, Wake, Withdraw};
+use crate::core::memory::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 
 const KINDS: &[Kind] = &[Kind::Barrier];
 

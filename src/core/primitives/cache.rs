@@ -31,7 +31,7 @@ use crate::core::task::ops;
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::{SourceRef, TaskRef};
 
-use super::cell::{self, Prim, PrimCell, prim_pool};
+use crate::core::memory::cell::{self, Prim, PrimCell, prim_pool};
 
 const KINDS: &[Kind] = &[Kind::Cache];
 

@@ -13,8 +13,8 @@ use crate::core::status::Result;
 use crate::core::task::complete;
 use crate::core::task::outcome::Outcome;
 
-use super::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 use super::waiters::{self, Armed, Ids, Queue, Wait, Wake, Withdraw};
+use crate::core::memory::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 
 pub(crate) struct Event {
     manual: bool,

@@ -19,9 +19,9 @@ use crate::core::memory::{Handle, Kind};
 use crate::core::status::Result;
 use crate::core::task::outcome::Outcome;
 
-use super::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 use super::lock::Lock;
 use super::rwlock::RwLock;
+use crate::core::memory::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 
 const KINDS: &[Kind] = &[Kind::LockGuard];
 

@@ -2,7 +2,7 @@
 //! asynchronous semaphore, events, countdown, barrier, lock, reader-writer lock,
 //! channel and single-flight cache.
 //!
-//! Each primitive is a pooled object of its own handle kind ([`cell`]); its waiters are
+//! Each primitive is a pooled object of its own handle kind (`memory::cell`); its waiters are
 //! pending tasks it alone can complete ([`waiters`] states the rules they all keep:
 //! decided under the primitive's mutex, completed after it is released, bounded depth,
 //! cancellation and timers that never run user code where they must not).
@@ -11,8 +11,6 @@
 pub(crate) mod barrier;
 #[cfg(not(loom))]
 pub(crate) mod cache;
-#[cfg(not(loom))]
-pub(crate) mod cell;
 #[cfg(not(loom))]
 pub(crate) mod channel;
 #[cfg(not(loom))]

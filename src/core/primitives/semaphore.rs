@@ -23,9 +23,9 @@ use crate::core::sync::{AtomicU32, Ordering};
 use crate::core::task::complete;
 use crate::core::task::outcome::Outcome;
 
-use super::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 use super::permits::{Fast, Permits};
 use super::waiters::{self, Armed, Ids, Queue, Wait, Wake, Withdraw};
+use crate::core::memory::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 
 const KINDS: &[Kind] = &[Kind::Semaphore];
 

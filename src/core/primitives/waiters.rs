@@ -37,15 +37,14 @@ use crate::core::status::Status;
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::SourceRef;
 use crate::core::task::work::Job;
-use crate::core::task::workers;
-use crate::core::time::timer::{self, TimerId};
+use crate::core::time::timer;
 
-use super::cell::{Prim, PrimCell, PrimRef};
+use crate::core::memory::cell::{Prim, PrimCell, PrimRef};
 
 /// A waiter's timer and token registration; disarming stops both.
 #[derive(Default)]
 pub(crate) struct Armed {
-    timer: Option<TimerId>,
+    timer: Option<timer::Armed>,
     reg: Option<TokenRegistration>,
 }
 
@@ -56,8 +55,8 @@ impl Armed {
     /// Stops the timer (its entry is freed at once) and removes the registration.
     /// Never under a primitive's mutex: the registration's drop takes the token's lock.
     pub(crate) fn disarm(self) {
-        if let Some(id) = self.timer {
-            timer::cancel(id);
+        if let Some(t) = self.timer {
+            t.cancel();
         }
         drop(self.reg);
     }
@@ -225,11 +224,11 @@ pub(crate) fn arm<T: Withdraw>(
         armed.timer = Some(timer::schedule(
             d,
             Box::new(move || {
-                workers::post(Job::library(move |run| expire(weak, id, on_timeout, run)));
+                timer::post_expiry(Job::library(move |run| expire(weak, id, on_timeout, run)));
             }),
         ));
     }
-    if let Some(t) = token.filter(|t| t.can_be_canceled()) {
+    if let Some(t) = token.filter(|t| t.may_cancel()) {
         let tw = t.weak();
         armed.reg = TokenRegistration::new(t, move || {
             let token = tw.upgrade().map(TokenRef::from_ref);
@@ -244,7 +243,7 @@ pub(crate) fn arm<T: Withdraw>(
     }
 }
 
-/// The timer of waiter `id` fired (on the default pool; `run` false: the job was
+/// The timer of waiter `id` fired (where timer expiries run; `run` false: the job was
 /// discarded at shutdown, and the waiter still leaves, with its continuations
 /// dispatched).
 fn expire<T: Withdraw>(weak: Weak<PrimCell<T>>, id: u64, on_timeout: fn() -> Outcome, run: bool) {

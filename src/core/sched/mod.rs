@@ -1,5 +1,5 @@
-//! Scheduler handles: inline, the default pool, manual queues and foreign (host)
-//! schedulers, as one pooled handle family. Each slot is a `task::schedule::Schedule`;
+//! Scheduler handles: inline, the default pool, manual queues (and their seeded test
+//! variant) and foreign (host) schedulers, as one pooled handle family. Each slot is a `task::schedule::Schedule`;
 //! the engine sees them only through that trait.
 //!
 //! The inline and default schedulers are permanent. A manual scheduler whose last user
@@ -27,6 +27,7 @@ use crate::core::task::schedule::{self, Running, SchedRef, Schedule};
 use crate::core::task::trampoline;
 use crate::core::task::work::Job;
 use crate::core::task::workers;
+use crate::core::time;
 
 pub use foreign::{PostFn, discard_work, run_work};
 
@@ -194,7 +195,13 @@ pub fn inline_scheduler() -> Result<Handle> {
 
 /// A new manual scheduler (+1).
 pub fn new_manual() -> Handle {
-    create(Imp::Manual(manual::Queue::default()), 1).handle(Kind::Scheduler)
+    create(Imp::Manual(manual::Queue::fifo()), 1).handle(Kind::Scheduler)
+}
+
+/// A new test scheduler: a manual scheduler whose queued work runs in the order `seed`
+/// chooses (+1).
+pub fn new_test(seed: u64) -> Handle {
+    create(Imp::Manual(manual::Queue::seeded(seed)), 1).handle(Kind::Scheduler)
 }
 
 /// A new foreign scheduler (+1); `destroy(ctx)` runs when the last reference goes.
@@ -231,14 +238,59 @@ pub fn current() -> Option<Handle> {
     cell.word.mint_user().then(|| cell.handle())
 }
 
+/// The queue of a manual (or test) scheduler, pinned for the call.
+fn manual(h: Handle) -> Result<(Ref<SchedCell>, &'static manual::Queue)> {
+    let r = family::pin::<SchedCell>(h, &[Kind::Scheduler])?;
+    match r.get().imp() {
+        Imp::Manual(queue) => {
+            // The slot is type-stable, and the queue in it stays this object's while
+            // the pin lives: callers keep the pin beside it.
+            Ok((r, queue))
+        }
+        _ => Err(Status::InvalidArgument),
+    }
+}
+
 /// Runs queued work of a manual scheduler on this thread until it is empty, `max_items`
 /// ran (0: no limit) or `budget` elapsed (None: no limit). Returns how many ran.
 pub fn run_pending(h: Handle, max_items: usize, budget: Option<Duration>) -> Result<usize> {
-    let r = family::pin::<SchedCell>(h, &[Kind::Scheduler])?;
-    let cell = r.get();
-    let Imp::Manual(queue) = cell.imp() else {
-        return Err(Status::InvalidArgument);
-    };
-    let _running = Running::enter(cell);
+    let (r, queue) = manual(h)?;
+    let _running = Running::enter(r.get());
     Ok(queue.run(max_items, budget))
+}
+
+/// Runs a manual scheduler's work until nothing is left to do: when its queue is empty
+/// and the host-driven timer has a pending timer, host time jumps to it and what is due
+/// runs. Stops early once `max_items` jobs ran (0: no limit). Returns how many ran.
+pub fn run_until_idle(h: Handle, max_items: usize) -> Result<usize> {
+    let (r, queue) = manual(h)?;
+    let _running = Running::enter(r.get());
+    let mut ran = 0;
+    loop {
+        let left = if max_items == 0 {
+            0
+        } else if ran < max_items {
+            max_items - ran
+        } else {
+            break;
+        };
+        let n = queue.run(left, None);
+        ran += n;
+        if n > 0 {
+            continue;
+        }
+        let Some(due) = time::timer::host_next_due() else {
+            break;
+        };
+        // Timers already due (the host moved time without running them) need no jump.
+        let _ = time::timer::host_advance(due);
+        let _ = time::timer::host_run_due();
+    }
+    Ok(ran)
+}
+
+/// A manual scheduler's wake descriptor: readable exactly while work is queued.
+pub fn wake_fd(h: Handle) -> Result<i32> {
+    let (_r, queue) = manual(h)?;
+    queue.wake_fd().map_err(|_| Status::InvalidState)
 }

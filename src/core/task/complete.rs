@@ -249,7 +249,7 @@ fn publish_and_run(
 ) {
     if w.0 & (FIRST | LIST) == FIRST {
         // One continuation (the TPL's single-continuation case).
-        let (first, _) = slot::detach(cell, w, status, false);
+        let (first, _) = slot::detach(cell, w, status, false, list::is_library);
         if trace::active() {
             completed(index, generation, status);
         }
@@ -269,7 +269,7 @@ fn publish_and_run(
             ),
             _ => run_first(&ant, FirstEntry::from_raw(raw)),
         }
-        if cell.word.clear_owned(LENT) == Release::Dying {
+        if cell.word.clear_lent() == Release::Dying {
             teardown(cell, index);
         }
         return;
@@ -290,7 +290,7 @@ fn publish_and_run(
     } else {
         0
     };
-    let (first, _) = slot::detach(cell, w, status, rest != 0);
+    let (first, _) = slot::detach(cell, w, status, rest != 0, list::is_library);
     if trace::active() {
         completed(index, generation, status);
     }
@@ -306,7 +306,7 @@ fn publish_and_run(
         (Some(entry), 0) => run_first(&ant, entry),
         (first, rest) => list::run_detached(&ant, first, rest),
     }
-    if cell.word.clear_owned(LENT) == Release::Dying {
+    if cell.word.clear_lent() == Release::Dying {
         teardown(cell, index);
     }
 }

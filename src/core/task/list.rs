@@ -48,6 +48,13 @@ pub(crate) struct FirstEntry {
     meta: u32,
 }
 
+/// True when a raw slot entry is the library's own (a forward or a combinator's
+/// continuation): running it lends the task's handle to no callback.
+#[inline(always)]
+pub(crate) fn is_library(raw: &slot::Raw) -> bool {
+    raw.1 & TAG_MASK >= TAG_FORWARD
+}
+
 impl FirstEntry {
     /// The inline form of `cont`, if it has one (no scheduler, no token).
     fn encode(cont: Continuation) -> std::result::Result<FirstEntry, Continuation> {

@@ -68,6 +68,8 @@ pub(crate) mod cell;
 #[cfg(not(loom))]
 pub(crate) mod complete;
 #[cfg(not(loom))]
+pub(crate) mod config;
+#[cfg(not(loom))]
 pub(crate) mod continuation;
 #[cfg(not(loom))]
 pub(crate) mod diag;

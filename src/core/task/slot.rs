@@ -8,7 +8,7 @@
 //! after that store, sees COMPLETED and runs at once: never lost, never twice.
 
 use super::cell::TaskCell;
-use super::word::{FIRST, Final, LENT, LIST, LOCKED, Refusal, Snapshot};
+use super::word::{FIRST, Final, LENT, LIST, LOCKED, QUIET, Refusal, Snapshot};
 
 /// The three words of an entry and its 16 bits of meta.
 pub(crate) type Raw = ([usize; 3], u32);
@@ -75,18 +75,24 @@ pub(crate) fn read(cell: &TaskCell) -> Raw {
 /// The completer's detach, holding LOCKED on the pending word `w` (with or without the
 /// LOCKED bit): takes the slot's entry, then publishes COMPLETED with `status`, FIRST
 /// and LIST cleared and LENT set when it has continuations to run (`list` or the
-/// entry). Returns the entry and the published word.
+/// entry) — and QUIET too when the entry alone is to run and `library` says it is the
+/// library's own (no callback is lent the handle). Returns the entry and the published
+/// word.
 #[inline(always)]
 pub(crate) fn detach(
     cell: &TaskCell,
     w: Snapshot,
     status: Final,
     list: bool,
+    library: impl FnOnce(&Raw) -> bool,
 ) -> (Option<Raw>, Snapshot) {
     let first = w.has(FIRST).then(|| read(cell));
     let mut done = w.with_status(status).clear(FIRST | LIST | LOCKED);
     if first.is_some() || list {
         done = done.set(LENT);
+        if !list && first.as_ref().is_some_and(library) {
+            done = done.set(QUIET);
+        }
     }
     cell.word.store_held(done);
     (first, done)

@@ -3,8 +3,8 @@
 //! compare-exchange (see `task/mod.rs` for the whole protocol).
 //!
 //! ```text
-//!  63        40 39      23 22     13 12 11   10    9     8    7    6    5     4    3..2     1        0
-//! [ generation ][  user   ][ sources ][ - - RUN ASYNC HELD DYING LENT LIST FIRST STATUS COMPLETED LOCKED ]
+//!  63        40 39      23 22     13 12  11    10    9     8    7    6    5     4    3..2     1        0
+//! [ generation ][  user   ][ sources ][ - QUIET RUN ASYNC HELD DYING LENT LIST FIRST STATUS COMPLETED LOCKED ]
 //! ```
 //!
 //! Every change is a compare-exchange that checks the generation, except the stores
@@ -38,6 +38,10 @@ pub(crate) const ASYNC: u64 = 1 << 9;
 /// The task of a `tapir_run` body: only the token given to tapir_run (stored in the
 /// cell's user state) can acknowledge its cancellation.
 pub(crate) const RUN: u64 = 1 << 10;
+/// With `LENT`: the completer runs library continuations only (a forward, a
+/// combinator's), so it keeps the task alive but lends its handle to no callback — a
+/// handle its user released stays invalid meanwhile.
+pub(crate) const QUIET: u64 = 1 << 11;
 
 const SOURCES_SHIFT: u32 = 13;
 const SOURCES_BITS: u32 = 10;
@@ -112,7 +116,7 @@ impl Snapshot {
     /// completer lends the handle to the callback running now).
     #[inline(always)]
     pub(crate) fn task_handle_valid(self, generation: u32) -> bool {
-        self.is_generation(generation) && (self.user() > 0 || self.has(LENT))
+        self.is_generation(generation) && (self.user() > 0 || self.0 & (LENT | QUIET) == LENT)
     }
     /// A source handle of this generation may be used.
     #[inline(always)]
@@ -161,6 +165,7 @@ impl std::fmt::Debug for Snapshot {
             (HELD, "HELD"),
             (ASYNC, "ASYNC"),
             (RUN, "RUN"),
+            (QUIET, "QUIET"),
         ];
         let bits: Vec<&str> = names
             .iter()
@@ -410,13 +415,13 @@ impl TaskWord {
         }
     }
 
-    /// Clears bits the caller owns (`LENT`) outside the lock; the last
-    /// reference sets `DYING`.
-    pub(crate) fn clear_owned(&self, bits: u64) -> Release {
+    /// The completer is done with the callbacks: clears `LENT` (and `QUIET` with it).
+    /// Returns `Release::Dying` if that was the last thing holding the task.
+    pub(crate) fn clear_lent(&self) -> Release {
         // AcqRel: as in `release_user`.
         match self.transition(Ordering::AcqRel, |w| {
-            debug_assert!(w.0 & bits == bits, "clearing bits not held: {w:?}");
-            let next = w.clear(bits);
+            debug_assert!(w.has(LENT), "clearing LENT not held: {w:?}");
+            let next = w.clear(LENT | QUIET);
             Ok(if next.unreferenced() {
                 (next.set(DYING), Release::Dying)
             } else {
@@ -509,7 +514,7 @@ mod tests {
         assert_eq!(w.retain_user(5), Ok(()));
         assert_eq!(w.release_user(5), Release::Alive);
         assert_eq!(w.release_user(5), Release::Invalid);
-        assert_eq!(w.clear_owned(LENT), Release::Alive);
+        assert_eq!(w.clear_lent(), Release::Alive);
         assert!(!w.load().task_handle_valid(5));
     }
 

@@ -158,13 +158,19 @@ impl Drop for Job {
 }
 
 /// A dispatched continuation runs on a scheduler's thread while the completer is long
-/// gone: it lends the antecedent a user reference of its own for the callback.
+/// gone: it lends a user callback a user reference of its own to the antecedent. A
+/// library continuation has no callback to lend one to, and minting one would make
+/// the handle value its user released valid again for that moment.
 fn run_dispatched(cont: Continuation, antecedent: TaskRef) {
     let Some(ant) = antecedent.antecedent() else {
         debug_assert!(false, "a dispatched continuation's antecedent completed");
         return;
     };
-    let lent = antecedent.mint_user().ok();
+    let lent = if cont.action.is_internal() {
+        None
+    } else {
+        antecedent.mint_user().ok()
+    };
     run_continuation(&ant, cont);
     if let Some(h) = lent {
         let _ = super::complete::release_task_handle(h);

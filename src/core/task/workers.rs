@@ -1,5 +1,7 @@
-//! The default pool: one worker per core, work stealing, started by the first post,
-//! idle workers asleep on a condition variable.
+//! The default pool: one worker per core (or as configured), work stealing, started by
+//! the first post, idle workers asleep on a condition variable. Configured with no
+//! threads, it has none: its work goes to the host's scheduler instead (the phase
+//! ROUTED), so a host can run tapir without a single thread of tapir's own.
 //!
 //! A worker's own posts go to its local queue (a bounded lock-free FIFO ring, st3;
 //! a post that finds it full goes to the injector), which it serves first in, first
@@ -32,12 +34,15 @@ use st3::fifo::{Stealer, Worker};
 use crate::core::sync::{Condvar, Mutex};
 use crate::core::thread::{self, OsThread};
 
+use super::config::{self, Config, ThreadKind};
 use super::schedule::{Running, Schedule};
 use super::work::Job;
 
 const STOPPED: u8 = 0;
 const RUNNING: u8 = 1;
 const STOPPING: u8 = 2;
+/// Configured without threads: posts go to the configured pool scheduler.
+const ROUTED: u8 = 3;
 
 /// How often a worker looks at the injector before its own queue.
 const INJECTOR_EVERY: u32 = 61;
@@ -156,7 +161,11 @@ pub(crate) fn post(mut job: Job) {
     }
     if phase != RUNNING {
         shared.posting.fetch_sub(1, Ordering::SeqCst);
-        drop(job);
+        if phase == ROUTED {
+            route(job);
+        } else {
+            drop(job);
+        }
         return;
     }
     shared.injector.push(job);
@@ -183,9 +192,14 @@ fn notify() {
     }
 }
 
-fn threads_wanted() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+/// A post to a pool configured without threads: to the host's scheduler. After a
+/// shutdown has dropped the configuration, nowhere: the job is discarded.
+#[cold]
+fn route(job: Job) {
+    match config::pool_scheduler() {
+        Some(s) => s.post(job),
+        None => drop(job),
+    }
 }
 
 fn start() {
@@ -193,14 +207,21 @@ fn start() {
     if PHASE.load(Ordering::SeqCst) != STOPPED {
         return;
     }
-    let n = threads_wanted();
+    let config = std::sync::Arc::new(config::freeze());
+    let n = config.pool_threads();
+    if n == 0 {
+        PHASE.store(ROUTED, Ordering::SeqCst);
+        return;
+    }
     let workers: Vec<Worker<Job>> = (0..n).map(|_| Worker::new(LOCAL_CAPACITY)).collect();
     let stealers: std::sync::Arc<Vec<Stealer<Job>>> =
         std::sync::Arc::new(workers.iter().map(Worker::stealer).collect());
     for (i, worker) in workers.into_iter().enumerate() {
         let stealers = stealers.clone();
-        let handle = thread::spawn(&format!("tapir-pool-{i}"), 0, move || {
-            worker_main(i, worker, stealers)
+        let config = config.clone();
+        let name = config.thread_name(&format!("pool-{i}"));
+        let handle = thread::spawn(&name, config.stack_size, move || {
+            worker_main(i, worker, stealers, &config)
         })
         .expect("tapir: cannot spawn a pool thread");
         threads.push(handle);
@@ -247,7 +268,21 @@ fn take(injector: &Injector<Job>) -> Option<Job> {
     }
 }
 
-fn worker_main(me: usize, worker: Worker<Job>, stealers: std::sync::Arc<Vec<Stealer<Job>>>) {
+fn worker_main(
+    me: usize,
+    worker: Worker<Job>,
+    stealers: std::sync::Arc<Vec<Stealer<Job>>>,
+    config: &Config,
+) {
+    // The hooks run outside the worker's identity: a runtime that attaches the thread
+    // there sees a plain thread, and no work runs before the hook returns.
+    let index = u32::try_from(me).unwrap_or(u32::MAX);
+    config.thread_started(ThreadKind::Pool, index);
+    run_worker(me, worker, &stealers);
+    config.thread_stopping(ThreadKind::Pool, index);
+}
+
+fn run_worker(me: usize, worker: Worker<Job>, stealers: &[Stealer<Job>]) {
     let _running = Running::enter(schedule());
     IS_WORKER.set(true);
     LOCAL.with_borrow_mut(|l| *l = Some(worker));
@@ -255,8 +290,8 @@ fn worker_main(me: usize, worker: Worker<Job>, stealers: std::sync::Arc<Vec<Stea
     let mut tick: u32 = 0;
     loop {
         tick = tick.wrapping_add(1);
-        let next = LOCAL
-            .with_borrow(|l| find_work(me, tick, l.as_ref().expect("worker queue"), &stealers));
+        let next =
+            LOCAL.with_borrow(|l| find_work(me, tick, l.as_ref().expect("worker queue"), stealers));
         if let Some(job) = next {
             job.run();
             continue;
@@ -285,9 +320,9 @@ fn worker_main(me: usize, worker: Worker<Job>, stealers: std::sync::Arc<Vec<Stea
     IS_WORKER.set(false);
 }
 
-/// True when the pool has no threads (never started, or shut down).
+/// True when the pool has no threads (never started, shut down, or configured without).
 pub(crate) fn stopped() -> bool {
-    PHASE.load(Ordering::SeqCst) == STOPPED
+    matches!(PHASE.load(Ordering::SeqCst), STOPPED | ROUTED)
 }
 
 /// True when the calling thread is one of the pool's workers.
@@ -299,6 +334,11 @@ pub(crate) fn on_worker() -> bool {
 pub(crate) fn shutdown() {
     debug_assert!(!on_worker());
     let mut threads = THREADS.lock();
+    if PHASE.load(Ordering::SeqCst) == ROUTED {
+        // No threads to join; work already routed belongs to the host's scheduler.
+        PHASE.store(STOPPED, Ordering::SeqCst);
+        return;
+    }
     if PHASE.load(Ordering::SeqCst) != RUNNING {
         return;
     }

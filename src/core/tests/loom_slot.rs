@@ -91,7 +91,8 @@ impl Model {
         } else {
             Vec::new()
         };
-        let (first, done) = slot::detach(&self.cell, w, Final::Succeeded, !list.is_empty());
+        let (first, done) =
+            slot::detach(&self.cell, w, Final::Succeeded, !list.is_empty(), |_| false);
         assert!(done.is_completed());
         if let Some(raw) = first {
             self.run(raw.0[0]);
@@ -100,7 +101,7 @@ impl Model {
             self.run(id);
         }
         if first.is_some() || done.has(LIST) {
-            let _ = self.cell.word.clear_owned(crate::core::task::word::LENT);
+            let _ = self.cell.word.clear_lent();
         }
     }
 

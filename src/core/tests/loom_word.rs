@@ -42,7 +42,7 @@ fn loom_lent_clear_and_last_release_pick_one_teardown() {
     loom::model(|| {
         let w = completed(1, 0, LENT);
         let w2 = w.clone();
-        let t = thread::spawn(move || w2.clear_owned(LENT));
+        let t = thread::spawn(move || w2.clear_lent());
         let a = w.release_user(GEN);
         let b = t.join().unwrap();
         let dying = [a, b].iter().filter(|r| **r == Release::Dying).count();

@@ -1,7 +1,9 @@
-//! Time: the timer service, delays, task-level timeouts (WaitAsync) and deadlines
-//! (CancelAfter). Timer expiries never run on the timer thread: it posts them to the
-//! default pool.
+//! Time: the process-wide timer service (its own thread, or driven by the host),
+//! clocks the host ticks (frames, scaled time), delays, task-level timeouts and
+//! deadlines (CancelAfter). Timer expiries never run user code where the timer runs:
+//! they post it to where expiries go (the configured timer scheduler, else the pool).
 
+pub(crate) mod clock;
 pub(crate) mod deadline;
 pub(crate) mod delay;
 mod race;
@@ -10,4 +12,5 @@ pub(crate) mod timer;
 
 pub use deadline::cancel_after;
 pub use delay::delay;
+pub use race::After;
 pub use timeout::wait_async;

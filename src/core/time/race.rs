@@ -9,18 +9,91 @@ use std::time::Duration;
 use crate::core::sync::Mutex;
 
 use crate::core::cancel::{TokenRef, TokenRegistration};
+use crate::core::memory::cell::PrimRef;
 use crate::core::task::list::Placement;
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::SourceRef;
 use crate::core::task::work::Job;
-use crate::core::task::workers;
 
-use super::timer::{self, TimerId};
+use super::clock::Clock;
+use super::timer::{self, Armed, TimerAction};
+
+/// When a timer fires: never, after a duration of the process-wide time (real, or the
+/// host's with the host driver), or after ticks of a clock.
+pub enum After {
+    Never,
+    Time(Duration),
+    Ticks(PrimRef<Clock>, u64),
+}
+
+impl After {
+    /// A duration of the process-wide time (None: never).
+    pub(crate) fn time(d: Option<Duration>) -> After {
+        d.map_or(After::Never, After::Time)
+    }
+
+    /// `amount` in a clock's units (-1: never).
+    pub(crate) fn on_clock(
+        clock: PrimRef<Clock>,
+        amount: f64,
+    ) -> crate::core::status::Result<After> {
+        Ok(match clock.get().get().ticks_of(amount)? {
+            None => After::Never,
+            Some(ticks) => After::Ticks(clock, ticks),
+        })
+    }
+
+    pub(crate) fn is_never(&self) -> bool {
+        matches!(self, After::Never)
+    }
+
+    pub(crate) fn is_zero(&self) -> bool {
+        match self {
+            After::Never => false,
+            After::Time(d) => d.is_zero(),
+            After::Ticks(_, t) => *t == 0,
+        }
+    }
+
+    /// Arms `action` on the process-wide timer or the clock (None: never fires).
+    pub(crate) fn arm(&self, action: TimerAction) -> Option<Armed> {
+        match self {
+            After::Never => None,
+            After::Time(d) => Some(timer::schedule(*d, action)),
+            After::Ticks(clock, ticks) => Some(clock.get().get().arm(*ticks, action)),
+        }
+    }
+}
+
+/// A race's timer action. Run, it posts the race's finish to where expiries run;
+/// dropped unrun (its clock was released), it finishes the race with `if_dropped`.
+struct Expiry {
+    race: Option<Arc<Race>>,
+    outcome: fn() -> Outcome,
+    if_dropped: Option<fn() -> Outcome>,
+}
+
+impl Expiry {
+    fn fire(mut self) {
+        let (race, outcome) = (self.race.take().expect("fires once"), self.outcome);
+        // A job discarded unrun (a pool shutting down) still ends the race as the timer
+        // said, with continuations dispatched: a delay never breaks its promise for it.
+        timer::post_expiry(Job::library(move |run| race.finish(outcome, run)));
+    }
+}
+
+impl Drop for Expiry {
+    fn drop(&mut self) {
+        if let (Some(race), Some(f)) = (self.race.take(), self.if_dropped) {
+            race.finish(f, false);
+        }
+    }
+}
 
 pub(super) struct Race {
     source: SourceRef,
     done: AtomicBool,
-    timer: Mutex<Option<TimerId>>,
+    timer: Mutex<Option<Armed>>,
     token: Mutex<Option<TokenRegistration>>,
     /// The registration on the original task (WaitAsync) and its removal key.
     original: Mutex<Option<(Placement, (usize, usize))>>,
@@ -54,8 +127,10 @@ impl Race {
     }
 
     fn stop_others(&self) {
-        if let Some(id) = self.timer.lock().take() {
-            timer::cancel(id);
+        // Taken out before the cancel: dropping the action re-enters `finish`.
+        let armed = self.timer.lock().take();
+        if let Some(t) = armed {
+            t.cancel();
         }
         drop(self.token.lock().take());
         if let Some((placement, key)) = self.original.lock().take() {
@@ -63,20 +138,26 @@ impl Race {
         }
     }
 
-    /// Arms the timer: `outcome` completes the task when it fires, on the default pool.
-    pub(super) fn arm_timer(self: &Arc<Self>, delay: Duration, outcome: fn() -> Outcome) {
-        let race = self.clone();
-        let id = timer::schedule(
-            delay,
-            Box::new(move || {
-                workers::post(Job::library(move |run| {
-                    if run {
-                        race.finish(outcome, true);
-                    }
-                }));
-            }),
-        );
-        *self.timer.lock() = Some(id);
+    /// Arms the timer: `outcome` completes the task when it fires (in a job where timer
+    /// expiries run); `if_dropped`, if given, when the timer is dropped unrun.
+    pub(super) fn arm_timer(
+        self: &Arc<Self>,
+        after: &After,
+        outcome: fn() -> Outcome,
+        if_dropped: Option<fn() -> Outcome>,
+    ) {
+        if after.is_never() {
+            return;
+        }
+        let expiry = Expiry {
+            race: Some(self.clone()),
+            outcome,
+            if_dropped,
+        };
+        let Some(armed) = after.arm(Box::new(move || expiry.fire())) else {
+            return;
+        };
+        *self.timer.lock() = Some(armed);
         if self.is_done() {
             self.stop_others();
         }

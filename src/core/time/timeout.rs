@@ -1,7 +1,5 @@
 //! Task.WaitAsync: a task-level timeout and cancellation that never affect the original.
 
-use std::time::Duration;
-
 use crate::core::cancel::TokenRef;
 use crate::core::memory::Handle;
 use crate::core::status::{Result, Status};
@@ -12,20 +10,17 @@ use crate::core::task::ops;
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::{SourceRef, task_view};
 
-use super::race::Race;
+use super::race::{After, Race};
 
 fn timed_out() -> Outcome {
     Outcome::library_error(Status::Timeout, "the operation timed out")
 }
 
 /// A task that completes as `original` does, or fails with a TIMEOUT error after
-/// `timeout` (None: never), or ends canceled when `token` fires; `original` is never
-/// affected. An already completed original is returned itself (+1).
-pub fn wait_async(
-    original: Handle,
-    timeout: Option<Duration>,
-    token: Option<TokenRef>,
-) -> Result<Handle> {
+/// `timeout` (on the process-wide time or a clock; never: no timeout), or ends canceled
+/// when `token` fires; `original` is never affected. An already completed original is
+/// returned itself (+1).
+pub fn wait_async(original: Handle, timeout: After, token: Option<TokenRef>) -> Result<Handle> {
     let (_, w) = task_view(original)?;
     if w.is_completed() {
         ops::task_retain(original)?;
@@ -36,7 +31,7 @@ pub fn wait_async(
             return Ok(complete::new_completed(Outcome::Canceled(token)));
         }
     }
-    if timeout == Some(Duration::ZERO) {
+    if timeout.is_zero() {
         return Ok(complete::new_completed(timed_out()));
     }
     let (source, out) = SourceRef::new_task(false, 0);
@@ -55,9 +50,7 @@ pub fn wait_async(
             return Err(s);
         }
     }
-    if let Some(d) = timeout {
-        race.arm_timer(d, timed_out);
-    }
+    race.arm_timer(&timeout, timed_out, None);
     if let Some(t) = &token {
         race.arm_token(t);
     }

@@ -79,7 +79,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::core::status::{Result, Status};
 use crate::core::sync::{Condvar, Mutex};
+use crate::core::task::config::{self, Config, ThreadKind, TimerDriver};
+use crate::core::task::work::Job;
+use crate::core::task::workers;
 use crate::core::thread::{self, OsThread};
 
 /// The closure a timer runs once its deadline has passed.
@@ -115,9 +119,6 @@ const BATCH_KEEP: usize = 1024;
 
 /// Longest single sleep of the timer thread while a timer is pending (one hour).
 const MAX_SLEEP_MS: u64 = 60 * 60 * 1000;
-
-/// Name of the timer thread.
-const THREAD_NAME: &str = "tapir-timer";
 
 /// One slab entry.
 struct Slot {
@@ -176,10 +177,11 @@ struct State {
     next_seq: u64,
     worker: Option<Worker>,
     next_epoch: u64,
+    source: Source,
 }
 
 impl State {
-    const fn new() -> Self {
+    fn new(source: Source) -> Self {
         Self {
             slab: Vec::new(),
             free_head: NIL,
@@ -187,6 +189,7 @@ impl State {
             next_seq: 0,
             worker: None,
             next_epoch: 0,
+            source,
         }
     }
 
@@ -342,86 +345,109 @@ impl State {
     }
 }
 
-/// State shared between a [`TimerService`] handle and its timer thread.
-struct Shared {
+/// Where a service's time comes from, and so who runs its due timers.
+enum Source {
+    /// Not chosen yet: the process-wide service before its first timer, and again
+    /// after a shutdown that left it idle (so a new configuration applies).
+    Unset,
+    /// Milliseconds on the monotonic clock since `origin`; a thread of the service's
+    /// own (named, sized and hooked as `config` says) runs due timers.
+    Real { origin: Instant, config: Config },
+    /// Ticks the host sets (milliseconds for the host-driven timer; frames or
+    /// microseconds for a clock); the host runs due timers itself.
+    Host { now: u64 },
+}
+
+/// State shared between a [`TimerService`], the timers armed on it and its thread.
+pub(crate) struct Shared {
     state: Mutex<State>,
     /// Wakes the timer thread: on a new earliest timer, and on shutdown.
     wake: Condvar,
-    /// Time zero for the millisecond deadlines.
-    origin: Instant,
 }
 
-impl Shared {
-    /// Deadline in whole milliseconds since `origin` for a timer scheduled at `now`:
-    /// rounded up, so it is never before `now + delay`. Saturates at `u64::MAX`
-    /// (which never fires).
-    fn deadline_ms(&self, now: Instant, delay: Duration) -> u64 {
-        let at = now
-            .saturating_duration_since(self.origin)
-            .saturating_add(delay);
-        u64::try_from(at.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
-    }
-
-    /// Whole milliseconds elapsed since `origin` at `now`, rounded down.
-    fn elapsed_ms(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// The instant of a millisecond deadline, if representable.
-    fn instant_of(&self, deadline_ms: u64) -> Option<Instant> {
-        self.origin.checked_add(Duration::from_millis(deadline_ms))
-    }
+/// Deadline in whole milliseconds since `origin` for a timer scheduled at `now`:
+/// rounded up, so it is never before `now + delay`. Saturates at `u64::MAX` (which
+/// never fires).
+fn deadline_ms(origin: Instant, now: Instant, delay: Duration) -> u64 {
+    let at = now.saturating_duration_since(origin).saturating_add(delay);
+    u64::try_from(at.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
-/// A timer heap with its own lazily started thread. The crate uses one global instance
-/// through [`schedule`], [`cancel`], [`pending_count`] and [`shutdown`]; tests build
-/// private ones.
-///
-/// Dropping a service shuts it down (see [`TimerService::shutdown`]).
-pub(crate) struct TimerService {
-    shared: Arc<Shared>,
+/// Whole milliseconds elapsed since `origin` at `now`, rounded down.
+fn elapsed_ms(origin: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(origin).as_millis()).unwrap_or(u64::MAX)
 }
 
-impl TimerService {
-    /// Creates a service. No thread is started until the first [`TimerService::schedule`].
-    pub(crate) fn new() -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::new()),
-                wake: Condvar::new(),
-                origin: Instant::now(),
-            }),
+/// A delay in whole milliseconds, rounded up (never early).
+fn ceil_ms(delay: Duration) -> u64 {
+    u64::try_from(delay.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
+
+/// How a timer's deadline is given.
+enum When {
+    /// After a duration (milliseconds on a real or host-driven service).
+    After(Duration),
+    /// After this many ticks of a host-driven service.
+    Ticks(u64),
+}
+
+impl State {
+    /// The current time of a chosen source, in its ticks.
+    fn now(&self) -> u64 {
+        match &self.source {
+            Source::Unset => 0,
+            Source::Real { origin, .. } => elapsed_ms(*origin, Instant::now()),
+            Source::Host { now } => *now,
         }
     }
 
-    /// Runs `action` on the timer thread once `delay` has passed (never earlier, with
-    /// millisecond resolution; `Duration::ZERO` runs it as soon as the thread gets to it).
-    /// Starts the timer thread if it is not running.
-    ///
-    /// # Panics
-    ///
-    /// If the timer thread cannot be spawned, or if `u32::MAX - 1` timers are already
-    /// pending. `action` is dropped first (outside the lock) and nothing stays scheduled.
-    pub(crate) fn schedule(&self, delay: Duration, action: TimerAction) -> TimerId {
-        let deadline = self.shared.deadline_ms(Instant::now(), delay);
-        let mut state = self.shared.state.lock();
+    fn deadline(&self, when: When) -> u64 {
+        match (&self.source, when) {
+            (Source::Real { origin, .. }, When::After(d)) => {
+                deadline_ms(*origin, Instant::now(), d)
+            }
+            (Source::Real { origin, .. }, When::Ticks(t)) => {
+                elapsed_ms(*origin, Instant::now()).saturating_add(t)
+            }
+            (Source::Host { now }, When::After(d)) => now.saturating_add(ceil_ms(d)),
+            (Source::Host { now }, When::Ticks(t)) => now.saturating_add(t),
+            (Source::Unset, _) => unreachable!("a source is chosen before the first timer"),
+        }
+    }
+}
+
+impl Shared {
+    fn new(source: Source) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State::new(source)),
+            wake: Condvar::new(),
+        })
+    }
+
+    fn schedule(self: &Arc<Self>, when: When, action: TimerAction) -> TimerId {
+        let mut state = self.state.lock();
+        if matches!(state.source, Source::Unset) {
+            state.source = chosen_source();
+        }
         if !state.has_room() {
             drop(state);
             drop(action);
             panic!("tapir: more than {} pending timers", NIL - 1);
         }
+        let deadline = state.deadline(when);
         let (id, earliest) = state.insert(deadline, action);
-        if state.worker.is_none() {
+        let threaded = matches!(state.source, Source::Real { .. });
+        if threaded && state.worker.is_none() {
             if let Err(err) = self.start_worker(&mut state) {
                 let action = state.remove(id);
                 drop(state);
                 drop(action);
-                panic!("tapir: failed to spawn the {THREAD_NAME} thread: {err}");
+                panic!("tapir: failed to spawn the timer thread: {err}");
             }
-        } else if earliest {
+        } else if threaded && earliest {
             drop(state);
             // The thread may be sleeping until a later deadline.
-            self.shared.wake.notify_all();
+            self.wake.notify_all();
         }
         id
     }
@@ -429,22 +455,26 @@ impl TimerService {
     /// Spawns the timer thread and records it in `state`. Called with the lock held, so
     /// only one thread is ever started per epoch; the new thread blocks on the lock until
     /// the caller releases it, and then finds itself recorded.
-    fn start_worker(&self, state: &mut State) -> std::io::Result<()> {
+    fn start_worker(self: &Arc<Self>, state: &mut State) -> std::io::Result<()> {
+        let Source::Real { config, .. } = &state.source else {
+            unreachable!("only a real-time service has a thread");
+        };
+        let config = config.clone();
         let epoch = state.next_epoch;
         state.next_epoch += 1;
-        let shared = Arc::clone(&self.shared);
-        let handle = thread::spawn(THREAD_NAME, 0, move || run_worker(&shared, epoch))?;
+        let shared = Arc::clone(self);
+        let handle = thread::spawn(&config.thread_name("timer"), config.stack_size, move || {
+            config.thread_started(ThreadKind::Timer, 0);
+            run_worker(&shared, epoch);
+            config.thread_stopping(ThreadKind::Timer, 0);
+        })?;
         state.worker = Some(Worker { epoch, handle });
         Ok(())
     }
 
-    /// Cancels a pending timer. Returns `true` if it was pending: it is removed at once
-    /// and its closure is dropped on this thread, outside the lock, before this returns.
-    /// Returns `false` if it already fired, is firing, was canceled, or was dropped by
-    /// [`TimerService::shutdown`].
-    pub(crate) fn cancel(&self, id: TimerId) -> bool {
+    fn cancel(&self, id: TimerId) -> bool {
         let (action, released) = {
-            let mut state = self.shared.state.lock();
+            let mut state = self.state.lock();
             let action = state.remove(id);
             (action, state.release_if_idle())
         };
@@ -454,9 +484,134 @@ impl TimerService {
         was_pending
     }
 
+    /// Runs, on the calling thread, every timer due now (host-driven services).
+    /// Returns how many ran.
+    fn run_due(&self) -> usize {
+        let mut batch = Vec::new();
+        let released = {
+            let mut state = self.state.lock();
+            let now = state.now();
+            state.pop_due(now, &mut batch);
+            state.release_if_idle()
+        };
+        drop(released);
+        let ran = batch.len();
+        for action in batch {
+            run_action(action);
+        }
+        ran
+    }
+}
+
+/// The source the process-wide service takes at its first timer: what the
+/// configuration says (freezing it).
+fn chosen_source() -> Source {
+    let config = config::freeze();
+    match config.timer_driver {
+        TimerDriver::Thread => Source::Real {
+            origin: Instant::now(),
+            config,
+        },
+        TimerDriver::Host => Source::Host { now: 0 },
+    }
+}
+
+/// A timer armed on some service: cancel it through this.
+pub(crate) struct Armed {
+    service: Arc<Shared>,
+    id: TimerId,
+}
+
+impl Armed {
+    /// Cancels the timer: `true` if it was pending (its closure is dropped on this
+    /// thread before this returns); `false` if it fired, is firing or was dropped.
+    pub(crate) fn cancel(&self) -> bool {
+        self.service.cancel(self.id)
+    }
+}
+
+/// A timer heap: with its own lazily started thread on the monotonic clock, or driven
+/// by the host ([`TimerService::new_host`]). The crate uses one process-wide instance
+/// through [`schedule`], [`cancel`], [`pending_count`] and [`shutdown`]; clocks and
+/// tests build their own.
+///
+/// Dropping a service shuts it down and drops its pending timers.
+pub(crate) struct TimerService {
+    shared: Arc<Shared>,
+}
+
+impl TimerService {
+    /// Creates a real-time service with the current configuration's thread settings.
+    /// No thread is started until the first [`TimerService::schedule`].
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
+        Self {
+            shared: Shared::new(Source::Real {
+                origin: Instant::now(),
+                config: config::current(),
+            }),
+        }
+    }
+
+    /// Creates a service whose time the host moves ([`TimerService::advance`]) and
+    /// whose due timers the host runs ([`TimerService::run_due`]); no thread, ever.
+    pub(crate) fn new_host() -> Self {
+        Self {
+            shared: Shared::new(Source::Host { now: 0 }),
+        }
+    }
+
+    /// Runs `action` once `delay` has passed (never earlier, with millisecond
+    /// resolution; `Duration::ZERO` runs it as soon as the timer gets to it). Starts the
+    /// timer thread of a real-time service if it is not running.
+    ///
+    /// # Panics
+    ///
+    /// If the timer thread cannot be spawned, or if `u32::MAX - 1` timers are already
+    /// pending. `action` is dropped first (outside the lock) and nothing stays scheduled.
+    pub(crate) fn schedule(&self, delay: Duration, action: TimerAction) -> TimerId {
+        self.shared.schedule(When::After(delay), action)
+    }
+
+    /// Arms `action` to run once `ticks` ticks have passed on a host-driven service.
+    pub(crate) fn arm_ticks(&self, ticks: u64, action: TimerAction) -> Armed {
+        Armed {
+            id: self.shared.schedule(When::Ticks(ticks), action),
+            service: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Cancels a pending timer. Returns `true` if it was pending: it is removed at once
+    /// and its closure is dropped on this thread, outside the lock, before this returns.
+    /// Returns `false` if it already fired, is firing, was canceled, or was dropped by
+    /// [`TimerService::clear`].
+    #[cfg(test)]
+    pub(crate) fn cancel(&self, id: TimerId) -> bool {
+        self.shared.cancel(id)
+    }
+
     /// Number of pending timers (diagnostics).
     pub(crate) fn pending_count(&self) -> usize {
         self.shared.state.lock().heap.len()
+    }
+
+    /// Moves a host-driven service's time to `now` ticks; `false` (nothing changed) if
+    /// that is earlier than its time, or the service is not host-driven.
+    pub(crate) fn advance(&self, now: u64) -> bool {
+        let mut state = self.shared.state.lock();
+        match &mut state.source {
+            Source::Host { now: at } if *at <= now => {
+                *at = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs every timer due now, on the calling thread (host-driven services; a
+    /// real-time one's thread does this itself). Returns how many ran.
+    pub(crate) fn run_due(&self) -> usize {
+        self.shared.run_due()
     }
 
     /// Stops the timer thread and waits for it to exit (unless called from an action on
@@ -481,7 +636,7 @@ impl TimerService {
     }
 
     /// Stops the thread and drops every pending timer without running it.
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.shutdown();
         let released = self.shared.state.lock().take_all();
         drop(released);
@@ -504,7 +659,11 @@ fn run_worker(shared: &Shared, epoch: u64) {
                 if !state.is_current(epoch) {
                     return;
                 }
-                let now_ms = shared.elapsed_ms(Instant::now());
+                let Source::Real { origin, .. } = &state.source else {
+                    return;
+                };
+                let origin = *origin;
+                let now_ms = elapsed_ms(origin, Instant::now());
                 state.pop_due(now_ms, &mut batch);
                 if !batch.is_empty() {
                     break;
@@ -514,7 +673,7 @@ fn run_worker(shared: &Shared, epoch: u64) {
                 let wake_ms = state
                     .next_deadline()
                     .map(|deadline| deadline.min(now_ms.saturating_add(MAX_SLEEP_MS)));
-                match wake_ms.and_then(|ms| shared.instant_of(ms)) {
+                match wake_ms.and_then(|ms| origin.checked_add(Duration::from_millis(ms))) {
                     // Timed out, notified or spurious: the loop re-checks everything.
                     Some(at) => {
                         shared.wake.wait_until(&mut state, at);
@@ -545,6 +704,16 @@ fn run_action(action: TimerAction) {
     }
 }
 
+/// Posts the work of a timer's expiry to where expiries run: the configured timer
+/// scheduler, else the default pool. Never runs it here, so no timer thread (and no
+/// host tick) runs user code.
+pub(crate) fn post_expiry(job: Job) {
+    match config::timer_scheduler() {
+        Some(s) => s.post(job),
+        None => workers::post(job),
+    }
+}
+
 /// The process-wide service behind the free functions: made on first use, freed by
 /// [`release_memory`] when the library is unloaded.
 static GLOBAL: AtomicPtr<TimerService> = AtomicPtr::new(std::ptr::null_mut());
@@ -567,23 +736,23 @@ fn global_or_make() -> &'static TimerService {
     if let Some(service) = global() {
         return service;
     }
-    let service = Box::leak(Box::new(TimerService::new()));
+    let service = Box::leak(Box::new(TimerService {
+        shared: Shared::new(Source::Unset),
+    }));
     GLOBAL.store(service, Ordering::Release);
     service
 }
 
-/// Runs `action` on the `tapir-timer` thread once `delay` has passed (never earlier;
-/// millisecond resolution). Starts the thread on first use, and again after
-/// [`shutdown`]. See [`TimerService::schedule`].
-pub(crate) fn schedule(delay: Duration, action: TimerAction) -> TimerId {
-    global_or_make().schedule(delay, action)
-}
-
-/// Cancels a timer from [`schedule`]. `true` if it was pending: it is removed and its
-/// closure dropped on this thread before this returns. `false` if it already fired, is
-/// firing, or was canceled. See [`TimerService::cancel`].
-pub(crate) fn cancel(id: TimerId) -> bool {
-    global().is_some_and(|service| service.cancel(id))
+/// Runs `action` once `delay` has passed (never earlier; millisecond resolution): on
+/// the `tapir-timer` thread, or in the host's `run_due` with the host driver. Starts
+/// the thread on first use, and again after [`shutdown`]. See
+/// [`TimerService::schedule`].
+pub(crate) fn schedule(delay: Duration, action: TimerAction) -> Armed {
+    let service = global_or_make();
+    Armed {
+        id: service.schedule(delay, action),
+        service: Arc::clone(&service.shared),
+    }
 }
 
 /// Number of pending timers of the global service (diagnostics).
@@ -591,15 +760,64 @@ pub(crate) fn pending_count() -> usize {
     global().map_or(0, TimerService::pending_count)
 }
 
+/// True when the process-wide timer is driven by the host (configured so, and in use
+/// or about to be).
+fn host_driven() -> Option<&'static TimerService> {
+    let service = global_or_make();
+    let mut state = service.shared.state.lock();
+    if matches!(state.source, Source::Unset) && config::current().timer_driver == TimerDriver::Host
+    {
+        state.source = chosen_source();
+    }
+    matches!(state.source, Source::Host { .. }).then_some(service)
+}
+
+/// Host driver: moves the process-wide time to `now_ms`. `InvalidState` without the
+/// host driver; `InvalidArgument` for a time before the current one.
+pub(crate) fn host_advance(now_ms: u64) -> Result<()> {
+    let service = host_driven().ok_or(Status::InvalidState)?;
+    if service.advance(now_ms) {
+        Ok(())
+    } else {
+        Err(Status::InvalidArgument)
+    }
+}
+
+/// Host driver: runs the timers due at the host time, on this thread.
+pub(crate) fn host_run_due() -> Result<usize> {
+    Ok(host_driven().ok_or(Status::InvalidState)?.run_due())
+}
+
+/// Host driver: the earliest pending deadline (host milliseconds), if any.
+pub(crate) fn host_next_due() -> Option<u64> {
+    let service = global()?;
+    let state = service.shared.state.lock();
+    match state.source {
+        Source::Host { .. } => state.next_deadline(),
+        _ => None,
+    }
+}
+
 /// Stops and joins the global timer thread; pending timers stay pending and fire once a
 /// later [`schedule`] has started the thread again. See [`TimerService::shutdown`].
+/// Returns true when no timer is pending: the service forgets its source, so the next
+/// timer follows a new configuration.
 ///
 /// Unit tests must not call this: every test in the binary shares the global service.
 /// Test a private [`TimerService`] instead.
-pub(crate) fn shutdown() {
-    if let Some(service) = global() {
-        service.shutdown();
+pub(crate) fn shutdown() -> bool {
+    let Some(service) = global() else {
+        return true;
+    };
+    service.shutdown();
+    let mut state = service.shared.state.lock();
+    if !state.heap.is_empty() || state.worker.is_some() {
+        return false;
     }
+    let old = std::mem::replace(&mut state.source, Source::Unset);
+    drop(state);
+    drop(old);
+    true
 }
 
 /// Frees what the global service holds. Only for the library's unload, with the thread
@@ -714,20 +932,13 @@ mod tests {
 
     #[test]
     fn deadline_rounds_up_and_now_rounds_down() {
-        let service = TimerService::new();
-        let origin = service.shared.origin;
+        let origin = Instant::now();
         let at = origin + Duration::from_micros(10_400);
-        assert_eq!(service.shared.deadline_ms(at, Duration::ZERO), 11);
-        assert_eq!(
-            service.shared.deadline_ms(at, Duration::from_micros(600)),
-            11
-        );
-        assert_eq!(
-            service.shared.deadline_ms(at, Duration::from_micros(601)),
-            12
-        );
-        assert_eq!(service.shared.elapsed_ms(at), 10);
-        assert_eq!(service.shared.deadline_ms(at, Duration::MAX), u64::MAX);
+        assert_eq!(deadline_ms(origin, at, Duration::ZERO), 11);
+        assert_eq!(deadline_ms(origin, at, Duration::from_micros(600)), 11);
+        assert_eq!(deadline_ms(origin, at, Duration::from_micros(601)), 12);
+        assert_eq!(elapsed_ms(origin, at), 10);
+        assert_eq!(deadline_ms(origin, at, Duration::MAX), u64::MAX);
     }
 
     #[test]
@@ -750,7 +961,7 @@ mod tests {
                 .expect("timer did not fire within 5 s");
             let waited = fired.duration_since(start);
             assert!(waited >= delay, "fired early: {waited:?} < {delay:?}");
-            assert_eq!(name.as_deref(), Some(THREAD_NAME));
+            assert_eq!(name.as_deref(), Some("tapir-timer"));
         }
         assert_eq!(service.pending_count(), 0);
     }
@@ -1128,12 +1339,12 @@ mod tests {
         let fired = schedule(Duration::from_millis(15), send_at(&tx, ()));
         let ((), at) = rx.recv_timeout(SOON).expect("global timer did not fire");
         assert!(at.duration_since(start) >= Duration::from_millis(15));
-        assert!(!cancel(fired));
+        assert!(!fired.cancel());
 
         let probe = Probe::default();
         let id = schedule(LONG, probe.action());
         assert!(pending_count() >= 1);
-        assert!(cancel(id));
+        assert!(id.cancel());
         assert_eq!(probe.drops(), 1);
         assert!(!probe.ran());
     }

@@ -72,6 +72,7 @@ namespace Tapir.Native
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate void UnobservedFn(IntPtr userData, ulong taskId, IntPtr errors, UIntPtr count);
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate IntPtr PhaseFn(IntPtr userData, ulong phase);
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate IntPtr CacheFactoryFn(IntPtr userData, IntPtr key, UIntPtr len);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] internal delegate void ThreadHookFn(IntPtr ctx, int kind, uint index);
 
         private static readonly DestroyFn s_freeHandle = FreeHandle;
         private static readonly DestroyFn s_freeAndDispose = FreeAndDispose;
@@ -89,6 +90,8 @@ namespace Tapir.Native
         private static readonly PhaseFn s_onPhase = OnPhase;
         private static readonly CacheFactoryFn s_onCacheFactory = OnCacheFactory;
         private static readonly UnobservedFn s_onUnobserved = OnUnobserved;
+        private static readonly ThreadHookFn s_onThreadStart = OnThreadStart;
+        private static readonly ThreadHookFn s_onThreadStop = OnThreadStop;
 
         internal static readonly IntPtr FreeHandlePtr;
         internal static readonly IntPtr FreeAndDisposePtr;
@@ -106,6 +109,8 @@ namespace Tapir.Native
         internal static readonly IntPtr OnUnobservedPtr;
         internal static readonly IntPtr OnPhasePtr;
         internal static readonly IntPtr OnCacheFactoryPtr;
+        internal static readonly IntPtr OnThreadStartPtr;
+        internal static readonly IntPtr OnThreadStopPtr;
 
         static Callbacks()
         {
@@ -128,6 +133,8 @@ namespace Tapir.Native
             OnUnobservedPtr = Marshal.GetFunctionPointerForDelegate(s_onUnobserved);
             OnPhasePtr = Marshal.GetFunctionPointerForDelegate(s_onPhase);
             OnCacheFactoryPtr = Marshal.GetFunctionPointerForDelegate(s_onCacheFactory);
+            OnThreadStartPtr = Marshal.GetFunctionPointerForDelegate(s_onThreadStart);
+            OnThreadStopPtr = Marshal.GetFunctionPointerForDelegate(s_onThreadStop);
         }
 
         /// <summary>Pins <paramref name="state"/> for native code: the user_data of a registration.</summary>
@@ -274,6 +281,21 @@ namespace Tapir.Native
         {
             try { return ((CallbackState)Target(userData)).OnCacheFactory(key, len); }
             catch (Exception e) { return FailedTaskOrReport(e); }
+        }
+
+        /// <summary>tapir_thread_hook_fn for on_thread_start: <paramref name="ctx"/> is the configuration's <see cref="ThreadHooks"/>.</summary>
+        [MonoPInvokeCallback(typeof(ThreadHookFn))]
+        private static void OnThreadStart(IntPtr ctx, int kind, uint index)
+        {
+            try { ((ThreadHooks)Target(ctx)).Start?.Invoke((TapirThreadKind)kind, (int)index); }
+            catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
+        }
+
+        [MonoPInvokeCallback(typeof(ThreadHookFn))]
+        private static void OnThreadStop(IntPtr ctx, int kind, uint index)
+        {
+            try { ((ThreadHooks)Target(ctx)).Stop?.Invoke((TapirThreadKind)kind, (int)index); }
+            catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
         }
 
         // ---- turning an exception into what the C signature can carry ----

@@ -30,6 +30,24 @@ namespace Tapir.Native
         internal static readonly uint Size = (uint)Marshal.SizeOf(typeof(SchedulerVTable));
     }
 
+    /// <summary>tapir_config, as the header lays it out (tapir_config_init fills the defaults).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Config
+    {
+        internal uint struct_size;
+        internal int threads;
+        internal IntPtr thread_name_prefix;
+        internal UIntPtr stack_size;
+        internal IntPtr on_thread_start;
+        internal IntPtr on_thread_stop;
+        internal IntPtr hook_ctx;
+        internal int timer_driver;
+        internal IntPtr timer_scheduler;
+        internal IntPtr pool_scheduler;
+
+        internal static readonly uint Size = (uint)Marshal.SizeOf(typeof(Config));
+    }
+
     /// <summary>
     /// Every C function of include/tapir.h that the wrapper calls, under its C name.
     /// Signatures are blittable: handles the wrapper owns travel as SafeHandle subclasses (the
@@ -200,6 +218,34 @@ namespace Tapir.Native
         [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_scheduler_current();
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_work_run(IntPtr work);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_work_discard(IntPtr work);
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_scheduler_new_test(ulong seed, out IntPtr scheduler);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_scheduler_run_until_idle(SchedulerHandle scheduler, UIntPtr maxItems, out UIntPtr ran);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_scheduler_wake_fd(SchedulerHandle scheduler, out int fd);
+
+        // ---- host fit: configuration, host-driven time, clocks ----
+
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_config_init(ref Config config);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_configure(ref Config config);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_time_advance(ulong nowMs);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_timers_run_due(out UIntPtr ran);
+        [DllImport(Lib, CallingConvention = Cc)]
+        [return: MarshalAs(UnmanagedType.I1)]
+        internal static extern bool tapir_timers_next_due(out ulong dueMs);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_clock_new_frames(out IntPtr clock);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_clock_new_scaled(double scale, out IntPtr clock);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_clock_release(IntPtr clock);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_clock_advance(ClockHandle clock, double delta, out UIntPtr ran);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_clock_now(ClockHandle clock, out double now);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_clock_set_scale(ClockHandle clock, double scale);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_clock_set_paused(ClockHandle clock, uint paused);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_delay_on(ClockHandle clock, double amount, CancelTokenHandle token, out IntPtr task);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_task_wait_async_on(TaskHandle task, ClockHandle clock, double timeout, CancelTokenHandle token, out IntPtr result);
+        [DllImport(Lib, CallingConvention = Cc)]
+        internal static extern int tapir_cancel_source_cancel_after_on(CancelSourceHandle source, ClockHandle clock, double delay);
 
         // ---- progress ----
 

@@ -1,6 +1,7 @@
-//! The pooled slot every primitive lives in, and the handle operations they share.
+//! The pooled slot a plain object lives in — every primitive, and clocks — and the
+//! handle operations they share.
 //!
-//! A primitive is a plain Rust value (`T`: its state behind its own mutex) kept in a
+//! Such an object (a "prim" here) is a plain Rust value (`T`: its state behind its own mutex) kept in a
 //! [`PrimCell`] of a pool of its own, with the usual reference word: user handles and
 //! library references (pins for a call, a lock's guards) counted apart. The value is
 //! written before the handle is published, read through shared references while any
@@ -145,9 +146,8 @@ pub(crate) fn release<T: Prim>(h: Handle, kinds: &[Kind]) -> Result<()> {
 /// Declares the static pool of a primitive type and its live count.
 macro_rules! prim_pool {
     ($t:ty, $pool:ident) => {
-        static $pool: $crate::core::memory::pool::Pool<
-            $crate::core::primitives::cell::PrimCell<$t>,
-        > = $crate::core::memory::pool::Pool::new();
+        static $pool: $crate::core::memory::pool::Pool<$crate::core::memory::cell::PrimCell<$t>> =
+            $crate::core::memory::pool::Pool::new();
 
         /// Live objects of this type (diagnostics).
         pub(crate) fn live() -> usize {
