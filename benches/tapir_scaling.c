@@ -1,4 +1,4 @@
-/* Issue 3's scaling and memory figures for tapir's combinators and timers.
+/* Scaling and memory figures for tapir's combinators and timers.
  * Build: cc -O2 tapir_scaling.c -I include -L target/release -ltapir -lpthread
  * Prints one line per measurement. Memory is resident-set growth (from
  * /proc/self/statm, so it also sees memory returned to the allocator). */

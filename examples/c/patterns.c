@@ -1,4 +1,4 @@
-/* patterns.c — the founding TAP text's combinator scenarios, in C.
+/* patterns.c — the Task-based Asynchronous Pattern's classic combinator scenarios, in C.
  *
  * 1. A download with a timeout: when_any([download, delay]) (early bailout).
  * 2. Redundant requests: ask three quote servers, keep the first answer, cancel

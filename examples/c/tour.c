@@ -1,4 +1,4 @@
-/* tour.c — tapir in C, following the founding TPL texts.
+/* tour.c — tapir in C, in the order the TPL is usually taught.
  *
  * 1. RunAsync: a computation on its own thread, exposed as a task through a
  *    completion source ("The Nature of TaskCompletionSource").

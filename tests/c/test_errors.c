@@ -350,7 +350,7 @@ static void unobserved_not_when_read(void) {
   CHECK_OK(tapir_task_release(t));
   expect_hook_calls(0);
 
-  /* ACCEPTANCE ER-05 (b): waiting on it, or asking for its result, observes it too */
+  /* Waiting on it, or asking for its result, observes it too. */
   REQUIRE_OK(tapir_task_from_error(e, &t));
   CHECK_ST(tapir_task_wait(t, 0), TAPIR_STATUS_FAULTED);
   CHECK_OK(tapir_task_release(t));
