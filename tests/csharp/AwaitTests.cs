@@ -171,6 +171,39 @@ namespace Tapir.Tests
         }
 
         [Test]
+        public void AnAwaitDiscardedByADisposedSchedulerReturnsItsState()
+        {
+            DiscardedAwaits(20);   // warm the pool
+            int before = AwaitState.Count;
+            DiscardedAwaits(300);
+            Assert.LessOrEqual(AwaitState.Count - before, 8, "a discarded await's destroy returns its state");
+        }
+
+        private static void DiscardedAwaits(int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                var scheduler = new ManualScheduler();
+                var source = new TapirCompletionSource<int>();
+                bool ran = false;
+                var outer = SynchronizationContext.Current;
+                SynchronizationContext.SetSynchronizationContext(scheduler.SynchronizationContext);
+                try
+                {
+                    source.Task.GetAwaiter().UnsafeOnCompleted(() => ran = true);
+                }
+                finally
+                {
+                    SynchronizationContext.SetSynchronizationContext(outer);
+                }
+                source.SetResult(i);   // the resume is queued on the scheduler
+                scheduler.Dispose();   // and discarded: the destroy runs without the callback
+                Assert.IsFalse(ran);
+                source.Dispose();
+            }
+        }
+
+        [Test]
         public void AFailedSetDoesNotLeaveItsValueForLaterResumes()
         {
             var source = new TapirCompletionSource<int>();
