@@ -204,6 +204,23 @@ namespace Tapir.Tests
         }
 
         [Test]
+        public void OnCompletedFlowsTheExecutionContextAndUnsafeOnCompletedDoesNot()
+        {
+            var local = new AsyncLocal<int>();
+            var source = new TapirCompletionSource<int>();
+            var awaiter = source.Task.GetAwaiter();
+            int flowed = 0, unflowed = 0;
+            local.Value = 1;
+            awaiter.OnCompleted(() => flowed = local.Value);
+            awaiter.UnsafeOnCompleted(() => unflowed = local.Value);
+            local.Value = 2;
+            source.SetResult(0);   // both resume inline, here
+            Assert.AreEqual(1, flowed, "OnCompleted runs in the context captured when it registered");
+            Assert.AreEqual(2, unflowed, "UnsafeOnCompleted runs in the completing thread's context");
+            local.Value = 0;
+        }
+
+        [Test]
         public void AFailedSetDoesNotLeaveItsValueForLaterResumes()
         {
             var source = new TapirCompletionSource<int>();
