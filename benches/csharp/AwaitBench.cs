@@ -10,6 +10,9 @@
 //                  pending, then SetResult resumes that method inline
 //   pending+dispose  as pending, disposing the tapir source and task after each await
 //                  (the TPL has nothing to dispose: its row repeats the pending case)
+//   no await       as pending+dispose without the await: a new source, its task, SetResult,
+//                  Dispose. What pending+dispose costs above this row is the await itself
+//                  (the async method, the registration, the resume)
 // Managed allocations per await of a completed task are measured with
 // GC.GetAllocatedBytesForCurrentThread when the runtime has it, otherwise with
 // GC.GetTotalMemory deltas (less precise); the output says which.
@@ -43,6 +46,7 @@ internal static class AwaitBench
             new Case("set + await", FreshN, TapirSetThenAwait, TplSetThenAwait),
             new Case("pending", PendingN, TapirPending, TplPending),
             new Case("pending+dispose", PendingN, TapirPendingDisposed, TplPending),
+            new Case("no await", PendingN, TapirNoAwait, TplNoAwait),
         };
         foreach (var c in cases)   // warm-up: JIT, pools, the native library's first allocations
         {
@@ -217,6 +221,36 @@ internal static class AwaitBench
     }
 
     private static async Task<int> AwaitOne(TapirTask<int> task) => await task;
+
+    // ---- no await: the source, its task and the set alone (what pending+dispose adds the await to) ----
+
+    private static long TapirNoAwait(int n)
+    {
+        long sum = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var source = new TapirCompletionSource<int>();
+            var task = source.Task;
+            source.SetResult(i);
+            sum += task.Result;
+            source.Dispose();
+            task.Dispose();
+        }
+        return sum;
+    }
+
+    private static long TplNoAwait(int n)
+    {
+        long sum = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var source = new TaskCompletionSource<int>();
+            var task = source.Task;
+            source.SetResult(i);
+            sum += task.Result;
+        }
+        return sum;
+    }
 
     private static long TplPending(int n)
     {

@@ -61,6 +61,10 @@ namespace Tapir
         {
             IntPtr bits = ValueCodec<T>.Encode(result, out IntPtr destroy);
             bool done;
+            var task = _task;
+            // An await of the task resumed inline by this call learns the value from here
+            // instead of asking native code for it (TapirTask.NoteCompleted).
+            var outer = TapirTask.BeginSet(task, bits, out IntPtr outerBits);
             try
             {
                 done = NativeMethods.tapir_source_try_set_result(_source.Value, bits, destroy);
@@ -72,12 +76,16 @@ namespace Tapir
                 ValueCodec<T>.Discard(bits, destroy);
                 throw;
             }
+            finally
+            {
+                TapirTask.EndSet(outer, outerBits);
+            }
             if (!done)
             {
                 ValueCodec<T>.Discard(bits, destroy);   // refused: the value stayed ours
                 return false;
             }
-            _task?.CacheValue(result);
+            (task ?? _task)?.CacheValue(result);
             return true;
         }
 

@@ -263,7 +263,7 @@ namespace Tapir
                 var ec = ExecutionContext.Capture();
                 if (ec != null) continuation = new ExecutionContextResume(ec, continuation).Invoke;
             }
-            object state = continuation;
+            object resumeOn = null;
             SchedulerHandle scheduler = SchedulerHandle.Null;
             uint flags = Flags.ExecuteSynchronously;
             if (continueOnCapturedContext)
@@ -278,16 +278,76 @@ namespace Tapir
                     }
                     else
                     {
-                        state = new ContextResume(context, continuation);
+                        resumeOn = context;
                     }
                 }
                 else
                 {
                     var taskScheduler = TaskScheduler.Current;
-                    if (taskScheduler != TaskScheduler.Default) state = new TaskSchedulerResume(taskScheduler, continuation);
+                    if (taskScheduler != TaskScheduler.Default) resumeOn = taskScheduler;
                 }
             }
-            OnCompleteCore(state, flags, scheduler);
+            ThrowIfDisposed();
+            // A pooled state instead of a GCHandle (see AwaitState); its destroy returns it.
+            var state = AwaitState.Rent(this, continuation, resumeOn);
+            int rc;
+            bool added = false;
+            try
+            {
+                if (!scheduler.IsInvalid) scheduler.DangerousAddRef(ref added);
+                var options = ContinuationOptions.With(flags, scheduler.DangerousGetHandle(), IntPtr.Zero);
+                rc = NativeMethods.tapir_task_on_complete(Handle.DangerousGetHandle(), Callbacks.OnAwaitPtr, state.UserData,
+                    Callbacks.OnAwaitDestroyPtr, ref options, IntPtr.Zero);
+            }
+            catch
+            {
+                state.Return();
+                throw;
+            }
+            finally
+            {
+                if (added) scheduler.DangerousRelease();
+            }
+            if (rc != 0)
+            {
+                state.Return();
+                throw Check.Exception(rc);
+            }
+        }
+
+        /// <summary>
+        /// Called by an await's callback, which runs only once this task has completed: if the
+        /// completion is a TrySetResult of this task running on this thread, the task's value is
+        /// known without asking native code (see <see cref="BeginSet"/>).
+        /// </summary>
+        internal void NoteCompleted()
+        {
+            if (State == 0 && t_setting == this) CacheBits(t_settingBits);
+        }
+
+        /// <summary>Records that this task succeeded with the native value <paramref name="bits"/> (borrowed from the task).</summary>
+        internal virtual void CacheBits(IntPtr bits) => MarkFinal(TapirTaskStatus.Succeeded);
+
+        // The TrySetResult running on this thread: while its native call runs, a callback of
+        // `t_setting` on this thread can only have been started by that call having completed
+        // the task (a failed set runs no callbacks), so the value is `t_settingBits`.
+        [ThreadStatic] private static TapirTask t_setting;
+        [ThreadStatic] private static IntPtr t_settingBits;
+
+        /// <summary>Marks a TrySetResult of <paramref name="task"/> with <paramref name="bits"/> as running on this thread; returns the outer one to restore with <see cref="EndSet"/>.</summary>
+        internal static TapirTask BeginSet(TapirTask task, IntPtr bits, out IntPtr outerBits)
+        {
+            var outer = t_setting;
+            outerBits = t_settingBits;
+            t_setting = task;
+            t_settingBits = bits;
+            return outer;
+        }
+
+        internal static void EndSet(TapirTask outer, IntPtr outerBits)
+        {
+            t_setting = outer;
+            t_settingBits = outerBits;
         }
 
         /// <summary>tapir_task_on_complete with <paramref name="state"/> as the callback's state (freed by the destroy).</summary>
@@ -398,36 +458,6 @@ namespace Tapir
             }
 
             internal void Invoke() => ExecutionContext.Run(_context, s_run, _continuation);
-        }
-
-        private sealed class ContextResume : CallbackState
-        {
-            private static readonly SendOrPostCallback s_run = s => ((Action)s)();
-            private readonly SynchronizationContext _context;
-            private readonly Action _continuation;
-
-            internal ContextResume(SynchronizationContext context, Action continuation)
-            {
-                _context = context;
-                _continuation = continuation;
-            }
-
-            internal override void OnComplete(IntPtr task) => _context.Post(s_run, _continuation);
-        }
-
-        private sealed class TaskSchedulerResume : CallbackState
-        {
-            private readonly TaskScheduler _scheduler;
-            private readonly Action _continuation;
-
-            internal TaskSchedulerResume(TaskScheduler scheduler, Action continuation)
-            {
-                _scheduler = scheduler;
-                _continuation = continuation;
-            }
-
-            internal override void OnComplete(IntPtr task) =>
-                Task.Factory.StartNew(_continuation, CancellationToken.None, TaskCreationOptions.None, _scheduler);
         }
 
         /// <summary>Holds a resource until the registration's destroy runs (after the callback, or when it is dropped).</summary>

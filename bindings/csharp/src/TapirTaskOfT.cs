@@ -72,9 +72,23 @@ namespace Tapir
 
         private T GetResultSlow()
         {
+            if (State == 0)
+            {
+                // Completed elsewhere (or still pending): one native call answers a success.
+                // A raw handle: a racing Dispose makes tapir report a stale handle, and the
+                // general path below then throws ObjectDisposedException.
+                if (NativeMethods.tapir_task_result(Handle.DangerousGetHandle(), out IntPtr bits) == 0)
+                {
+                    var v = ValueCodec<T>.Decode(bits);
+                    CacheValue(v);
+                    return v;
+                }
+            }
             ThrowForAwait();
             return Value();
         }
+
+        internal override void CacheBits(IntPtr bits) => CacheValue(ValueCodec<T>.Decode(bits));
 
         public new TapirTaskAwaiter<T> GetAwaiter() => new TapirTaskAwaiter<T>(this);
 

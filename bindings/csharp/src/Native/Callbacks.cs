@@ -78,6 +78,8 @@ namespace Tapir.Native
         private static readonly DestroyFn s_freeAndDispose = FreeAndDispose;
         private static readonly DestroyFn s_releasePayload = ReleasePayload;
         private static readonly CallbackFn s_onComplete = OnComplete;
+        private static readonly CallbackFn s_onAwait = OnAwait;
+        private static readonly DestroyFn s_onAwaitDestroy = OnAwaitDestroy;
         private static readonly ContinuationFn s_onContinue = OnContinue;
         private static readonly RunFn s_onRun = OnRun;
         private static readonly WorkFn s_onWork = OnWork;
@@ -97,6 +99,8 @@ namespace Tapir.Native
         internal static readonly IntPtr FreeAndDisposePtr;
         internal static readonly IntPtr ReleasePayloadPtr;
         internal static readonly IntPtr OnCompletePtr;
+        internal static readonly IntPtr OnAwaitPtr;
+        internal static readonly IntPtr OnAwaitDestroyPtr;
         internal static readonly IntPtr OnContinuePtr;
         internal static readonly IntPtr OnRunPtr;
         internal static readonly IntPtr OnWorkPtr;
@@ -121,6 +125,8 @@ namespace Tapir.Native
             FreeAndDisposePtr = Marshal.GetFunctionPointerForDelegate(s_freeAndDispose);
             ReleasePayloadPtr = Marshal.GetFunctionPointerForDelegate(s_releasePayload);
             OnCompletePtr = Marshal.GetFunctionPointerForDelegate(s_onComplete);
+            OnAwaitPtr = Marshal.GetFunctionPointerForDelegate(s_onAwait);
+            OnAwaitDestroyPtr = Marshal.GetFunctionPointerForDelegate(s_onAwaitDestroy);
             OnContinuePtr = Marshal.GetFunctionPointerForDelegate(s_onContinue);
             OnRunPtr = Marshal.GetFunctionPointerForDelegate(s_onRun);
             OnWorkPtr = Marshal.GetFunctionPointerForDelegate(s_onWork);
@@ -183,9 +189,25 @@ namespace Tapir.Native
             try
             {
                 object target = Target(userData);
-                if (target is Action resume) resume();           // an await with nothing to capture
+                if (target is Action signal) signal();           // a blocking wait's signal
                 else ((CallbackState)target).OnComplete(task);
             }
+            catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
+        }
+
+        /// <summary>tapir_callback_fn of an await: <paramref name="userData"/> names a pooled <see cref="AwaitState"/>, not a GCHandle.</summary>
+        [MonoPInvokeCallback(typeof(CallbackFn))]
+        private static void OnAwait(IntPtr userData, IntPtr task)
+        {
+            try { AwaitState.From(userData).Resume(); }
+            catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
+        }
+
+        /// <summary>The destroy of an await: the only place its <see cref="AwaitState"/> goes back to the pool.</summary>
+        [MonoPInvokeCallback(typeof(DestroyFn))]
+        private static void OnAwaitDestroy(IntPtr userData)
+        {
+            try { AwaitState.From(userData).Return(); }
             catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
         }
 
