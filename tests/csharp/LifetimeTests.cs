@@ -85,7 +85,10 @@ namespace Tapir.Tests
         {
             long before = Util.Baseline();
             Util.OnFreshThread(() => MakeGarbage(500));
-            Util.AssertGarbageReleased(before, 2);   // a leak here would leave 500 or more
+            // Mono scans stacks conservatively: a stale slot on some idle thread can keep a
+            // few wrappers (and their native references) alive a while longer, so a handful
+            // is tolerated; a leak here would leave 500 or more.
+            Util.AssertGarbageReleased(before, 16);
         }
 
         private static void MakeGarbage(int n)
@@ -112,7 +115,7 @@ namespace Tapir.Tests
             long expected = 0;
             for (int i = 0; i < 100000; i++) expected += i;
             Assert.AreEqual(expected, sum);
-            Util.AssertGarbageReleased(before, 2);   // a leak here would leave 25 000 or more
+            Util.AssertGarbageReleased(before, 16);   // as above; a leak here would leave 25 000 or more
         }
 
         private static async Task<long> AwaitLoop()

@@ -20,6 +20,7 @@ namespace Tapir
     {
         private static int s_guardInstalled;
         private static volatile bool s_shutdownOnExit = true;
+        private static volatile bool s_exiting;
         private static EventHandler<TapirCallbackExceptionEventArgs> s_unhandled;
         private static readonly object s_lock = new object();
 
@@ -59,7 +60,14 @@ namespace Tapir
             if (!s_shutdownOnExit) return;
             try { NativeMethods.tapir_shutdown(); }
             catch (Exception) { }   // the library is unloading or gone: nothing left to stop
+            s_exiting = true;
         }
+
+        /// <summary>
+        /// True once the exit guard has shut tapir down: handle wrappers finalized from then on
+        /// keep their native references (see <see cref="Handles.TapirSafeHandle"/>).
+        /// </summary>
+        internal static bool Exiting => s_exiting;
 
         /// <summary>How many continuations wait on <paramref name="task"/> (0 once it completed):
         /// a diagnostic, to see that an await registered or that a removal freed it.</summary>

@@ -13,10 +13,9 @@ namespace Tapir.Handles
 
         internal CancelRegistrationHandle(IntPtr handle, bool ownsHandle = true) : base(handle, ownsHandle) { }
 
-        protected override bool ReleaseHandle()
+        internal override void ReleaseNative(IntPtr value)
         {
-            NativeMethods.tapir_cancel_registration_release(handle);
-            return true;
+            NativeMethods.tapir_cancel_registration_release(value);
         }
     }
 }

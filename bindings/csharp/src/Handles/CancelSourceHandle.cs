@@ -13,10 +13,9 @@ namespace Tapir.Handles
 
         internal CancelSourceHandle(IntPtr handle, bool ownsHandle = true) : base(handle, ownsHandle) { }
 
-        protected override bool ReleaseHandle()
+        internal override void ReleaseNative(IntPtr value)
         {
-            NativeMethods.tapir_cancel_source_release(handle);
-            return true;
+            NativeMethods.tapir_cancel_source_release(value);
         }
     }
 }

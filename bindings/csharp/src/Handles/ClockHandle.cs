@@ -10,10 +10,9 @@ namespace Tapir.Handles
 
         internal ClockHandle(IntPtr handle) : base(handle, true) { }
 
-        protected override bool ReleaseHandle()
+        internal override void ReleaseNative(IntPtr value)
         {
-            NativeMethods.tapir_clock_release(handle);
-            return true;
+            NativeMethods.tapir_clock_release(value);
         }
     }
 }

@@ -30,22 +30,21 @@ namespace Tapir.Handles
 
         internal PrimitiveHandle(PrimitiveKind kind, IntPtr handle) : base(handle, true) { Kind = kind; }
 
-        protected override bool ReleaseHandle()
+        internal override void ReleaseNative(IntPtr value)
         {
             switch (Kind)
             {
-                case PrimitiveKind.Semaphore: NativeMethods.tapir_semaphore_release(handle); break;
-                case PrimitiveKind.AutoResetEvent: NativeMethods.tapir_auto_reset_event_release(handle); break;
-                case PrimitiveKind.ManualResetEvent: NativeMethods.tapir_manual_reset_event_release(handle); break;
-                case PrimitiveKind.Countdown: NativeMethods.tapir_countdown_release(handle); break;
-                case PrimitiveKind.Barrier: NativeMethods.tapir_barrier_release(handle); break;
-                case PrimitiveKind.Lock: NativeMethods.tapir_lock_release(handle); break;
-                case PrimitiveKind.ReaderWriterLock: NativeMethods.tapir_rwlock_release(handle); break;
-                case PrimitiveKind.LockGuard: NativeMethods.tapir_lock_guard_release(handle); break;
-                case PrimitiveKind.Channel: NativeMethods.tapir_channel_release(handle); break;
-                case PrimitiveKind.Cache: NativeMethods.tapir_cache_release(handle); break;
+                case PrimitiveKind.Semaphore: NativeMethods.tapir_semaphore_release(value); break;
+                case PrimitiveKind.AutoResetEvent: NativeMethods.tapir_auto_reset_event_release(value); break;
+                case PrimitiveKind.ManualResetEvent: NativeMethods.tapir_manual_reset_event_release(value); break;
+                case PrimitiveKind.Countdown: NativeMethods.tapir_countdown_release(value); break;
+                case PrimitiveKind.Barrier: NativeMethods.tapir_barrier_release(value); break;
+                case PrimitiveKind.Lock: NativeMethods.tapir_lock_release(value); break;
+                case PrimitiveKind.ReaderWriterLock: NativeMethods.tapir_rwlock_release(value); break;
+                case PrimitiveKind.LockGuard: NativeMethods.tapir_lock_guard_release(value); break;
+                case PrimitiveKind.Channel: NativeMethods.tapir_channel_release(value); break;
+                case PrimitiveKind.Cache: NativeMethods.tapir_cache_release(value); break;
             }
-            return true;
         }
     }
 }

@@ -13,10 +13,9 @@ namespace Tapir.Handles
 
         internal SchedulerHandle(IntPtr handle, bool ownsHandle = true) : base(handle, ownsHandle) { }
 
-        protected override bool ReleaseHandle()
+        internal override void ReleaseNative(IntPtr value)
         {
-            NativeMethods.tapir_scheduler_release(handle);
-            return true;
+            NativeMethods.tapir_scheduler_release(value);
         }
     }
 }

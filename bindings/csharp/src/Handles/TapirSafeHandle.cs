@@ -18,6 +18,22 @@ namespace Tapir.Handles
 
         public override bool IsInvalid => handle == IntPtr.Zero;
 
+        /// <summary>
+        /// Releases the reference once — unless the process is exiting: after the exit guard
+        /// has shut tapir down (see <see cref="TapirRuntime.ShutdownOnExit"/>), Mono finalizes
+        /// every object, and a release then could break a promise and start tapir's pool
+        /// again, whose threads would call into a runtime that is tearing down. The process
+        /// frees the memory anyway.
+        /// </summary>
+        protected sealed override bool ReleaseHandle()
+        {
+            if (!TapirRuntime.Exiting) ReleaseNative(handle);
+            return true;
+        }
+
+        /// <summary>Releases the native reference this wrapper owns (called once).</summary>
+        internal abstract void ReleaseNative(IntPtr value);
+
         /// <summary>The raw handle value; throws when the handle was disposed.</summary>
         internal IntPtr Value
         {

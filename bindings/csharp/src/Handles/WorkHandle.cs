@@ -36,10 +36,9 @@ namespace Tapir.Handles
             }
         }
 
-        protected override bool ReleaseHandle()
+        internal override void ReleaseNative(IntPtr value)
         {
-            if (Interlocked.Exchange(ref _consumed, 1) == 0) NativeMethods.tapir_work_discard(handle);
-            return true;
+            if (Interlocked.Exchange(ref _consumed, 1) == 0) NativeMethods.tapir_work_discard(value);
         }
     }
 }
