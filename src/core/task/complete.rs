@@ -249,7 +249,7 @@ fn publish_and_run(
 ) {
     if w.0 & (FIRST | LIST) == FIRST {
         // One continuation (the TPL's single-continuation case).
-        let (first, _) = slot::detach(cell, w, status, false, list::is_library);
+        let (first, _) = slot::detach(cell, w, status, false, |f| f.is_some_and(list::is_library));
         if trace::active() {
             completed(index, generation, status);
         }
@@ -290,7 +290,9 @@ fn publish_and_run(
     } else {
         0
     };
-    let (first, _) = slot::detach(cell, w, status, rest != 0, list::is_library);
+    let (first, _) = slot::detach(cell, w, status, rest != 0, |f| {
+        f.is_none_or(list::is_library) && list::all_library(rest)
+    });
     if trace::active() {
         completed(index, generation, status);
     }

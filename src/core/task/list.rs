@@ -406,6 +406,16 @@ pub(crate) fn take_list(cell: &TaskCell) -> u32 {
     head
 }
 
+/// True when every continuation of a detached list is the library's own: running them
+/// lends the task's handle to no callback.
+pub(crate) fn all_library(head: u32) -> bool {
+    let mut all = true;
+    for_each_node(head, |n| {
+        all &= n.peek(|c| c.is_none_or(|c| c.action.is_internal()));
+    });
+    all
+}
+
 /// Calls `f` on each node of a detached list in order; `f` may take the node's
 /// continuation.
 fn for_each_node(head: u32, mut f: impl FnMut(&'static NodeCell)) {

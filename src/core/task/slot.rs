@@ -75,22 +75,22 @@ pub(crate) fn read(cell: &TaskCell) -> Raw {
 /// The completer's detach, holding LOCKED on the pending word `w` (with or without the
 /// LOCKED bit): takes the slot's entry, then publishes COMPLETED with `status`, FIRST
 /// and LIST cleared and LENT set when it has continuations to run (`list` or the
-/// entry) — and QUIET too when the entry alone is to run and `library` says it is the
-/// library's own (no callback is lent the handle). Returns the entry and the published
-/// word.
+/// entry) — and QUIET too when `library` says that everything to run (the entry, if
+/// any, and the list) is the library's own: no callback is lent the handle. Returns the
+/// entry and the published word.
 #[inline(always)]
 pub(crate) fn detach(
     cell: &TaskCell,
     w: Snapshot,
     status: Final,
     list: bool,
-    library: impl FnOnce(&Raw) -> bool,
+    library: impl FnOnce(Option<&Raw>) -> bool,
 ) -> (Option<Raw>, Snapshot) {
     let first = w.has(FIRST).then(|| read(cell));
     let mut done = w.with_status(status).clear(FIRST | LIST | LOCKED);
     if first.is_some() || list {
         done = done.set(LENT);
-        if !list && first.as_ref().is_some_and(library) {
+        if library(first.as_ref()) {
             done = done.set(QUIET);
         }
     }
