@@ -38,11 +38,13 @@ pub type tapir_cancelable_factory_fn = Option<
     ) -> *const tapir_task,
 >;
 
-fn token(t: *const tapir_cancel_token) -> Result<Option<TokenRef>> {
+/// A library reference to an optional token argument (NULL: none).
+pub(super) fn token(t: *const tapir_cancel_token) -> Result<Option<TokenRef>> {
     from_ptr(t).map(TokenRef::retain).transpose()
 }
 
-fn out_task(out: *mut *const tapir_task, h: Handle) -> Status {
+/// Writes a task out-parameter.
+pub(super) fn out_task(out: *mut *const tapir_task, h: Handle) -> Status {
     // SAFETY: callers checked `out`; the C caller guarantees it is writable.
     unsafe { write(out, to_ptr(h)) };
     Status::Ok

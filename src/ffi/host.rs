@@ -7,14 +7,14 @@ use std::ffi::{CStr, c_char, c_void};
 use std::mem::offset_of;
 
 use super::boundary::{ffi_boundary, require, try_core};
+use super::combinators::{out_task, token};
 use super::handle::{from_ptr, to_ptr, write};
 use super::status::from_result;
 use super::{tapir_cancel_source, tapir_cancel_token, tapir_scheduler, tapir_task};
-use crate::core::cancel::TokenRef;
 use crate::core::memory::Handle;
 use crate::core::sched;
 use crate::core::status::{Result, Status};
-use crate::core::task::config::{self, MAX_THREADS, Request, ThreadHookFn, TimerDriver};
+use crate::core::task::config::{self, Config, MAX_THREADS, ThreadHookFn, TimerDriver};
 use crate::core::time::{self, After, clock};
 
 /// `kind` of a thread hook call: a worker of the default pool (`index` 0 to threads-1).
@@ -72,6 +72,23 @@ pub struct tapir_config {
     pub pool_scheduler: *const tapir_scheduler,
 }
 
+impl tapir_config {
+    fn defaults() -> tapir_config {
+        tapir_config {
+            struct_size: size_of::<tapir_config>() as u32,
+            threads: -1,
+            thread_name_prefix: std::ptr::null(),
+            stack_size: 0,
+            on_thread_start: None,
+            on_thread_stop: None,
+            hook_ctx: std::ptr::null_mut(),
+            timer_driver: TAPIR_TIMER_DRIVER_THREAD,
+            timer_scheduler: std::ptr::null(),
+            pool_scheduler: std::ptr::null(),
+        }
+    }
+}
+
 /// Fills `*config` with the defaults (`struct_size` set, `threads` -1, the thread timer
 /// driver, every pointer NULL, sizes 0).
 ///
@@ -84,20 +101,8 @@ pub struct tapir_config {
 pub unsafe extern "C" fn tapir_config_init(config: *mut tapir_config) -> Status {
     ffi_boundary! {
         require!(config);
-        let defaults = tapir_config {
-            struct_size: size_of::<tapir_config>() as u32,
-            threads: -1,
-            thread_name_prefix: std::ptr::null(),
-            stack_size: 0,
-            on_thread_start: None,
-            on_thread_stop: None,
-            hook_ctx: std::ptr::null_mut(),
-            timer_driver: TAPIR_TIMER_DRIVER_THREAD,
-            timer_scheduler: std::ptr::null(),
-            pool_scheduler: std::ptr::null(),
-        };
         // SAFETY: non-NULL and writable, as the caller guarantees.
-        unsafe { write(config, defaults) };
+        unsafe { write(config, tapir_config::defaults()) };
         Status::Ok
     }
 }
@@ -112,18 +117,7 @@ unsafe fn read_config(config: *const tapir_config) -> Result<tapir_config> {
     if size < offset_of!(tapir_config, threads) + size_of::<i32>() {
         return Err(Status::InvalidArgument);
     }
-    let mut out = tapir_config {
-        struct_size: size as u32,
-        threads: -1,
-        thread_name_prefix: std::ptr::null(),
-        stack_size: 0,
-        on_thread_start: None,
-        on_thread_stop: None,
-        hook_ctx: std::ptr::null_mut(),
-        timer_driver: TAPIR_TIMER_DRIVER_THREAD,
-        timer_scheduler: std::ptr::null(),
-        pool_scheduler: std::ptr::null(),
-    };
+    let mut out = tapir_config::defaults();
     macro_rules! field {
         ($name:ident, $ty:ty) => {
             if size >= offset_of!(tapir_config, $name) + size_of::<$ty>() {
@@ -212,9 +206,9 @@ pub unsafe extern "C" fn tapir_configure(config: *const tapir_config) -> Status 
         };
         let timer_scheduler = try_core!(scheduler_ref(c.timer_scheduler));
         let pool_scheduler = try_core!(scheduler_ref(c.pool_scheduler));
-        from_result(config::configure(Request {
+        from_result(config::configure(Config {
             threads,
-            name_prefix,
+            name_prefix: name_prefix.unwrap_or_default(),
             stack_size: c.stack_size,
             on_start: hook(c.on_thread_start),
             on_stop: hook(c.on_thread_stop),
@@ -456,19 +450,9 @@ pub extern "C" fn tapir_clock_set_paused(clock: *const tapir_clock, paused: u32)
     }
 }
 
-fn token(t: *const tapir_cancel_token) -> Result<Option<TokenRef>> {
-    from_ptr(t).map(TokenRef::retain).transpose()
-}
-
 /// `amount` measured on `clock`, validated.
 fn on_clock(c: *const tapir_clock, amount: f64) -> Result<After> {
     After::on_clock(clock::pin(clock_handle(c))?, amount)
-}
-
-fn out_task(out: *mut *const tapir_task, h: Handle) -> Status {
-    // SAFETY: callers checked `out`; the C caller guarantees it is writable.
-    unsafe { write(out, to_ptr(h)) };
-    Status::Ok
 }
 
 /// tapir_delay measured on a clock: a task that succeeds (value NULL) once `amount` of

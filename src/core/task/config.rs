@@ -49,6 +49,7 @@ pub(crate) const MAX_THREADS: usize = 1024;
 pub(crate) struct Config {
     /// None: the environment's `TAPIR_THREADS`, else one per core. Some(0): no pool.
     pub(crate) threads: Option<usize>,
+    /// Empty: "tapir".
     pub(crate) name_prefix: String,
     /// 0: the system's default.
     pub(crate) stack_size: usize,
@@ -135,24 +136,11 @@ static STATE: Mutex<State> = Mutex::new(State {
     frozen: false,
 });
 
-/// A validated configuration, to install.
-pub(crate) struct Request {
-    pub(crate) threads: Option<usize>,
-    pub(crate) name_prefix: Option<String>,
-    pub(crate) stack_size: usize,
-    pub(crate) on_start: Option<ThreadHookFn>,
-    pub(crate) on_stop: Option<ThreadHookFn>,
-    pub(crate) hook_ctx: *mut c_void,
-    pub(crate) timer_driver: TimerDriver,
-    pub(crate) timer_scheduler: Option<SchedRef>,
-    pub(crate) pool_scheduler: Option<SchedRef>,
-}
-
-/// Installs `request` unless tapir is already in use. On error nothing changed (the
-/// request's references are dropped).
-pub(crate) fn configure(request: Request) -> Result<()> {
-    if request.threads.is_some_and(|n| n > MAX_THREADS)
-        || (request.threads == Some(0)) != request.pool_scheduler.is_some()
+/// Installs `config` unless tapir is already in use. On error nothing changed (the
+/// configuration's references are dropped).
+pub(crate) fn configure(config: Config) -> Result<()> {
+    if config.threads.is_some_and(|n| n > MAX_THREADS)
+        || (config.threads == Some(0)) != config.pool_scheduler.is_some()
     {
         return Err(Status::InvalidArgument);
     }
@@ -161,17 +149,6 @@ pub(crate) fn configure(request: Request) -> Result<()> {
         if state.frozen {
             return Err(Status::InvalidState);
         }
-        let config = Config {
-            threads: request.threads,
-            name_prefix: request.name_prefix.unwrap_or_default(),
-            stack_size: request.stack_size,
-            on_start: request.on_start,
-            on_stop: request.on_stop,
-            hook_ctx: request.hook_ctx,
-            timer_driver: request.timer_driver,
-            timer_scheduler: request.timer_scheduler,
-            pool_scheduler: request.pool_scheduler,
-        };
         std::mem::replace(&mut state.config, config)
     };
     // Outside the lock: releasing a scheduler may run user code.
@@ -197,8 +174,14 @@ pub(crate) fn pool_scheduler() -> Option<SchedRef> {
 }
 
 /// The configuration as it stands, without freezing it.
+#[cfg(test)]
 pub(crate) fn current() -> Config {
     STATE.lock().config.clone()
+}
+
+/// Who drives time, as configured now (without freezing the configuration).
+pub(crate) fn timer_driver() -> TimerDriver {
+    STATE.lock().config.timer_driver
 }
 
 /// Back to the defaults, once shutdown has joined every thread: tapir may be

@@ -765,8 +765,7 @@ pub(crate) fn pending_count() -> usize {
 fn host_driven() -> Option<&'static TimerService> {
     let service = global_or_make();
     let mut state = service.shared.state.lock();
-    if matches!(state.source, Source::Unset) && config::current().timer_driver == TimerDriver::Host
-    {
+    if matches!(state.source, Source::Unset) && config::timer_driver() == TimerDriver::Host {
         state.source = chosen_source();
     }
     matches!(state.source, Source::Host { .. }).then_some(service)
