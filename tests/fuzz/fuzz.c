@@ -677,7 +677,7 @@ typedef struct slot {
   uint8_t revived;   /* came back from the graveyard: every reference the fuzzer had was released once */
   int refs, ext, pins, acq;
   uint32_t rel_ep, acq_ep;
-  uint64_t aux;  /* SOURCE: its task; TASK: its source; CTS: its token; CREG: its token; REG: record ud; SCHED: fsched index */
+  uint64_t aux;  /* SOURCE: its task; TASK: its source; CTS: its token; TOKEN (TOK_CTS): its cancel source; CREG: its token; REG: record ud; SCHED: fsched index */
   uint64_t aux2; /* SOURCE: creation flags; ERROR: payload; CREG: record ud */
   int32_t code;  /* ERROR made by the fuzzer: its code */
   uint32_t ninner;
@@ -693,7 +693,7 @@ static int g_sfree[MAXSLOTS], g_nsfree;
 static int g_bucket[HB];
 static int g_live[NK][MAXSLOTS], g_nlive[NK];
 static atomic_int g_nlive_all;
-static int g_grave[NK][GRAVE + 8], g_ngrave[NK];
+static int g_grave[NK][GRAVE + 32], g_ngrave[NK]; /* room for slots kept by s_to_grave */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 #define L() pthread_mutex_lock(&g_mu)
 #define U() pthread_mutex_unlock(&g_mu)
@@ -730,12 +730,16 @@ static int s_find(uint64_t h) {
   return -1;
 }
 
-/* A task whose source the fuzzer still holds can be fetched again (tapir_source_task)
- * at any moment: it is never certainly dead (lock held). */
-static bool s_source_alive(const slot *t) {
-  if (t->kind != 0 || !t->aux) return false; /* 0: K_TASK */
-  int i = s_find(t->aux);
-  return i >= 0 && g_slots[i].st == SS_LIVE;
+/* A handle its owner can hand out again at any moment is never certainly dead while
+ * the fuzzer holds that owner: a task whose source is live (tapir_source_task), a
+ * token whose cancel source is live (tapir_cancel_source_token). Lock held. */
+static bool s_owner_alive(const slot *t) {
+  if (!t->aux) return false;
+  if (t->kind == K_TASK || (t->kind == K_TOKEN && t->sub == TOK_CTS)) {
+    int i = s_find(t->aux);
+    return i >= 0 && g_slots[i].st == SS_LIVE;
+  }
+  return false;
 }
 
 static void s_hash_del(int i) {
@@ -781,7 +785,8 @@ static bool s_evict(int k) {
   for (int kk = (k < 0 ? 0 : k); kk < (k < 0 ? NK : k + 1); kk++)
     for (int j = 0; j < g_ngrave[kk]; j++) {
       int i = g_grave[kk][j];
-      if (g_slots[i].pins) continue;
+      /* an acquisition or release in flight still refers to the slot by index */
+      if (g_slots[i].pins || g_slots[i].acq) continue;
       s_grave_del(i);
       s_free(i);
       return true;
@@ -800,8 +805,10 @@ static void s_to_grave(int i) {
   /* with these families excluded, released handles of the kind are only loose */
   if ((s->kind == K_CTS && !fam_on(FAM_STALECTS)) || (s->kind == K_TOKEN && !fam_on(FAM_STALETOKEN))) s->strict = 0;
   int k = s->kind;
-  if (g_ngrave[k] >= GRAVE && !s_evict(k) && g_ngrave[k] >= GRAVE + 8) {
-    s_free(i); /* every grave of this kind is pinned: drop this one */
+  /* every grave of this kind is pinned: drop this one, unless an acquisition or
+   * release in flight still refers to it by index (a few per fuzzer thread at most) */
+  if (g_ngrave[k] >= GRAVE && !s_evict(k) && g_ngrave[k] >= GRAVE + 8 && !s->acq) {
+    s_free(i);
     return;
   }
   g_grave[k][g_ngrave[k]++] = i;
@@ -832,7 +839,7 @@ static int m_add_l(int kind, uint64_t h, int sub) {
       s->dying = 0;
       return i;
     }
-    if (s->strict && s->acq == 0 && !s_source_alive(s)) {
+    if (s->strict && s->acq == 0 && !s_owner_alive(s)) {
       char why[160];
       snprintf(why, sizeof why, "graveyard; returned by op %s; slot sub %d lent %d acqable %d perm %d", tl_opname, s->sub,
                s->lent, s->acqable, s->perm);
@@ -965,7 +972,7 @@ static harg a_grave(int kind) {
     a.s = i;
     a.grave = 1;
     a.ep = s->acq_ep;
-    a.cls = (s->strict && s->acq == 0 && !s_source_alive(s)) ? AC_BAD : AC_LOOSE;
+    a.cls = (s->strict && s->acq == 0 && !s_owner_alive(s)) ? AC_BAD : AC_LOOSE;
   }
   U();
   return a;
@@ -2323,7 +2330,10 @@ static harg a_make(int kind) {
         if (ci >= 0) g_slots[ci].aux = HV(t);
       }
       i = m_add_l(K_TOKEN, HV(t), TOK_CTS);
-      if (i >= 0) g_slots[i].acqable = 1;
+      if (i >= 0) {
+        g_slots[i].acqable = 1;
+        g_slots[i].aux = c.h;
+      }
       U();
       acq_end(ai);
       made = HV(t);
@@ -3699,6 +3709,7 @@ static void op_cts_ops(void) {
       int i = m_add_l(K_TOKEN, HV(t), TOK_CTS);
       if (i >= 0) {
         g_slots[i].acqable = 1;
+        g_slots[i].aux = c.h;
         if (was_canceled) g_slots[i].canceled = 1;
       }
       U();
