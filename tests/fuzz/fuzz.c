@@ -806,8 +806,10 @@ static void s_to_grave(int i) {
   if ((s->kind == K_CTS && !fam_on(FAM_STALECTS)) || (s->kind == K_TOKEN && !fam_on(FAM_STALETOKEN))) s->strict = 0;
   int k = s->kind;
   /* every grave of this kind is pinned: drop this one, unless an acquisition or
-   * release in flight still refers to it by index (a few per fuzzer thread at most) */
-  if (g_ngrave[k] >= GRAVE && !s_evict(k) && g_ngrave[k] >= GRAVE + 8 && !s->acq) {
+   * release in flight still refers to it (a few per fuzzer thread; teardown marks
+   * everything at once, so past the hard limit it is dropped all the same: those who
+   * refer to a slot check that it still holds their handle) */
+  if (g_ngrave[k] >= GRAVE && !s_evict(k) && g_ngrave[k] >= GRAVE + 8 && (!s->acq || g_ngrave[k] >= GRAVE + 31)) {
     s_free(i);
     return;
   }
@@ -1710,7 +1712,8 @@ static const char *nxname[] = {"result", "error", "cancel", "leave", "publish", 
 static void run_random_op(void);
 static harg a_make(int kind);
 static int acq_begin(uint64_t h);
-static void acq_end(int i);
+static void acq_end(int i, uint64_t h);
+static void acq_drop_l(int i, uint64_t h);
 static uint64_t make_error_h(void);
 static uint64_t make_error_code(int32_t code, uint64_t *payload_out);
 static int32_t fz_code(void);
@@ -2317,11 +2320,12 @@ static harg a_make(int kind) {
       if (!c.h) return a_none(AC_NONE);
       /* the source hands out the same token value again, also after the fuzzer
        * released every reference to it: an acquisition, as in op_cts_ops */
-      int ai = acq_begin(A_FIELD(&c, aux));
+      uint64_t tk = A_FIELD(&c, aux);
+      int ai = acq_begin(tk);
       st = CALL(tapir_cancel_source_token(CS(c.h), &t));
       LOG("made token %#" PRIx64 " of %#" PRIx64 " -> %s", HV(t), c.h, stname(st));
       a_done(&c);
-      if (st != TAPIR_STATUS_OK) acq_end(ai);
+      if (st != TAPIR_STATUS_OK) acq_end(ai, tk);
       if (st != TAPIR_STATUS_OK && c.cls == AC_LIVE) failf("tapir_cancel_source_token on a live source returned %s", stname(st));
       if (st != TAPIR_STATUS_OK) return a_none(AC_NONE);
       L();
@@ -2335,7 +2339,7 @@ static harg a_make(int kind) {
         g_slots[i].aux = c.h;
       }
       U();
-      acq_end(ai);
+      acq_end(ai, tk);
       made = HV(t);
       if (i < 0) release_ok(K_TOKEN, HV(t), "model full");
       break;
@@ -2605,10 +2609,7 @@ static void op_source_task(void) {
       if (lent) g_slots[j].lent = 1;
     }
   }
-  if (ti >= 0) {
-    g_slots[ti].acq--;
-    s_maybe_grave(ti);
-  }
+  acq_drop_l(ti, th);
   U();
   if (st == TAPIR_STATUS_OK && j < 0) release_ok(K_TASK, HV(t), "model full");
 }
@@ -3682,11 +3683,17 @@ static int acq_begin(uint64_t h) {
   U();
   return i;
 }
-static void acq_end(int i) {
+/* Lock held: ends an acquisition of slot i if it still holds the handle h. */
+static void acq_drop_l(int i, uint64_t h) {
   if (i < 0) return;
-  L();
-  g_slots[i].acq--;
+  slot *s = &g_slots[i];
+  if (s->h != h || s->st == SS_FREE || s->acq <= 0) return; /* dropped meanwhile */
+  s->acq--;
   s_maybe_grave(i);
+}
+static void acq_end(int i, uint64_t h) {
+  L();
+  acq_drop_l(i, h);
   U();
 }
 
@@ -3715,7 +3722,7 @@ static void op_cts_ops(void) {
       U();
       if (i < 0) release_ok(K_TOKEN, HV(t), "model full");
     }
-    acq_end(ai);
+    acq_end(ai, tk);
     a_done(&c);
     check_st("tapir_cancel_source_token", st, D_BASE, expect(a_flt(&c, true) | (null_out ? F_NULL : 0), S(OK)));
     if (st != TAPIR_STATUS_OK && !null_out && HV(t) != SENT) failf("tapir_cancel_source_token failed but wrote token_out");
@@ -4012,7 +4019,7 @@ static void op_creg(void) {
     U();
     if (i < 0) release_ok(K_TOKEN, HV(t), "model full");
   }
-  acq_end(ai);
+  acq_end(ai, tok);
   a_done(&a);
   unsigned flt = a_flt(&a, true) | (null_out ? F_NULL : 0);
   check_st("tapir_cancel_registration_token", st, D_BASE, expect(flt, S(OK)));
@@ -4706,7 +4713,7 @@ static void op_release(void) {
   U();
   int32_t st = CALL(tp_release(kind, h));
   L();
-  s->acq--;
+  acq_drop_l(pick, h);
   U();
   LOG("release%s %s %#" PRIx64 " -> %s", racing ? " (racing a call)" : "", fn, h, stname(st));
   if (st != TAPIR_STATUS_OK) failf("releasing a %s reference the fuzzer owns (%#" PRIx64 ") returned %s", fn, h, stname(st));
