@@ -705,6 +705,7 @@ static unsigned hb(uint64_t h) { return (unsigned)(mix64(h) & (HB - 1)); }
  * a false positive only makes a handle loose or a transfer skipped. */
 #define BLOOM_BITS (1u << 26)
 static uint64_t g_bloom_lent[BLOOM_BITS / 64], g_bloom_never[BLOOM_BITS / 64];
+static uint64_t g_bloom_deplost[BLOOM_BITS / 64]; /* tasks whose waits-on edges were evicted */
 static void bloom_add(uint64_t *f, uint64_t h) {
   for (int k = 0; k < 3; k++) {
     uint64_t b = mix64(h + 0x1234567ull * (uint64_t)(k + 1)) & (BLOOM_BITS - 1);
@@ -1126,7 +1127,11 @@ static dep *dep_get_l(uint64_t h, bool create) {
     }
   }
   if (!create) return NULL;
-  dep *d = &g_dep[(unsigned)(mix64(h ^ 0xD1B54A32D192ED03ull) & (DEP_N - 1))]; /* evict: its edges are lost */
+  /* evict: the evicted task's edges are lost, so a search reaching it must be unsure
+   * (else a cycle through it would pass: a retry's result forwarding into its own
+   * attempt once the edge result -> attempt was evicted, say) */
+  dep *d = &g_dep[(unsigned)(mix64(h ^ 0xD1B54A32D192ED03ull) & (DEP_N - 1))];
+  if (d->h && d->n) bloom_add(g_bloom_deplost, d->h);
   d->h = h;
   d->n = 0;
   return d;
@@ -1164,6 +1169,7 @@ static bool dep_reaches_l(uint64_t from, uint64_t target) {
     uint64_t x = stack[--sp];
     if (!target && dep_never_l(x)) { r = true; break; }
     dep *d = dep_get_l(x, false);
+    if (!d && bloom_has(g_bloom_deplost, x)) { r = true; break; } /* evicted: unsure */
     if (!d) continue;
     if (d->n > DEP_E) { r = true; break; } /* lost edges: unsure */
     for (unsigned k = 0; k < d->n; k++) {
