@@ -1505,6 +1505,102 @@ static void ref09_race_set_result(void) { race_op(OP_SET_RESULT); }
 static void ref09_race_result(void) { race_op(OP_RESULT); }
 static void ref09_race_retain(void) { race_op(OP_RETAIN); }
 
+/* Three parties: tapir_source_set_from_task(s, t) on the test thread while thread B
+ * releases t's last handle and thread C releases s's last handle. In every order s's
+ * task completes: from t (here t's broken promise, once t's own source goes) when the
+ * call succeeded, with a broken promise when it failed. A failed call leaves no
+ * producer behind that would keep the task pending with nobody able to complete it. */
+typedef struct {
+  atomic_int round, arrived, done, quit;
+  const tapir_task *t;
+  const tapir_source *s;
+  unsigned jitter[3];
+} race3;
+
+typedef struct {
+  race3 *r;
+  int who; /* 1: releases t, 2: releases s */
+} race3_party;
+
+static void race3_arrive(race3 *r, int n) {
+  atomic_fetch_add(&r->arrived, 1);
+  for (unsigned i = 0; atomic_load(&r->arrived) < 3 * n; i++)
+    if (i > 20000) sched_yield();
+}
+
+static void *race3_body(void *arg) {
+  race3_party *p = (race3_party *)arg;
+  race3 *r = p->r;
+  for (int n = 1;; n++) {
+    for (unsigned i = 0; atomic_load(&r->round) < n; i++) {
+      if (atomic_load(&r->quit)) return NULL;
+      if (i > 20000) sched_yield();
+    }
+    race3_arrive(r, n);
+    spin(r->jitter[p->who]);
+    int32_t st = p->who == 1 ? (int32_t)tapir_task_release(r->t) : (int32_t)tapir_source_release(r->s);
+    CHECK_OK(st);
+    atomic_fetch_add(&r->done, 1);
+  }
+}
+
+static void ref09_set_from_task_racing_both_releases(void) {
+  int rounds = h_slow() ? 200 : 10000;
+  race3 *r = calloc(1, sizeof *r);
+  if (!r) return;
+  race3_party pb = {r, 1}, pc = {r, 2};
+  pthread_t b = h_spawn(race3_body, &pb), c = h_spawn(race3_body, &pc);
+  size_t live0 = h_live();
+  unsigned seed = 4242u;
+  int n_ok = 0, n_failed = 0, stuck = 0, bias = 0;
+  for (int n = 1; n <= rounds && !stuck; n++) {
+    const tapir_source *s2 = NULL, *s = NULL;
+    const tapir_task *t = NULL, *mine = NULL;
+    CHECK_OK(tapir_source_new(0, NULL, &s2));
+    CHECK_OK(tapir_source_task(s2, &t));
+    CHECK_OK(tapir_source_new(0, NULL, &s));
+    CHECK_OK(tapir_source_task(s, &mine));
+    r->t = t;
+    r->s = s;
+    /* the releases start `bias` spins after the call, so that they land inside it as
+     * often as around it: the bias follows the outcomes */
+    r->jitter[0] = 0;
+    for (int k = 1; k < 3; k++) r->jitter[k] = (unsigned)bias + lcg(&seed) % 200;
+    atomic_store(&r->round, n);
+    race3_arrive(r, n);
+    spin(r->jitter[0]);
+    int32_t st = tapir_source_set_from_task(s, t);
+    CHECKF(st == TAPIR_STATUS_OK || st == IH, "round %d: set_from_task returned %s", n, h_status_name(st));
+    if (st == TAPIR_STATUS_OK) {
+      n_ok++;
+      bias = bias > 10 ? bias - 10 : 0;
+    } else {
+      n_failed++;
+      bias += 10;
+    }
+    while (atomic_load(&r->done) < 2 * n) sched_yield();
+    CHECK_OK(tapir_source_release(s2)); /* t, if something still holds it, breaks its promise */
+    int32_t w = tapir_task_wait(mine, long_ms());
+    if (w == TAPIR_STATUS_TIMEOUT) {
+      stuck = 1;
+      h_fail(__FILE__, __LINE__, "round %d: set_from_task returned %s and the source's task never completed", n,
+             h_status_name(st));
+    } else {
+      CHECK_ST(w, TAPIR_STATUS_FAULTED);
+      CHECK_ST(first_error_code(mine), TAPIR_STATUS_BROKEN_PROMISE);
+    }
+    release_observed(mine);
+  }
+  atomic_store(&r->quit, 1);
+  h_join(b);
+  h_join(c);
+  free(r);
+  CHECK(h_wait_live(live0, long_ms()));
+  CHECKF(stuck || (n_ok > 0 && n_failed > 0), "the race went one way only (%d OK, %d INVALID_HANDLE): not exercised",
+         n_ok, n_failed);
+  printf("    set_from_task racing both releases: %d OK, %d INVALID_HANDLE (final bias %d)\n", n_ok, n_failed, bias);
+}
+
 /* ------------------------------------------------------------------- REF 10 */
 
 /* Completer threads: complete queued sources later, from threads of their own. */
@@ -1912,6 +2008,7 @@ void register_refmodel_tests(void) {
   REG(ref09_race_set_result);
   REG(ref09_race_result);
   REG(ref09_race_retain);
+  REG(ref09_set_from_task_racing_both_releases);
   REG(ref10_retry_on_fault_always_completes);
   REG(ref10_for_each_throttled_always_completes);
 }

@@ -64,3 +64,44 @@ pub fn set_from_task(source: Handle, task: Handle) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::status::Status;
+
+    /// The interleaving a racing caller can produce, made deterministic: set_from_task
+    /// has taken its producer reference, the source's last user handle goes (leaving the
+    /// promise to that producer), then registering on the task fails. The refused
+    /// forward must break the promise, or the task waits with nobody able to complete it.
+    #[test]
+    fn a_refused_forward_breaks_the_promise_its_producer_was_left() {
+        let source = ops::source_new(0, 0);
+        let task = ops::source_task(source).unwrap();
+        let target = SourceRef::producer_for(source).unwrap();
+        ops::source_release(source).unwrap();
+        assert_eq!(
+            ops::status(task).unwrap(),
+            None,
+            "the producer keeps it pending"
+        );
+        Continuation::internal(Action::Forward { target }).refuse();
+        assert_eq!(ops::status(task).unwrap(), Some(Final::Faulted));
+        let errors = ops::errors(task).unwrap();
+        assert_eq!(errors[0].data().code, Status::BrokenPromise.code());
+        ops::task_release(task).unwrap();
+    }
+
+    /// While the user still holds the source, a refused forward changes nothing.
+    #[test]
+    fn a_refused_forward_leaves_a_held_source_pending() {
+        let source = ops::source_new(0, 0);
+        let task = ops::source_task(source).unwrap();
+        let target = SourceRef::producer_for(source).unwrap();
+        Continuation::internal(Action::Forward { target }).refuse();
+        assert_eq!(ops::status(task).unwrap(), None);
+        ops::source_release(source).unwrap();
+        assert_eq!(ops::status(task).unwrap(), Some(Final::Faulted));
+        ops::task_release(task).unwrap();
+    }
+}

@@ -360,11 +360,17 @@ impl Continuation {
 impl Continuation {
     /// The registration failed: nothing runs, and the user data goes back to its owner
     /// (its destroy does not run); the library's parts are released.
+    ///
+    /// A forward's target is released as a producer that had its chance: the source's
+    /// last user handle may have been released while this registration was being made,
+    /// and that release left the promise to this producer; dropped silently, the task
+    /// would wait forever with nobody able to complete it.
     pub(crate) fn refuse(self) {
         match self.action {
             Action::Notify { data, .. } => data.give_back(),
             Action::Continue(mut c) => c.destroy = None,
-            Action::Forward { .. } | Action::Internal(_) => {}
+            Action::Forward { target } => target.finish(true),
+            Action::Internal(_) => {}
         }
     }
 }
