@@ -2725,7 +2725,8 @@ static void op_source_complete(void) {
     harg t = a_pick(K_TASK, -1, false);
     /* it would wait on itself; or it would wait on a task that may never complete, while
      * callbacks registered on it (maybe owning it) counted on its completing */
-    if (t.cls == AC_LIVE && !dep_claim(task, t.h)) {
+    /* a loose handle may be valid too: claimed like a live one */
+    if ((t.cls == AC_LIVE || t.cls == AC_LOOSE) && !dep_claim(task, t.h)) {
       a_done(&t);
       a_done(&a);
       return;
