@@ -910,6 +910,37 @@ static void model_unext(int kind, uint64_t h, bool back_to_model) {
   U();
 }
 
+static void acq_drop_l(int i, uint64_t h);
+static void release_ok(int kind, uint64_t h, const char *why);
+
+/* Releases a reference a record holds (ext). The model learns first, as op_release
+ * does it: a call pinning the handle then sees the release it raced (and judges
+ * loose), and until tapir's release has returned a pick from the graveyard is loose,
+ * since the handle still works. Learning after the release would leave a window in
+ * which a call on the dead handle is still judged live. */
+static void release_ext(int kind, uint64_t h, const char *why) {
+  L();
+  int i = s_find(h);
+  if (i < 0 || g_slots[i].ext <= 0) {
+    U();
+    failf("fuzzer model: no external %s reference %#" PRIx64 " to release", kname[kind], h);
+  }
+  slot *sl = &g_slots[i];
+  sl->ext--;
+  if (sl->refs == 0 && sl->ext == 0) {
+    if (sl->pins > 0) sl->dying = 1;
+    sl->rel_ep++;
+  }
+  sl->acq++;
+  sl->acq_ep++;
+  s_maybe_grave(i);
+  U();
+  release_ok(kind, h, why);
+  L();
+  acq_drop_l(i, h);
+  U();
+}
+
 /* Moves one model reference of slot i into a record (ext). */
 static bool m_take_l(int i, uint64_t h) {
   if (i < 0) return false;
@@ -1428,6 +1459,9 @@ static void release_ok(int kind, uint64_t h, const char *why) {
     failf("releasing a %s reference the fuzzer owns (%s) returned %s", kname[kind], why, stname(st));
 }
 
+/* A reference a record holds that is not in the model (kind | 0x100 in the list). */
+#define DEF_UNMODELED 0x100
+
 /* Releases what the deferred list holds: references dying records owned. */
 static void drain_deferred(int max) {
   for (int n = 0; n < max; n++) {
@@ -1439,12 +1473,10 @@ static void drain_deferred(int max) {
     dref d = g_def[--g_ndef];
     pthread_mutex_unlock(&g_dmu);
     LOG("deferred release %s %#" PRIx64, kname[d.kind & 0xFF], d.h);
-    release_ok(d.kind & 0xFF, d.h, "deferred");
-    if (!(d.kind & 0x100)) model_unext(d.kind & 0xFF, d.h, false);
+    if (d.kind & DEF_UNMODELED) release_ok(d.kind & 0xFF, d.h, "deferred");
+    else release_ext(d.kind & 0xFF, d.h, "deferred");
   }
 }
-/* A reference a record holds that is not in the model (kind | 0x100 in the list). */
-#define DEF_UNMODELED 0x100
 
 /* ================================================================ checks on what tapir hands back */
 
@@ -1759,8 +1791,7 @@ static void do_action(const rec *r, uint64_t lent_task, const char *fn) {
     for (int k = 0; k < 2; k++)
       if (r->own[k]) {
         LOG("%s releases its own %s %#" PRIx64, fn, kname[r->own_kind[k]], r->own[k]);
-        release_ok(r->own_kind[k], r->own[k], "owned by a callback");
-        model_unext(r->own_kind[k], r->own[k], false);
+        release_ext(r->own_kind[k], r->own[k], "owned by a callback");
       }
     /* the callback dropped its own last reference: the lent handle must still work */
     if (lent_task && fam_on(FAM_LENT)) check_lent_task(lent_task, fn, true);
@@ -1924,8 +1955,7 @@ static const tapir_error *cb_cancel(void *ud) {
     st = CALL(tapir_cancel_registration_unregister_wait(CR(r.own[1])));
     check_st("tapir_cancel_registration_unregister_wait (own, from inside)", st, D_BASE | S(ALREADY_COMPLETED),
              S(ALREADY_COMPLETED));
-    release_ok(K_CREG, r.own[1], "own cancel registration");
-    model_unext(K_CREG, r.own[1], false);
+    release_ext(K_CREG, r.own[1], "own cancel registration");
     r.own[1] = 0;
   }
   do_action(&r, 0, "cancel callback");
