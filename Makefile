@@ -73,11 +73,11 @@ SECONDS ?= 60
 fuzz:
 	$(MAKE) -C tests/fuzz run SECONDS=$(SECONDS)
 
-## fuzz-check: the fuzzer under ASan over fixed seeds at one fuzzer thread (about a minute)
+## fuzz-check: the fuzzer under ASan over fixed seeds at 1 and 2 fuzzer threads (about a minute)
 fuzz-check:
 	$(MAKE) -C tests/fuzz check
 
-## fuzz-check-mt: the same at 2 and 4 fuzzer threads (not in make test: open findings)
+## fuzz-check-mt: the same at 2 and 4 fuzzer threads (not in make test: a 4-thread finding is open)
 fuzz-check-mt:
 	$(MAKE) -C tests/fuzz check-mt
 
