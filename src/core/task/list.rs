@@ -692,6 +692,39 @@ pub(crate) fn notify_fast(
     }
 }
 
+/// Registers a library continuation, removably, on the task of a caller's task handle:
+/// [`register`] with `Want::Removable` for `Continuation::internal`, without building
+/// the owned continuation when the inline slot is free (a combinator registering on
+/// many inputs pays one compare-exchange per input). On INVALID_HANDLE nothing ran and
+/// the continuation was dropped.
+#[inline]
+pub(crate) fn register_internal(h: Handle, internal: Internal) -> Result<Placement> {
+    let cell = task_cell(h)?;
+    let g = h.generation();
+    let entry = (
+        internal.into_raw(),
+        TAG_INTERNAL | (EXECUTE_SYNCHRONOUSLY & FLAGS_MASK),
+    );
+    match slot::place(cell, |w| w.task_handle_valid(g), entry) {
+        Placed::Inline => Ok(Placement::First(h)),
+        Placed::Refused => {
+            drop(FirstEntry::from_raw(entry));
+            Err(Status::InvalidHandle)
+        }
+        // Taken slot, or completed: the general path (a node, or running it now with
+        // the handle lent as `register` does).
+        Placed::Occupied | Placed::Completed(_) => {
+            // SAFETY: the words were just made by `into_raw` and were not placed.
+            let internal = unsafe { Internal::from_raw(entry.0) };
+            let cont = Continuation::internal(Action::Internal(internal));
+            register(Target::User(h), cont, Want::Removable).map_err(|(s, cont)| {
+                drop(cont);
+                s
+            })
+        }
+    }
+}
+
 /// Where [`register_waker`] left a waker.
 pub(crate) enum WakerPlaced {
     /// In the task's inline slot: removable with `Placement::First` and the key.
