@@ -262,7 +262,7 @@ fn when_any_impl<T: 'static>(
     cancel: Option<&CancellationSource>,
 ) -> Task<usize> {
     let token = cancel.map(CancellationSource::token_ref);
-    match combinators::when_any(&handles(tasks), token) {
+    match combinators::when_any(handles(tasks), token) {
         Ok(h) => Task::from_handle(h),
         Err(s) => Task::from_error(Error::from_status(s)),
     }

@@ -268,7 +268,7 @@ pub unsafe extern "C" fn tapir_when_any(
         // SAFETY: forwarded caller guarantee.
         let list = try_core!(unsafe { inputs(tasks, count) });
         let cancel = try_core!(from_ptr(cancel_on_complete).map(TokenRef::retain_source).transpose());
-        out_task(task_out, try_core!(combinators::when_any(&list, cancel)))
+        out_task(task_out, try_core!(combinators::when_any(list, cancel)))
     }
 }
 

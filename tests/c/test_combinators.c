@@ -790,6 +790,115 @@ static void wy_cancel_on_complete(void) {
   h_release_cts(cs, tok);
 }
 
+/* Repeated when_any over the same long-lived inputs (completion order by when_any over
+ * the remaining set): each input carries at most the registration of the when_any in
+ * progress, never one per past round. */
+static void wy_repeated_over_same_inputs_bounded(void) {
+  enum { K = 64 };
+  int rounds = h_slow() ? 500 : 5000;
+  const tapir_source *s[K];
+  const tapir_task *in[K + 1];
+  for (int i = 0; i < K; i++) {
+    s[i] = h_source();
+    in[i] = h_task_of(s[i]);
+  }
+  size_t regs0 = tapir_debug_live_objects(TAPIR_OBJECT_KIND_REGISTRATION);
+  size_t most = 0;
+  for (int r = 0; r < rounds; r++) {
+    const tapir_source *si = h_source();
+    in[K] = h_task_of(si);
+    const tapir_task *a = NULL;
+    if (tapir_when_any(in, K + 1, NULL, &a) != TAPIR_STATUS_OK) {
+      h_fail(__FILE__, __LINE__, "when_any failed at round %d", r);
+      break;
+    }
+    for (int i = 0; i < K; i++) {
+      size_t c = tapir_debug_task_continuations(in[i]);
+      if (c > most) most = c;
+    }
+    CHECK_OK(tapir_source_set_result(si, NULL, NULL));
+    if (r % 500 == 0) CHECK_EQ(index_of(a), K);
+    CHECK_OK(tapir_task_release(a));
+    CHECK_OK(tapir_task_release(in[K]));
+    CHECK_OK(tapir_source_release(si));
+  }
+  CHECKF(most == 1, "an input carried %zu registrations during a round (want 1)", most);
+  for (int i = 0; i < K; i++)
+    CHECKF(tapir_debug_task_continuations(in[i]) == 0, "input %d kept %zu registrations", i,
+           tapir_debug_task_continuations(in[i]));
+  CHECK_EQ(tapir_debug_live_objects(TAPIR_OBJECT_KIND_REGISTRATION), regs0);
+  for (int i = 0; i < K; i++) {
+    CHECK_OK(tapir_source_set_result(s[i], NULL, NULL));
+    CHECK_OK(tapir_task_release(in[i]));
+    CHECK_OK(tapir_source_release(s[i]));
+  }
+}
+
+/* An invalid input after valid ones, one of them completed: the call fails, the
+ * registrations already made are gone, and nothing else happened (the cancel source is
+ * not canceled). An input already carrying a continuation takes the list path. */
+static void wy_invalid_input_leaves_nothing(void) {
+  const tapir_cancel_source *cs;
+  const tapir_cancel_token *tok;
+  if (!h_new_cts(&cs, &tok)) return;
+  const tapir_source *ps = h_source(), *qs = h_source();
+  const tapir_task *p = h_task_of(ps), *q = h_task_of(qs), *done = NULL;
+  h_counter mine;
+  h_counter_init(&mine);
+  REQUIRE_OK(tapir_task_on_complete(q, h_count_cb, &mine, h_count_destroy, h_sync(), NULL));
+  REQUIRE_OK(tapir_task_from_result(NULL, NULL, &done));
+  size_t live0 = h_live();
+  const tapir_task *a = NULL;
+  const tapir_task *bad[4] = {p, q, h_stale_task(), done};
+  CHECK_ST(tapir_when_any(bad, 4, cs, &a), TAPIR_STATUS_INVALID_HANDLE);
+  const tapir_task *bad2[4] = {p, q, done, h_stale_task()};
+  CHECK_ST(tapir_when_any(bad2, 4, cs, &a), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK(a == NULL);
+  CHECK_EQ(tapir_debug_task_continuations(p), 0);
+  CHECK_EQ(tapir_debug_task_continuations(q), 1);
+  CHECK(!tapir_cancel_token_is_canceled(tok));
+  CHECK(h_wait_live(live0, h_prompt_ms()));
+  CHECK_OK(tapir_source_set_result(ps, NULL, NULL));
+  CHECK_OK(tapir_source_set_result(qs, NULL, NULL));
+  CHECK_EQ(atomic_load(&mine.calls), 1);
+  CHECK_OK(tapir_task_release(p));
+  CHECK_OK(tapir_task_release(q));
+  CHECK_OK(tapir_task_release(done));
+  CHECK_OK(tapir_source_release(ps));
+  CHECK_OK(tapir_source_release(qs));
+  h_release_cts(cs, tok);
+}
+
+/* A large when_any: the middle input wins, every other input is left with nothing, and
+ * inputs that never complete keep nothing of it alive. */
+static void wy_large_middle_wins(void) {
+  enum { N = 20000 };
+  const tapir_source **s = malloc(sizeof *s * N);
+  const tapir_task **in = malloc(sizeof *in * N);
+  REQUIRE(s && in);
+  for (int i = 0; i < N; i++) {
+    s[i] = h_source();
+    in[i] = h_task_of(s[i]);
+  }
+  size_t live0 = h_live();
+  const tapir_task *a = NULL;
+  REQUIRE_OK(tapir_when_any(in, N, NULL, &a));
+  CHECK_EQ(tapir_debug_task_continuations(in[N - 1]), 1);
+  CHECK_OK(tapir_source_set_result(s[N / 2], NULL, NULL));
+  CHECK_EQ(h_settle(a), TAPIR_TASK_STATUS_SUCCEEDED);
+  CHECK_EQ(index_of(a), N / 2);
+  CHECK_OK(tapir_task_release(a));
+  for (int i = 0; i < N; i += 997)
+    CHECK_EQ(tapir_debug_task_continuations(in[i]), 0);
+  CHECK(h_wait_live(live0, h_prompt_ms()));
+  for (int i = 0; i < N; i++) {
+    CHECK_OK(tapir_task_release(in[i]));
+    CHECK_OK(tapir_source_release(s[i]));
+  }
+  free(s);
+  free(in);
+}
+
 typedef struct {
   atomic_int done;
   double at;
@@ -1467,6 +1576,9 @@ void register_combinator_tests(void) {
   REG(wy_pre_completed_first_in_input_order);
   REG(wy04_losers_registrations_removed);
   REG(wy_cancel_on_complete);
+  REG(wy_repeated_over_same_inputs_bounded);
+  REG(wy_invalid_input_leaves_nothing);
+  REG(wy_large_middle_wins);
   REG(wy06_timeout_idiom);
   REG(cb05_interleaved_completion_order);
   REG(cb01_retry_eventual_success);

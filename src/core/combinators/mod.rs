@@ -5,6 +5,7 @@
 
 pub(crate) mod factories;
 mod pins;
+mod race;
 pub(crate) mod run;
 pub(crate) mod unwrap;
 pub(crate) mod when_all;

@@ -692,6 +692,39 @@ pub(crate) fn notify_fast(
     }
 }
 
+/// Registers a library continuation, removably, on the task of a caller's task handle:
+/// [`register`] with `Want::Removable` for `Continuation::internal`, without building
+/// the owned continuation when the inline slot is free (a combinator registering on
+/// many inputs pays one compare-exchange per input). On INVALID_HANDLE nothing ran and
+/// the continuation was dropped.
+#[inline]
+pub(crate) fn register_internal(h: Handle, internal: Internal) -> Result<Placement> {
+    let cell = task_cell(h)?;
+    let g = h.generation();
+    let entry = (
+        internal.into_raw(),
+        TAG_INTERNAL | (EXECUTE_SYNCHRONOUSLY & FLAGS_MASK),
+    );
+    match slot::place(cell, |w| w.task_handle_valid(g), entry) {
+        Placed::Inline => Ok(Placement::First(h)),
+        Placed::Refused => {
+            drop(FirstEntry::from_raw(entry));
+            Err(Status::InvalidHandle)
+        }
+        // Taken slot, or completed: the general path (a node, or running it now with
+        // the handle lent as `register` does).
+        Placed::Occupied | Placed::Completed(_) => {
+            // SAFETY: the words were just made by `into_raw` and were not placed.
+            let internal = unsafe { Internal::from_raw(entry.0) };
+            let cont = Continuation::internal(Action::Internal(internal));
+            register(Target::User(h), cont, Want::Removable).map_err(|(s, cont)| {
+                drop(cont);
+                s
+            })
+        }
+    }
+}
+
 /// Where [`register_waker`] left a waker.
 pub(crate) enum WakerPlaced {
     /// In the task's inline slot: removable with `Placement::First` and the key.
@@ -758,6 +791,36 @@ impl Placement {
             Placement::Node(None, _) => false,
         }
     }
+
+    /// As [`remove`](Placement::remove) for a registration of `Continuation::internal`
+    /// (as [`register_internal`] makes), handing the library continuation back
+    /// instead of dropping it: a combinator that removes many registrations settles
+    /// what they held once, not per registration.
+    pub(crate) fn take_internal(self, key: (usize, usize)) -> Option<Internal> {
+        match self {
+            Placement::Ran | Placement::Node(None, _) => None,
+            Placement::First(h) => {
+                let cell = TASKS.get(h.index())?;
+                let raw = slot::remove(cell, h.generation(), |raw| is_internal_with(raw, key))?;
+                // SAFETY: `is_internal_with` checked that the entry is an INTERNAL one,
+                // whose words are `Internal::into_raw`'s; removed, it is ours alone.
+                Some(unsafe { Internal::from_raw(raw.0) })
+            }
+            Placement::Node(Some(n), _) => match take_node(&n)?.action {
+                Action::Internal(i) => Some(i),
+                other => {
+                    debug_assert!(false, "take_internal on a user registration");
+                    drop(other);
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// True when a raw slot entry is the library continuation with `key`.
+fn is_internal_with((words, meta): &slot::Raw, key: (usize, usize)) -> bool {
+    meta & TAG_MASK == TAG_INTERNAL && (words[1], words[2]) == key
 }
 
 /// Removes the inline entry of the task `h` names if it is the library continuation
@@ -766,9 +829,7 @@ fn remove_first(h: Handle, key: (usize, usize)) -> bool {
     let Some(cell) = TASKS.get(h.index()) else {
         return false;
     };
-    let ours =
-        |(words, meta): &slot::Raw| meta & TAG_MASK == TAG_INTERNAL && (words[1], words[2]) == key;
-    match slot::remove(cell, h.generation(), ours) {
+    match slot::remove(cell, h.generation(), |raw| is_internal_with(raw, key)) {
         // Discarded outside the lock: its drop runs now.
         Some(raw) => {
             drop(FirstEntry::from_raw(raw));
@@ -780,35 +841,38 @@ fn remove_first(h: Handle, key: (usize, usize)) -> bool {
 
 /// Removes a node's continuation if it is still linked in its pending antecedent.
 fn remove_node(n: &Ref<NodeCell>) -> bool {
+    // Dropped outside the lock: destroy runs now.
+    take_node(n).is_some()
+}
+
+/// Unlinks a node from its pending antecedent and hands back its continuation; None
+/// when it is no longer linked (it ran, runs, or was removed).
+fn take_node(n: &Ref<NodeCell>) -> Option<Continuation> {
     let node_cell = n.get();
-    let Some(ant) = Handle::from_bits(node_cell.antecedent.load(Ordering::Relaxed)) else {
-        return false;
-    };
-    let Some(cell) = TASKS.get(ant.index()) else {
-        return false;
-    };
+    let ant = Handle::from_bits(node_cell.antecedent.load(Ordering::Relaxed))?;
+    let cell = TASKS.get(ant.index())?;
     let g = ant.generation();
-    let Ok(w) = cell.word.lock(|w| {
-        if w.is_generation(g) && !w.is_completed() {
-            Ok(())
-        } else {
-            Err(Refusal::Stale)
-        }
-    }) else {
-        return false;
-    };
+    let w = cell
+        .word
+        .lock(|w| {
+            if w.is_generation(g) && !w.is_completed() {
+                Ok(())
+            } else {
+                Err(Refusal::Stale)
+            }
+        })
+        .ok()?;
     if !node_cell.linked.get_copy() {
         cell.word.store_held(w);
-        return false;
+        return None;
     }
     let index1 = n.handle(Kind::Registration).index() + 1;
     let empty = unlink(cell, index1);
     let cont = node_cell.take_cont();
     cell.word.store_held(if empty { w.clear(LIST) } else { w });
-    drop(cont); // destroy runs outside the lock
     // SAFETY: the list owned one internal reference on the node it just lost.
     drop(unsafe { Ref::<NodeCell>::adopt(index1 - 1) });
-    true
+    cont
 }
 
 /// How many continuations wait on the task of a valid handle (0 once it completed):
