@@ -24,6 +24,7 @@ pub(crate) mod lock;
 pub(crate) mod permits;
 #[cfg(not(loom))]
 pub mod progress;
+pub(crate) mod ring;
 #[cfg(not(loom))]
 pub(crate) mod rwlock;
 #[cfg(not(loom))]
