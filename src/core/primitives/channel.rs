@@ -55,6 +55,9 @@ use crate::core::status::{Result, Status};
 use crate::core::task::complete;
 use crate::core::task::outcome::Outcome;
 
+use crossbeam_utils::CachePadded;
+
+use super::gate::{Gate, Inside};
 use super::ring::{Pop, Refused, Ring};
 use super::waiters::{self, Armed, Ids, Queue, Wait, Wake, Withdraw};
 use crate::core::memory::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
@@ -103,16 +106,44 @@ struct Inner {
     disposed: bool,
 }
 
+/// The slot's type-stable part: the gates of the fast paths, one per end, so a
+/// producer and a consumer never write the same line to get in.
+#[derive(Default)]
+pub(crate) struct ChanFast {
+    writers: CachePadded<Gate>,
+    readers: CachePadded<Gate>,
+}
+
 prim_pool!(Channel, CHANNELS);
 
 impl Prim for Channel {
-    type Fast = ();
+    type Fast = ChanFast;
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &CHANNELS
     }
-    fn last_user_gone(&self, _fast: &()) {
+    fn last_user_gone(&self, fast: &ChanFast) {
+        fast.writers.close();
+        fast.readers.close();
         self.dispose();
     }
+    fn retire_fast(fast: &ChanFast) {
+        // The value is moved out next: no fast call may still be inside.
+        fast.writers.drain();
+        fast.readers.drain();
+    }
+}
+
+/// The channel behind `h` for a fast call of one end, counted in that end's gate
+/// (None: a stale or foreign handle, or a closed channel — take the slow path, which
+/// pins and so validates).
+#[inline]
+fn enter(h: Handle, writer: bool) -> Option<(Inside<'static>, &'static Channel)> {
+    let cell = cell::slot::<Channel>(h, KINDS)?;
+    let f = cell.fast();
+    let inside = Inside::enter(if writer { &f.writers } else { &f.readers }, h.generation())?;
+    // The gate is open from before the handle was published until `retire_fast`
+    // drains it, before the value is moved out: the value is there while we are inside.
+    Some((inside, cell.get()))
 }
 
 impl Drop for Channel {
@@ -276,7 +307,7 @@ pub fn new(capacity: Option<usize>, mode: FullMode) -> Handle {
         (Some(c), _) => Some(c.min(RING_MAX)),
         (None, _) => Some(RING_UNBOUNDED),
     };
-    cell::create(
+    cell::create_with(
         Kind::Channel,
         Channel {
             capacity,
@@ -292,6 +323,10 @@ pub fn new(capacity: Option<usize>, mode: FullMode) -> Handle {
                 writers: Queue::default(),
                 disposed: false,
             }),
+        },
+        |f, generation| {
+            f.writers.open(generation);
+            f.readers.open(generation);
         },
     )
 }
@@ -370,6 +405,17 @@ fn write_locked(c: &Channel, g: &mut Inner, item: UserData, wake: &mut Wake) -> 
 /// TryWrite: on error (FULL, QUEUE_COMPLETED, a bad handle) the item is the caller's
 /// again and its destroy does not run.
 pub fn try_write(h: Handle, item: UserData) -> Result<()> {
+    let item = match enter(h, true) {
+        Some((_inside, c)) => match write_fast(c, item) {
+            FastWrite::Done => return Ok(()),
+            FastWrite::Full(item) => {
+                item.give_back();
+                return Err(Status::Full);
+            }
+            FastWrite::Slow(item) => item,
+        },
+        None => item,
+    };
     let p = match cell::pin::<Channel>(h, KINDS) {
         Ok(p) => p,
         Err(s) => {
@@ -378,14 +424,6 @@ pub fn try_write(h: Handle, item: UserData) -> Result<()> {
         }
     };
     let c = p.get().get();
-    let item = match write_fast(c, item) {
-        FastWrite::Done => return Ok(()),
-        FastWrite::Full(item) => {
-            item.give_back();
-            return Err(Status::Full);
-        }
-        FastWrite::Slow(item) => item,
-    };
     let mut wake = Wake::default();
     let r = {
         let mut g = c.inner.lock();
@@ -420,6 +458,16 @@ pub fn write_async(
     timeout: Option<Duration>,
     token: Option<TokenRef>,
 ) -> Result<Handle> {
+    let item = match enter(h, true) {
+        Some((inside, c)) => match write_fast(c, item) {
+            FastWrite::Done => {
+                drop(inside);
+                return Ok(complete::new_completed(Outcome::value(1)));
+            }
+            FastWrite::Full(item) | FastWrite::Slow(item) => item,
+        },
+        None => item,
+    };
     let p = match cell::pin::<Channel>(h, KINDS) {
         Ok(p) => p,
         Err(s) => {
@@ -428,10 +476,6 @@ pub fn write_async(
         }
     };
     let c = p.get().get();
-    let item = match write_fast(c, item) {
-        FastWrite::Done => return Ok(complete::new_completed(Outcome::value(1))),
-        FastWrite::Full(item) | FastWrite::Slow(item) => item,
-    };
     let mut wake = Wake::default();
     let queued = {
         let mut g = c.inner.lock();
@@ -513,11 +557,13 @@ fn read_locked(c: &Channel, g: &mut Inner, park: bool) -> Read {
 
 /// TryRead: the oldest item (now the caller's), or why there is none.
 pub fn try_read(h: Handle) -> Result<Read> {
-    let p = cell::pin::<Channel>(h, KINDS)?;
-    let c = p.get().get();
-    if let Some(r) = read_fast(c) {
+    if let Some((_inside, c)) = enter(h, false)
+        && let Some(r) = read_fast(c)
+    {
         return Ok(r);
     }
+    let p = cell::pin::<Channel>(h, KINDS)?;
+    let c = p.get().get();
     let mut wake = Wake::default();
     let r = {
         let mut g = c.inner.lock();
@@ -555,15 +601,25 @@ fn wait_for(
     token: Option<TokenRef>,
     read: bool,
 ) -> Result<Handle> {
+    if let Some((inside, c)) = enter(h, false) {
+        let now = if read {
+            match read_fast(c) {
+                Some(Read::Item(item)) => Some(item_outcome(item)),
+                _ => None,
+            }
+        } else {
+            c.ring
+                .as_ref()
+                .is_some_and(|r| r.len() > 0)
+                .then(|| Outcome::value(1))
+        };
+        drop(inside);
+        if let Some(o) = now {
+            return Ok(complete::new_completed(o));
+        }
+    }
     let p = cell::pin::<Channel>(h, KINDS)?;
     let c = p.get().get();
-    if read {
-        if let Some(Read::Item(item)) = read_fast(c) {
-            return Ok(complete::new_completed(item_outcome(item)));
-        }
-    } else if c.ring.as_ref().is_some_and(|r| r.len() > 0) {
-        return Ok(complete::new_completed(Outcome::value(1)));
-    }
     let mut wake = Wake::default();
     let r = {
         let mut g = c.inner.lock();
