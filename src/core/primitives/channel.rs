@@ -546,10 +546,11 @@ fn read_locked(c: &Channel, g: &mut Inner, park: bool) -> Read {
         if g.completed.is_some() || g.disposed {
             return Read::Completed;
         }
-        if park && let Some(r) = &c.ring {
-            if !r.mark_tail_if_empty() {
-                continue; // a push landed first: take it
-            }
+        if park
+            && let Some(r) = &c.ring
+            && !r.mark_tail_if_empty()
+        {
+            continue; // a push landed first: take it
         }
         return Read::Empty;
     }
