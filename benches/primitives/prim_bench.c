@@ -4,11 +4,18 @@
  *   sem_async         wait_async(1) (available) + release task + signal ns/op
  *   chan_spsc         1 producer, 1 consumer, bounded channel (1024)    items/s
  *   chan_mpmc         4 producers x 4 consumers, bounded (1024)         items/s
+ *   chan_spsc_async   the same with write_async / read_async per item   items/s
+ *   chan_mpmc_async     (a task each, waited on), not try_* first
  *   cache_hit         get_async of a cached key + task release          ns/op
+ *
+ * chan_spsc and chan_mpmc use the form a program after throughput uses: try_write /
+ * try_read, and the async call (waited on) only when that fails (full or empty).
  *
  * Prints "name value unit" lines; run.sh pairs them with the peers' lines.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -66,12 +73,13 @@ static double sem_async(void) {
 typedef struct {
   const tapir_channel *c;
   long items;
+  int async_only; /* write_async / read_async for every item */
 } chan_arg;
 
 static void *producer(void *arg) {
   chan_arg *a = (chan_arg *)arg;
   for (long i = 0; i < a->items; i++) {
-    if (tapir_channel_try_write(a->c, (void *)(uintptr_t)(i + 1), NULL)) continue;
+    if (!a->async_only && tapir_channel_try_write(a->c, (void *)(uintptr_t)(i + 1), NULL)) continue;
     const tapir_task *t = NULL;
     tapir_channel_write_async(a->c, (void *)(uintptr_t)(i + 1), NULL, -1, NULL, &t);
     tapir_task_wait(t, -1);
@@ -85,7 +93,7 @@ static void *consumer(void *arg) {
   long got = 0;
   while (got < a->items) {
     void *item;
-    if (tapir_channel_try_read(a->c, &item, NULL)) {
+    if (!a->async_only && tapir_channel_try_read(a->c, &item, NULL)) {
       got++;
       continue;
     }
@@ -97,12 +105,12 @@ static void *consumer(void *arg) {
   return NULL;
 }
 
-static double chan_run(int producers, int consumers, long total) {
+static double chan_run(int producers, int consumers, long total, int async_only) {
   tapir_channel_options o = {sizeof o, TAPIR_CHANNEL_FULL_WAIT, 1024};
   const tapir_channel *c = NULL;
   tapir_channel_new(&o, &c);
   pthread_t p[8], q[8];
-  chan_arg pa = {c, total / producers}, qa = {c, total / consumers};
+  chan_arg pa = {c, total / producers, async_only}, qa = {c, total / consumers, async_only};
   double t0 = now_s();
   for (int i = 0; i < consumers; i++) pthread_create(&q[i], NULL, consumer, &qa);
   for (int i = 0; i < producers; i++) pthread_create(&p[i], NULL, producer, &pa);
@@ -113,8 +121,10 @@ static double chan_run(int producers, int consumers, long total) {
   return rate;
 }
 
-static double chan_spsc(void) { return -chan_run(1, 1, 4000000); }
-static double chan_mpmc(void) { return -chan_run(4, 4, 4000000); }
+static double chan_spsc(void) { return -chan_run(1, 1, 4000000, 0); }
+static double chan_mpmc(void) { return -chan_run(4, 4, 4000000, 0); }
+static double chan_spsc_async(void) { return -chan_run(1, 1, 2000000, 1); }
+static double chan_mpmc_async(void) { return -chan_run(4, 4, 2000000, 1); }
 
 static const tapir_task *factory(void *ud, const uint8_t *key, size_t len) {
   (void)ud;
@@ -146,6 +156,8 @@ int main(void) {
   printf("sem_async %.1f ns\n", best_of(5, sem_async));
   printf("chan_spsc %.2f Mitems/s\n", -best_of(3, chan_spsc) / 1e6);
   printf("chan_mpmc %.2f Mitems/s\n", -best_of(3, chan_mpmc) / 1e6);
+  printf("chan_spsc_async %.2f Mitems/s\n", -best_of(3, chan_spsc_async) / 1e6);
+  printf("chan_mpmc_async %.2f Mitems/s\n", -best_of(3, chan_mpmc_async) / 1e6);
   printf("cache_hit %.1f ns\n", best_of(5, cache_hit));
   tapir_shutdown();
   return 0;

@@ -15,6 +15,10 @@ if [ -x "$build/tokio_sync_bench" ]; then
   "$build/tokio_sync_bench" > "$out/tokio" || echo "tokio peer failed" > "$out/tokio.err"
 fi
 val() { [ -f "$out/$1" ] && awk -v k="$2" '$1 == k { print $2 }' "$out/$1"; }
+# The _async rows are tapir's channel with an async call per item; the peers have one
+# form each (Mono: blocking Add/Take, tokio: send().await / recv().await), so those
+# rows are compared with the same peer figures as chan_spsc / chan_mpmc.
+peer_key() { echo "${1%_async}"; }
 unit() { awk -v k="$1" '$1 == k { print $3 }' "$out/tapir"; }
 ratio() { # tapir peer unit
   [ -z "$2" ] && { echo "missing"; return; }
@@ -24,8 +28,9 @@ ratio() { # tapir peer unit
   esac
 }
 printf "%-16s %-22s %-22s %-8s %-22s %-8s\n" workload tapir "mono (.NET)" ratio "tokio::sync" ratio
-for k in sem_uncontended sem_async chan_spsc chan_mpmc cache_hit; do
-  u=$(unit "$k"); t=$(val tapir "$k"); d=$(val dotnet "$k"); o=$(val tokio "$k")
+for k in sem_uncontended sem_async chan_spsc chan_mpmc chan_spsc_async chan_mpmc_async cache_hit; do
+  pk=$(peer_key "$k")
+  u=$(unit "$k"); t=$(val tapir "$k"); d=$(val dotnet "$pk"); o=$(val tokio "$pk")
   printf "%-16s %-22s %-22s %-8s %-22s %-8s\n" "$k" "$t $u" "${d:-missing} $u" "$(ratio "$t" "$d" "$u")" \
     "${o:-missing} $u" "$(ratio "$t" "$o" "$u")"
 done

@@ -433,6 +433,138 @@ static bool stress_channel(void) {
   return true;
 }
 
+/* The channel's lock-free paths: 4 producers and 4 consumers move N items through a
+ * bounded ring (1024), a tiny one (4: full and empty all the time, so readers and
+ * writers park and race the fast paths), and an unbounded channel (past its ring the
+ * items spill under the mutex), with try_write / try_read first and the async forms
+ * when those fail, no timeouts: every item must be delivered exactly once, each
+ * producer's items in the order it wrote them (per consumer), and destroyed exactly
+ * once. Then items left in a released channel are destroyed once too. */
+enum { CF_THREADS = 4 };
+
+typedef struct {
+  const tapir_channel *ch;
+  long per_producer;
+  atomic_int next_producer, next_consumer;
+  atomic_uchar *delivered;
+  atomic_long destroyed;
+  atomic_long reads, out_of_order;
+} cf_ctx;
+
+static cf_ctx *cf_global;
+
+static void cf_destroy(void *p) {
+  (void)p;
+  atomic_fetch_add(&cf_global->destroyed, 1);
+}
+
+static void *cf_producer(void *arg) {
+  cf_ctx *c = (cf_ctx *)arg;
+  long p = atomic_fetch_add(&c->next_producer, 1);
+  for (long i = 0; i < c->per_producer; i++) {
+    uintptr_t id = (uintptr_t)(p * c->per_producer + i + 1);
+    if (tapir_channel_try_write(c->ch, (void *)id, cf_destroy)) continue;
+    const tapir_task *t = NULL;
+    if (tapir_channel_write_async(c->ch, (void *)id, cf_destroy, -1, NULL, &t) != TAPIR_STATUS_OK) {
+      h_fail(__FILE__, __LINE__, "write_async refused");
+      break;
+    }
+    CHECK_EQ(p_settled_value(t), 1);
+    tapir_task_release(t);
+  }
+  return NULL;
+}
+
+static void cf_got(cf_ctx *c, long *last, uintptr_t id) {
+  long p = (long)((id - 1) / (uintptr_t)c->per_producer);
+  long seq = (long)((id - 1) % (uintptr_t)c->per_producer);
+  if (seq <= last[p]) atomic_fetch_add(&c->out_of_order, 1);
+  last[p] = seq;
+  atomic_fetch_add(&c->delivered[id], 1);
+  atomic_fetch_add(&c->reads, 1);
+}
+
+static void *cf_consumer(void *arg) {
+  cf_ctx *c = (cf_ctx *)arg;
+  long last[CF_THREADS];
+  for (int i = 0; i < CF_THREADS; i++) last[i] = -1;
+  unsigned seed = (unsigned)atomic_fetch_add(&c->next_consumer, 1) + 1;
+  for (;;) {
+    void *item = NULL;
+    tapir_destroy_fn d = NULL;
+    if (rnd(&seed) % 8 != 0) {
+      if (tapir_channel_try_read(c->ch, &item, &d)) {
+        cf_got(c, last, (uintptr_t)item);
+        d(item);
+        continue;
+      }
+      if (tapir_last_status() == TAPIR_STATUS_QUEUE_COMPLETED) return NULL;
+    }
+    const tapir_task *t = NULL;
+    if (tapir_channel_read_async(c->ch, -1, NULL, &t) != TAPIR_STATUS_OK) return NULL;
+    tapir_task_wait(t, -1);
+    if (tapir_task_get_status(t) == TAPIR_TASK_STATUS_SUCCEEDED) {
+      cf_got(c, last, (uintptr_t)p_value(t));
+    } else {
+      CHECK_EQ(p_error_code(t), TAPIR_STATUS_QUEUE_COMPLETED);
+      tapir_task_release(t);
+      return NULL;
+    }
+    tapir_task_release(t); /* the task owned the item: its destroy runs here */
+  }
+}
+
+static bool cf_run(const char *name, size_t capacity) {
+  static cf_ctx c;
+  memset(&c, 0, sizeof c);
+  cf_global = &c;
+  c.per_producer = N / CF_THREADS;
+  long items = c.per_producer * CF_THREADS;
+  c.delivered = calloc((size_t)items + 1, 1);
+  tapir_channel_options o = {sizeof o, TAPIR_CHANNEL_FULL_WAIT, capacity};
+  if (tapir_channel_new(capacity ? &o : NULL, &c.ch) != TAPIR_STATUS_OK) return false;
+  pthread_t p[CF_THREADS], q[CF_THREADS];
+  for (int i = 0; i < CF_THREADS; i++) q[i] = h_spawn(cf_consumer, &c);
+  for (int i = 0; i < CF_THREADS; i++) p[i] = h_spawn(cf_producer, &c);
+  for (int i = 0; i < CF_THREADS; i++) h_join(p[i]);
+  CHECK_OK(tapir_channel_complete(c.ch, NULL));
+  for (int i = 0; i < CF_THREADS; i++) h_join(q[i]);
+  CHECK_EQ(tapir_channel_count(c.ch), 0);
+  CHECK_OK(tapir_channel_release(c.ch));
+  long once = 0, off = 0;
+  for (long id = 1; id <= items; id++) {
+    once += c.delivered[id] == 1;
+    off += c.delivered[id] != 1;
+  }
+  CHECK_EQ(off, 0);
+  CHECK_EQ(once, items);
+  CHECK_EQ(atomic_load(&c.reads), items);
+  CHECK_EQ(atomic_load(&c.out_of_order), 0);
+  CHECK_EQ(atomic_load(&c.destroyed), items);
+  printf("  channel fast paths (%s): %ld items delivered once, in order, destroyed once\n", name, once);
+  free(c.delivered);
+  return true;
+}
+
+static bool stress_channel_fast(void) {
+  bool ok = cf_run("capacity 1024", 1024) && cf_run("capacity 4", 4) && cf_run("unbounded", 0);
+  /* Items left in a channel when its last handle goes are destroyed once each. */
+  static cf_ctx c;
+  memset(&c, 0, sizeof c);
+  cf_global = &c;
+  for (size_t cap = 0; cap <= 2000; cap += 1000) {
+    atomic_store(&c.destroyed, 0);
+    tapir_channel_options o = {sizeof o, TAPIR_CHANNEL_FULL_WAIT, cap};
+    CHECK_OK(tapir_channel_new(cap ? &o : NULL, &c.ch));
+    for (uintptr_t i = 1; i <= 1500; i++) {
+      if (!tapir_channel_try_write(c.ch, (void *)i, cf_destroy)) CHECK_EQ(cap, 1000);
+    }
+    CHECK_OK(tapir_channel_release(c.ch));
+    CHECK_EQ(atomic_load(&c.destroyed), cap == 1000 ? 1000 : 1500);
+  }
+  return ok;
+}
+
 /* ---------------------------------------------------------------- cache */
 
 typedef struct {
@@ -509,6 +641,7 @@ int main(int argc, char **argv) {
   run("stress_barrier_countdown", stress_barrier_countdown, &passed, &failed);
   run("stress_locks", stress_locks, &passed, &failed);
   run("stress_channel", stress_channel, &passed, &failed);
+  run("stress_channel_fast", stress_channel_fast, &passed, &failed);
   run("stress_cache", stress_cache, &passed, &failed);
   tapir_shutdown();
   printf("%d passed, %d failed\n", passed, failed);

@@ -15,6 +15,32 @@
 //! `complete(error)`: writes are refused from then on; readers drain what is left, and
 //! then every read fails with the completion's error (TAPIR_STATUS_QUEUE_COMPLETED when
 //! completed without one), and `wait_to_read` answers 0 (or fails with that error).
+//!
+//! # The fast path
+//! The items live in a lock-free ring ([`Ring`], up to [`RING_MAX`] slots) and, past
+//! it, in a spill queue under the mutex (an unbounded channel, or one bounded above
+//! the ring; a DROP_NEWEST channel keeps every item there, since a ring cannot give
+//! up its newest item). While nobody waits, nothing is spilled and the channel is
+//! open, a write is one push on the ring and a read one pop, with no lock; the mutex
+//! is taken only where one of the rules above needs it. The ring's marks say when:
+//! - the tail is marked while readers or watchers wait (the ring is empty), writers
+//!   wait, items are spilled, or the channel is completed or disposed: every write
+//!   goes to the mutex, so a waiting reader gets the next item, and no item overtakes
+//!   a waiting writer's or a spilled one;
+//! - the head is marked while writers wait (the ring is full) or the channel is
+//!   disposed: every read goes to the mutex, so it refills the channel from the
+//!   oldest waiting writer.
+//!
+//! A reader or watcher parks only after marking the tail in the same step that finds
+//! the ring empty, and a writer only after marking the head in the same step that
+//! finds it full, so a fast operation racing a waiter's arrival either lands first
+//! (and the waiter finds it) or sees the mark (and serves the waiter under the mutex):
+//! no wakeup is lost. Marks change only under the mutex, and every locked section ends
+//! by recomputing them from the state it leaves ([`Channel::settle`]).
+//!
+//! Readers are served in the order they arrive, a fast reader arriving when it finds
+//! the head unmarked: one in flight then may take an item before a reader that parked
+//! after it started (and the same for writers); no item is lost or taken twice.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -29,10 +55,20 @@ use crate::core::status::{Result, Status};
 use crate::core::task::complete;
 use crate::core::task::outcome::Outcome;
 
+use crossbeam_utils::CachePadded;
+
+use super::gate::{Gate, Inside};
+use super::ring::{Pop, Refused, Ring};
 use super::waiters::{self, Armed, Ids, Queue, Wait, Wake, Withdraw};
 use crate::core::memory::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 
 const KINDS: &[Kind] = &[Kind::Channel];
+
+/// The most slots a channel's ring has (a bounded channel's ring has its capacity up
+/// to this many): 24 KiB of slots, allocated with the channel.
+pub(crate) const RING_MAX: usize = 1024;
+/// The ring of an unbounded channel (more items spill under the mutex).
+const RING_UNBOUNDED: usize = 256;
 
 /// What a bounded channel does with a write when it is full.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -50,11 +86,17 @@ pub enum FullMode {
 pub(crate) struct Channel {
     capacity: Option<usize>,
     mode: FullMode,
+    /// The lock-free part of the items (None: every item is in `Inner::spill`).
+    ring: Option<Ring<UserData>>,
+    /// The ring holds the whole capacity: a full ring is a full channel.
+    whole: bool,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
-    items: VecDeque<UserData>,
+    /// Items after the ring's (newer than all of them), in order. Non-empty only while
+    /// the ring's tail is marked.
+    spill: VecDeque<UserData>,
     /// None while open; Some(errors) once completed (empty: without an error).
     completed: Option<Vec<ErrorRef>>,
     ids: Ids,
@@ -64,16 +106,44 @@ struct Inner {
     disposed: bool,
 }
 
+/// The slot's type-stable part: the gates of the fast paths, one per end, so a
+/// producer and a consumer never write the same line to get in.
+#[derive(Default)]
+pub(crate) struct ChanFast {
+    writers: CachePadded<Gate>,
+    readers: CachePadded<Gate>,
+}
+
 prim_pool!(Channel, CHANNELS);
 
 impl Prim for Channel {
-    type Fast = ();
+    type Fast = ChanFast;
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &CHANNELS
     }
-    fn last_user_gone(&self, _fast: &()) {
+    fn last_user_gone(&self, fast: &ChanFast) {
+        fast.writers.close();
+        fast.readers.close();
         self.dispose();
     }
+    fn retire_fast(fast: &ChanFast) {
+        // The value is moved out next: no fast call may still be inside.
+        fast.writers.drain();
+        fast.readers.drain();
+    }
+}
+
+/// The channel behind `h` for a fast call of one end, counted in that end's gate
+/// (None: a stale or foreign handle, or a closed channel — take the slow path, which
+/// pins and so validates).
+#[inline]
+fn enter(h: Handle, writer: bool) -> Option<(Inside<'static>, &'static Channel)> {
+    let cell = cell::slot::<Channel>(h, KINDS)?;
+    let f = cell.fast();
+    let inside = Inside::enter(if writer { &f.writers } else { &f.readers }, h.generation())?;
+    // The gate is open from before the handle was published until `retire_fast`
+    // drains it, before the value is moved out: the value is there while we are inside.
+    Some((inside, cell.get()))
 }
 
 impl Drop for Channel {
@@ -111,6 +181,10 @@ impl Channel {
         {
             let mut g = self.inner.lock();
             g.disposed = true;
+            if let Some(r) = &self.ring {
+                // Marked first: no fast push can start after the ring is drained below.
+                r.set_marks(true, true);
+            }
             for e in g.readers.drain() {
                 wake.push(e.wait, waiters::disposed());
             }
@@ -121,42 +195,98 @@ impl Channel {
                 wake.push(e.wait, waiters::disposed());
                 wake.drop_later(Box::new(e.data));
             }
-            let items = std::mem::take(&mut g.items);
+            if let Some(r) = &self.ring {
+                while let Some(item) = r.pop_locked() {
+                    wake.drop_later(Box::new(item));
+                }
+            }
+            let items = std::mem::take(&mut g.spill);
             wake.drop_later(Box::new(items));
         }
         wake.finish(true);
     }
 
-    fn full(&self, g: &Inner) -> bool {
-        self.capacity.is_some_and(|c| g.items.len() >= c)
+    /// Items in the channel (pushes in flight count).
+    fn total(&self, g: &Inner) -> usize {
+        self.ring.as_ref().map_or(0, |r| r.len()) + g.spill.len()
     }
-}
 
-impl Inner {
-    /// A read took an item: the oldest waiting writer's item takes its place.
-    fn refill(&mut self, wake: &mut Wake) {
-        if let Some(e) = self.writers.pop_front() {
-            self.items.push_back(e.data);
-            wake.push(e.wait, Outcome::value(1));
+    fn full(&self, g: &Inner) -> bool {
+        self.capacity.is_some_and(|c| self.total(g) >= c)
+    }
+
+    fn mark_tail(&self) {
+        if let Some(r) = &self.ring {
+            let head = r.marked(false);
+            r.set_marks(head, true);
         }
     }
-    /// An item arrived in an empty channel: every watcher hears of it.
-    fn notify_watchers(&mut self, wake: &mut Wake) {
-        for e in self.watchers.drain() {
+
+    /// Moves spilled items into the ring while it has room (under the mutex).
+    fn shift(&self, g: &mut Inner) {
+        let Some(r) = &self.ring else { return };
+        while let Some(item) = g.spill.pop_front() {
+            if let Err(item) = r.push_locked(item) {
+                g.spill.push_front(item);
+                break;
+            }
+        }
+    }
+
+    /// Appends an item the channel has room for (under the mutex, spill shifted).
+    fn put_locked(&self, g: &mut Inner, item: UserData) {
+        let item = match &self.ring {
+            Some(r) if g.spill.is_empty() => match r.push_locked(item) {
+                Ok(()) => return,
+                Err(item) => item,
+            },
+            _ => item,
+        };
+        // Spilled items are newer than the ring's: fast pushes wait behind them.
+        self.mark_tail();
+        g.spill.push_back(item);
+    }
+
+    /// Ends every locked section that may have changed the items or the waiters: the
+    /// oldest waiting writers fill the room there is, watchers hear of items, and the
+    /// ring's marks are set from what is left (see the module docs).
+    fn settle(&self, g: &mut Inner, wake: &mut Wake) {
+        self.shift(g);
+        while !g.writers.is_empty() && !self.full(g) {
+            let e = g.writers.pop_front().expect("a waiting writer");
+            self.put_locked(g, e.data);
             wake.push(e.wait, Outcome::value(1));
+        }
+        if !g.watchers.is_empty() && self.total(g) > 0 {
+            for e in g.watchers.drain() {
+                wake.push(e.wait, Outcome::value(1));
+            }
+        }
+        if let Some(r) = &self.ring {
+            let head = g.disposed || !g.writers.is_empty();
+            let tail = head
+                || g.completed.is_some()
+                || !g.readers.is_empty()
+                || !g.watchers.is_empty()
+                || !g.spill.is_empty();
+            r.set_marks(head, tail);
         }
     }
 }
 
 impl Withdraw for Channel {
     fn withdraw(me: &PrimRef<Self>, id: u64, wake: &mut Wake) -> Option<Wait> {
-        let mut g = me.get().get().inner.lock();
-        if let Some(e) = g.readers.remove(id).or_else(|| g.watchers.remove(id)) {
-            return Some(e.wait);
-        }
-        let e = g.writers.remove(id)?;
-        wake.drop_later(Box::new(e.data));
-        Some(e.wait)
+        let c = me.get().get();
+        let mut g = c.inner.lock();
+        let wait = if let Some(e) = g.readers.remove(id).or_else(|| g.watchers.remove(id)) {
+            e.wait
+        } else {
+            let e = g.writers.remove(id)?;
+            wake.drop_later(Box::new(e.data));
+            e.wait
+        };
+        c.settle(&mut g, wake);
+        Some(wait)
     }
     fn attach(&self, id: u64, armed: Armed) -> Option<Armed> {
         let mut g = self.inner.lock();
@@ -172,13 +302,20 @@ impl Withdraw for Channel {
 
 /// A channel of `capacity` items (None: unbounded) (+1 handle).
 pub fn new(capacity: Option<usize>, mode: FullMode) -> Handle {
-    cell::create(
+    let slots = match (capacity, mode) {
+        (Some(_), FullMode::DropNewest) => None,
+        (Some(c), _) => Some(c.min(RING_MAX)),
+        (None, _) => Some(RING_UNBOUNDED),
+    };
+    cell::create_with(
         Kind::Channel,
         Channel {
             capacity,
             mode,
+            ring: slots.map(Ring::new),
+            whole: capacity.is_some() && capacity == slots,
             inner: Mutex::new(Inner {
-                items: VecDeque::new(),
+                spill: VecDeque::new(),
                 completed: None,
                 ids: Ids::default(),
                 readers: Queue::default(),
@@ -187,32 +324,74 @@ pub fn new(capacity: Option<usize>, mode: FullMode) -> Handle {
                 disposed: false,
             }),
         },
+        |f, generation| {
+            f.writers.open(generation);
+            f.readers.open(generation);
+        },
     )
 }
 
 /// What a write did with its item.
 enum Wrote {
     Done,
-    /// Full in WAIT mode: the item comes back.
+    /// Full in WAIT mode: the item comes back (the ring's head is marked; the caller
+    /// parks the writer or settles).
     Full(UserData),
 }
 
+/// What a lock-free write did.
+enum FastWrite {
+    Done,
+    /// Full in WAIT mode, and the ring is the whole channel.
+    Full(UserData),
+    /// To the mutex.
+    Slow(UserData),
+}
+
+fn write_fast(c: &Channel, item: UserData) -> FastWrite {
+    let Some(r) = &c.ring else {
+        return FastWrite::Slow(item);
+    };
+    match r.push(item) {
+        Ok(()) => FastWrite::Done,
+        Err((Refused::Full, item)) if c.whole && c.mode == FullMode::Wait => FastWrite::Full(item),
+        Err((_, item)) => FastWrite::Slow(item),
+    }
+}
+
 /// Writes under the lock (the channel is open): to a waiting reader, into the channel,
-/// or by the full mode.
+/// or by the full mode. The caller settles.
 fn write_locked(c: &Channel, g: &mut Inner, item: UserData, wake: &mut Wake) -> Wrote {
     if let Some(e) = g.readers.pop_front() {
+        // Readers wait only while the channel is empty: this is the next item.
         wake.push(e.wait, item_outcome(item));
         return Wrote::Done;
     }
-    if c.full(g) {
+    // Fast writes wait while this one decides, so a full channel stays full.
+    c.mark_tail();
+    loop {
+        c.shift(g);
+        if !c.full(g) {
+            c.put_locked(g, item);
+            return Wrote::Done;
+        }
+        // Full: marking the head (in the step that sees the ring full) stops fast
+        // reads too, so the items stay as they are; a read in between: look again.
+        if let Some(r) = &c.ring
+            && c.mode != FullMode::DropWrite
+            && !r.mark_head_if_full()
+        {
+            continue;
+        }
         match c.mode {
             FullMode::Wait => return Wrote::Full(item),
             FullMode::DropOldest => {
-                let old = g.items.pop_front().expect("a full channel has items");
-                wake.drop_later(Box::new(old));
+                let old = c.ring.as_ref().and_then(|r| r.pop_locked());
+                let old = old.or_else(|| g.spill.pop_front());
+                wake.drop_later(Box::new(old.expect("a full channel has items")));
             }
             FullMode::DropNewest => {
-                let old = g.items.pop_back().expect("a full channel has items");
+                let old = g.spill.pop_back().expect("a full channel has items");
                 wake.drop_later(Box::new(old));
             }
             FullMode::DropWrite => {
@@ -221,16 +400,22 @@ fn write_locked(c: &Channel, g: &mut Inner, item: UserData, wake: &mut Wake) -> 
             }
         }
     }
-    g.items.push_back(item);
-    if g.items.len() == 1 {
-        g.notify_watchers(wake);
-    }
-    Wrote::Done
 }
 
 /// TryWrite: on error (FULL, QUEUE_COMPLETED, a bad handle) the item is the caller's
 /// again and its destroy does not run.
 pub fn try_write(h: Handle, item: UserData) -> Result<()> {
+    let item = match enter(h, true) {
+        Some((_inside, c)) => match write_fast(c, item) {
+            FastWrite::Done => return Ok(()),
+            FastWrite::Full(item) => {
+                item.give_back();
+                return Err(Status::Full);
+            }
+            FastWrite::Slow(item) => item,
+        },
+        None => item,
+    };
     let p = match cell::pin::<Channel>(h, KINDS) {
         Ok(p) => p,
         Err(s) => {
@@ -242,14 +427,16 @@ pub fn try_write(h: Handle, item: UserData) -> Result<()> {
     let mut wake = Wake::default();
     let r = {
         let mut g = c.inner.lock();
-        if g.completed.is_some() || g.disposed {
+        let r = if g.completed.is_some() || g.disposed {
             Err((Status::QueueCompleted, item))
         } else {
             match write_locked(c, &mut g, item, &mut wake) {
                 Wrote::Done => Ok(()),
                 Wrote::Full(item) => Err((Status::Full, item)),
             }
-        }
+        };
+        c.settle(&mut g, &mut wake);
+        r
     };
     drop(p);
     wake.finish(true);
@@ -271,6 +458,16 @@ pub fn write_async(
     timeout: Option<Duration>,
     token: Option<TokenRef>,
 ) -> Result<Handle> {
+    let item = match enter(h, true) {
+        Some((inside, c)) => match write_fast(c, item) {
+            FastWrite::Done => {
+                drop(inside);
+                return Ok(complete::new_completed(Outcome::value(1)));
+            }
+            FastWrite::Full(item) | FastWrite::Slow(item) => item,
+        },
+        None => item,
+    };
     let p = match cell::pin::<Channel>(h, KINDS) {
         Ok(p) => p,
         Err(s) => {
@@ -287,7 +484,7 @@ pub fn write_async(
             item.give_back();
             return Err(Status::QueueCompleted);
         }
-        match write_locked(c, &mut g, item, &mut wake) {
+        let queued = match write_locked(c, &mut g, item, &mut wake) {
             Wrote::Done => None,
             Wrote::Full(item) => {
                 if let Some(t) = token.as_ref().filter(|t| t.is_canceled()) {
@@ -304,7 +501,9 @@ pub fn write_async(
                     Some(Ok((out, id)))
                 }
             }
-        }
+        };
+        c.settle(&mut g, &mut wake);
+        queued
     };
     wake.finish(true);
     match queued {
@@ -325,23 +524,54 @@ pub enum Read {
     Completed,
 }
 
-fn read_locked(g: &mut Inner, wake: &mut Wake) -> Read {
-    if let Some(item) = g.items.pop_front() {
-        g.refill(wake);
-        return Read::Item(item);
+/// What a lock-free read found: an item, an empty open channel (Some(Empty)), or
+/// None: to the mutex.
+fn read_fast(c: &Channel) -> Option<Read> {
+    match c.ring.as_ref()?.pop() {
+        Pop::Item(item) => Some(Read::Item(item)),
+        Pop::Empty { tail_marked: false } => Some(Read::Empty),
+        Pop::Empty { tail_marked: true } | Pop::Marked => None,
     }
-    if g.completed.is_some() || g.disposed {
-        Read::Completed
-    } else {
-        Read::Empty
+}
+
+/// Reads under the lock: the oldest item, or why there is none. With `park`, an empty
+/// answer has marked the ring's tail in the step that found it empty (the caller parks
+/// a waiter before unlocking). The caller settles.
+fn read_locked(c: &Channel, g: &mut Inner, park: bool) -> Read {
+    loop {
+        let item = c.ring.as_ref().and_then(|r| r.pop_locked());
+        if let Some(item) = item.or_else(|| g.spill.pop_front()) {
+            return Read::Item(item);
+        }
+        if g.completed.is_some() || g.disposed {
+            return Read::Completed;
+        }
+        if park
+            && let Some(r) = &c.ring
+            && !r.mark_tail_if_empty()
+        {
+            continue; // a push landed first: take it
+        }
+        return Read::Empty;
     }
 }
 
 /// TryRead: the oldest item (now the caller's), or why there is none.
 pub fn try_read(h: Handle) -> Result<Read> {
+    if let Some((_inside, c)) = enter(h, false)
+        && let Some(r) = read_fast(c)
+    {
+        return Ok(r);
+    }
     let p = cell::pin::<Channel>(h, KINDS)?;
+    let c = p.get().get();
     let mut wake = Wake::default();
-    let r = read_locked(&mut p.get().get().inner.lock(), &mut wake);
+    let r = {
+        let mut g = c.inner.lock();
+        let r = read_locked(c, &mut g, false);
+        c.settle(&mut g, &mut wake);
+        r
+    };
     drop(p);
     wake.finish(true);
     Ok(r)
@@ -372,24 +602,46 @@ fn wait_for(
     token: Option<TokenRef>,
     read: bool,
 ) -> Result<Handle> {
+    if let Some((inside, c)) = enter(h, false) {
+        let now = if read {
+            match read_fast(c) {
+                Some(Read::Item(item)) => Some(item_outcome(item)),
+                _ => None,
+            }
+        } else {
+            c.ring
+                .as_ref()
+                .is_some_and(|r| r.len() > 0)
+                .then(|| Outcome::value(1))
+        };
+        drop(inside);
+        if let Some(o) = now {
+            return Ok(complete::new_completed(o));
+        }
+    }
     let p = cell::pin::<Channel>(h, KINDS)?;
+    let c = p.get().get();
     let mut wake = Wake::default();
     let r = {
-        let mut g = p.get().get().inner.lock();
+        let mut g = c.inner.lock();
         let now = if read {
-            match read_locked(&mut g, &mut wake) {
+            match read_locked(c, &mut g, true) {
                 Read::Item(item) => Some(item_outcome(item)),
                 Read::Completed => Some(closed(&g, true)),
                 Read::Empty => None,
             }
-        } else if !g.items.is_empty() {
-            Some(Outcome::value(1))
-        } else if g.completed.is_some() || g.disposed {
-            Some(closed(&g, false))
         } else {
-            None
+            loop {
+                if c.total(&g) > 0 {
+                    break Some(Outcome::value(1));
+                } else if g.completed.is_some() || g.disposed {
+                    break Some(closed(&g, false));
+                } else if c.ring.as_ref().is_none_or(|r| r.mark_tail_if_empty()) {
+                    break None;
+                }
+            }
         };
-        match now {
+        let r = match now {
             Some(o) => Err(o),
             None => {
                 if let Some(t) = token.as_ref().filter(|t| t.is_canceled()) {
@@ -407,7 +659,9 @@ fn wait_for(
                     Ok((out, id))
                 }
             }
-        }
+        };
+        c.settle(&mut g, &mut wake);
+        r
     };
     wake.finish(true);
     match r {
@@ -437,19 +691,23 @@ fn closed(g: &Inner, read: bool) -> Outcome {
 /// ALREADY_COMPLETED (nothing changes) for a second completion.
 pub fn complete(h: Handle, error: Option<ErrorRef>) -> Result<()> {
     let p = cell::pin::<Channel>(h, KINDS)?;
+    let c = p.get().get();
     let mut wake = Wake::default();
     {
-        let mut g = p.get().get().inner.lock();
+        let mut g = c.inner.lock();
         if g.completed.is_some() {
             return Err(Status::AlreadyCompleted);
         }
         let errors: Vec<ErrorRef> = error.into_iter().collect();
         g.completed = Some(errors);
+        // Marked now: a fast write that has not moved the tail yet is refused (one that
+        // has is in the channel, before the completion).
+        c.mark_tail();
         for e in g.writers.drain() {
             wake.push(e.wait, completed_writer());
             wake.drop_later(Box::new(e.data));
         }
-        if g.items.is_empty() {
+        if c.total(&g) == 0 {
             let readers: Vec<_> = g.readers.drain().collect();
             let watchers: Vec<_> = g.watchers.drain().collect();
             for e in readers {
@@ -459,6 +717,7 @@ pub fn complete(h: Handle, error: Option<ErrorRef>) -> Result<()> {
                 wake.push(e.wait, closed(&g, false));
             }
         }
+        c.settle(&mut g, &mut wake);
     }
     drop(p);
     wake.finish(true);
@@ -468,8 +727,9 @@ pub fn complete(h: Handle, error: Option<ErrorRef>) -> Result<()> {
 /// Items in the channel now, and whether it was completed.
 pub fn state(h: Handle) -> Result<(usize, bool)> {
     let p = cell::pin::<Channel>(h, KINDS)?;
-    let g = p.get().get().inner.lock();
-    Ok((g.items.len(), g.completed.is_some()))
+    let c = p.get().get();
+    let g = c.inner.lock();
+    Ok((c.total(&g), g.completed.is_some()))
 }
 
 pub fn retain(h: Handle) -> Result<()> {

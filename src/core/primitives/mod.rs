@@ -17,6 +17,7 @@ pub(crate) mod channel;
 pub(crate) mod countdown;
 #[cfg(not(loom))]
 pub(crate) mod event;
+pub(crate) mod gate;
 #[cfg(not(loom))]
 pub(crate) mod guard;
 #[cfg(not(loom))]
@@ -24,6 +25,7 @@ pub(crate) mod lock;
 pub(crate) mod permits;
 #[cfg(not(loom))]
 pub mod progress;
+pub(crate) mod ring;
 #[cfg(not(loom))]
 pub(crate) mod rwlock;
 #[cfg(not(loom))]
