@@ -1596,7 +1596,8 @@ static void ref09_set_from_task_racing_both_releases(void) {
   h_join(c);
   free(r);
   CHECK(h_wait_live(live0, long_ms()));
-  CHECKF(stuck || (n_ok > 0 && n_failed > 0), "the race went one way only (%d OK, %d INVALID_HANDLE): not exercised",
+  /* under valgrind threads barely overlap: the race is exercised only natively */
+  CHECKF(stuck || h_slow() || (n_ok > 0 && n_failed > 0), "the race went one way only (%d OK, %d INVALID_HANDLE): not exercised",
          n_ok, n_failed);
   printf("    set_from_task racing both releases: %d OK, %d INVALID_HANDLE (final bias %d)\n", n_ok, n_failed, bias);
 }
