@@ -1234,13 +1234,15 @@ static void spin(unsigned n) {
   }
 }
 
-/* Spins (yielding only after a while, in case the other thread is not running)
- * until both threads have arrived for round n. */
-static void race_arrive(race *r, int n) {
-  atomic_fetch_add(&r->arrived, 1);
-  for (unsigned i = 0; atomic_load(&r->arrived) < 2 * n; i++)
+/* Spins (yielding only after a while, in case another thread is not running) until
+ * all `parties` threads have arrived for round n. */
+static void arrive(atomic_int *arrived, int parties, int n) {
+  atomic_fetch_add(arrived, 1);
+  for (unsigned i = 0; atomic_load(arrived) < parties * n; i++)
     if (i > 20000) sched_yield();
 }
+
+static void race_arrive(race *r, int n) { arrive(&r->arrived, 2, n); }
 
 static void *race_b_body(void *arg) {
   race *r = (race *)arg;
@@ -1522,11 +1524,7 @@ typedef struct {
   int who; /* 1: releases t, 2: releases s */
 } race3_party;
 
-static void race3_arrive(race3 *r, int n) {
-  atomic_fetch_add(&r->arrived, 1);
-  for (unsigned i = 0; atomic_load(&r->arrived) < 3 * n; i++)
-    if (i > 20000) sched_yield();
-}
+static void race3_arrive(race3 *r, int n) { arrive(&r->arrived, 3, n); }
 
 static void *race3_body(void *arg) {
   race3_party *p = (race3_party *)arg;

@@ -513,7 +513,7 @@ static void defer_release(int kind, uint64_t h) {
 
 /* Hands a registration's outcome to the ledger, right after the registering call
  * returned. A failed call must have had no effect: no callback, no destroy. */
-static void model_unext(int kind, uint64_t h, bool back_to_model);
+static void model_unext(int kind, uint64_t h);
 
 static void rec_settle(uint32_t i, bool ok, const char *fn, int32_t st) {
   uint64_t give[2] = {0, 0};
@@ -542,7 +542,7 @@ static void rec_settle(uint32_t i, bool ok, const char *fn, int32_t st) {
   }
   pthread_mutex_unlock(&g_lmu);
   for (int k = 0; k < 2; k++)
-    if (give[k]) model_unext(gk[k], give[k], true);
+    if (give[k]) model_unext(gk[k], give[k]);
 }
 
 static void factory_ext_release(void *ext); /* lock g_lmu held */
@@ -891,22 +891,17 @@ static int m_add(int kind, uint64_t h, int sub, int lent) {
   return i;
 }
 
-/* A reference held outside the model (by a record) comes back, or goes away. */
-static void model_unext(int kind, uint64_t h, bool back_to_model) {
+/* A reference held outside the model (by a record) comes back to the model (one that
+ * goes away is released with release_ext). */
+static void model_unext(int kind, uint64_t h) {
   L();
   int i = s_find(h);
   if (i < 0 || g_slots[i].ext <= 0) {
     U();
     failf("fuzzer model: no external %s reference %#" PRIx64 " to return", kname[kind], h);
   }
-  slot *sl = &g_slots[i];
-  sl->ext--;
-  if (back_to_model) sl->refs++;
-  else if (sl->refs == 0 && sl->ext == 0 && sl->pins > 0) {
-    /* the last reference went while another call has the handle pinned */
-    sl->dying = 1;
-    sl->rel_ep++;
-  } else s_maybe_grave(i);
+  g_slots[i].ext--;
+  g_slots[i].refs++;
   U();
 }
 
@@ -1806,7 +1801,7 @@ static void do_action(const rec *r, uint64_t lent_task, const char *fn) {
   }
   /* references the callback owns and did not release above go back to the model */
   for (int k = 0; k < 2; k++)
-    if (r->own[k]) model_unext(r->own_kind[k], r->own[k], true);
+    if (r->own[k]) model_unext(r->own_kind[k], r->own[k]);
 }
 
 static void cb_on_complete(void *ud, const tapir_task *t) {
@@ -4010,7 +4005,7 @@ static void op_register(void) {
       rr->own_kind[1] = K_CREG;
     }
     pthread_mutex_unlock(&g_lmu);
-    if (!stored) model_unext(K_CREG, again, true);
+    if (!stored) model_unext(K_CREG, again);
   }
 }
 

@@ -852,16 +852,7 @@ fn take_node(n: &Ref<NodeCell>) -> Option<Continuation> {
     let ant = Handle::from_bits(node_cell.antecedent.load(Ordering::Relaxed))?;
     let cell = TASKS.get(ant.index())?;
     let g = ant.generation();
-    let w = cell
-        .word
-        .lock(|w| {
-            if w.is_generation(g) && !w.is_completed() {
-                Ok(())
-            } else {
-                Err(Refusal::Stale)
-            }
-        })
-        .ok()?;
+    let w = cell.word.lock_pending(g)?;
     if !node_cell.linked.get_copy() {
         cell.word.store_held(w);
         return None;

@@ -100,16 +100,7 @@ pub(crate) fn detach(
 
 /// Removes the entry of a pending task of `generation` if `ours` recognizes it.
 pub(crate) fn remove(cell: &TaskCell, generation: u32, ours: impl Fn(&Raw) -> bool) -> Option<Raw> {
-    let w = cell
-        .word
-        .lock(|w| {
-            if w.is_generation(generation) && !w.is_completed() {
-                Ok(())
-            } else {
-                Err(Refusal::Stale)
-            }
-        })
-        .ok()?;
+    let w = cell.word.lock_pending(generation)?;
     let entry = w.has(FIRST).then(|| read(cell)).filter(|raw| ours(raw));
     cell.word
         .store_held(if entry.is_some() { w.clear(FIRST) } else { w });

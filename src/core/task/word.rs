@@ -307,6 +307,19 @@ impl TaskWord {
         .map(|(w, ())| w)
     }
 
+    /// Locks the word of a task of `generation` that has not completed; None when the
+    /// slot holds another object or the task has completed.
+    pub(crate) fn lock_pending(&self, generation: u32) -> Option<Snapshot> {
+        self.lock(|w| {
+            if w.is_generation(generation) && !w.is_completed() {
+                Ok(())
+            } else {
+                Err(Refusal::Stale)
+            }
+        })
+        .ok()
+    }
+
     /// Adds a task handle reference for a caller with a valid task handle.
     pub(crate) fn retain_user(&self, generation: u32) -> Result<(), Refusal> {
         // Relaxed: a new reference orders nothing (the caller's handle keeps the task).
