@@ -1981,6 +1981,25 @@ void tapir_debug_track_tasks(bool on);
 size_t tapir_debug_report_pending(FILE *out);
 
 /**
+ * Writes the report of every live task to `out` (NULL: writes nothing) and returns
+ * how many there are: one line each with its id, its status (pending, succeeded,
+ * faulted, canceled), how many task handles are outstanding, how many sources (source
+ * handles, and the library's own producers: the continuation that will complete a
+ * continuation's task counts as one), whether the library otherwise holds it (a
+ * registration, a combinator or a forward that has not finished with it), and its
+ * creation number, age and name as in
+ * tapir_debug_report_pending. After a program has released everything, a task
+ * still listed is a leak, and the handle counts say whose. Same cost and caveat as
+ * tapir_debug_report_pending.
+ *
+ * Threading: any thread. Blocking: writes to `out`.
+ *
+ * # Safety
+ * `out` must be NULL or an open, writable `FILE`.
+ */
+size_t tapir_debug_report_live(FILE *out);
+
+/**
  * Makes tapir_shutdown write the pending-task report (as tapir_debug_report_pending)
  * to `out` when tasks are still pending after its threads have stopped; NULL turns
  * it off.

@@ -190,16 +190,17 @@ static void names_are_set_read_replaced_and_removed(void) {
 }
 
 /* The report's text, written to a temporary file. */
-static size_t report(char *text, size_t size) {
+static size_t report_with(size_t (*write_report)(FILE *), char *text, size_t size) {
   FILE *f = tmpfile();
   if (!f) return (size_t)-1;
-  size_t n = tapir_debug_report_pending(f);
+  size_t n = write_report(f);
   rewind(f);
   size_t len = fread(text, 1, size - 1, f);
   text[len] = '\0';
   fclose(f);
   return n;
 }
+static size_t report(char *text, size_t size) { return report_with(tapir_debug_report_pending, text, size); }
 
 static void the_report_lists_pending_tasks_oldest_first_with_names(void) {
   static char text[1 << 16];
@@ -234,6 +235,72 @@ static void the_report_lists_pending_tasks_oldest_first_with_names(void) {
   CHECK_EQ(tapir_debug_report_pending(NULL), base);
 }
 
+static void complete_next(void *ud, const tapir_task *antecedent, const tapir_source *next) {
+  (void)ud;
+  (void)antecedent;
+  tapir_source_set_result(next, NULL, NULL);
+}
+
+/* The line of the report about task `t`, copied into `line` ("" when it is not listed). */
+static const char *line_of(const char *text, const tapir_task *t, char *line, size_t size) {
+  char id[40];
+  snprintf(id, sizeof id, "task %#" PRIx64 " ", tapir_task_id(t));
+  const char *p = strstr(text, id);
+  size_t n = 0;
+  if (p)
+    while (p[n] && p[n] != '\n' && n + 1 < size) n++;
+  memcpy(line, p ? p : "", n);
+  line[n] = '\0';
+  return line;
+}
+
+static void the_live_report_lists_every_task_with_what_holds_it(void) {
+  static char text[1 << 16];
+  char line[256];
+  size_t base = tapir_debug_report_live(NULL);
+  const tapir_source *pending = h_source(), *done = h_source(), *failed = h_source();
+  const tapir_task *tp = h_task_of(pending), *tdone = h_task_of(done), *tfailed = h_task_of(failed);
+  const tapir_task *second = tapir_task_retain(tdone);
+  REQUIRE(second != NULL);
+  CHECK_OK(tapir_source_set_result(done, NULL, NULL));
+  CHECK_OK(tapir_source_release(done));
+  const tapir_error *boom = h_error(1000, "boom");
+  CHECK_OK(tapir_source_set_error(failed, boom));
+  tapir_error_release(boom);
+  CHECK_OK(tapir_source_release(failed));
+  CHECK_OK(tapir_task_set_name(tfailed, "the failed one"));
+  CHECK_EQ(report_with(tapir_debug_report_live, text, sizeof text), base + 3);
+  line_of(text, tp, line, sizeof line);
+  CHECKF(strstr(line, "pending, 1 task handle(s), 1 source(s)") != NULL, "the pending task:\n%s", text);
+  line_of(text, tdone, line, sizeof line);
+  CHECKF(strstr(line, "succeeded, 2 task handle(s), 0 source(s)") != NULL, "the completed task:\n%s", text);
+  line_of(text, tfailed, line, sizeof line);
+  CHECKF(strstr(line, "faulted, 1 task handle(s), 0 source(s)") != NULL &&
+             strstr(line, "\"the failed one\"") != NULL,
+         "the faulted task, with its name:\n%s", text);
+  /* A continuation's task has a source until its callback has run: the continuation. */
+  const tapir_task *cont = NULL;
+  CHECK_OK(tapir_task_continue_with(tp, complete_next, NULL, NULL, NULL, &cont));
+  CHECK_EQ(report_with(tapir_debug_report_live, text, sizeof text), base + 4);
+  line_of(text, cont, line, sizeof line);
+  CHECKF(strstr(line, "pending, 1 task handle(s), 1 source(s)") != NULL,
+         "the continuation's task:\n%s", text);
+  /* Released tasks leave the report. */
+  tapir_task_release(tdone);
+  tapir_task_release(second);
+  tapir_task_release(tfailed);
+  CHECK_EQ(report_with(tapir_debug_report_live, text, sizeof text), base + 2);
+  line_of(text, tdone, line, sizeof line);
+  CHECKF(line[0] == '\0', "a released task is not listed:\n%s", text);
+  CHECK_OK(tapir_source_set_result(pending, NULL, NULL));
+  CHECK_OK(tapir_task_wait(cont, 10000));
+  tapir_task_release(tp);
+  tapir_source_release(pending);
+  tapir_task_release(cont);
+  REQUIRE(h_wait_live(0, 10000)); /* the continuation's registration lets go after its callback returns */
+  CHECK_EQ(tapir_debug_report_live(NULL), base);
+}
+
 static void shutdown_reports_what_never_completed_when_asked(void) {
   static char text[1 << 16];
   FILE *f = tmpfile();
@@ -259,5 +326,6 @@ void register_diagnostics_tests(void) {
   REG(trace_hooks_misuse_and_versioning);
   REG(names_are_set_read_replaced_and_removed);
   REG(the_report_lists_pending_tasks_oldest_first_with_names);
+  REG(the_live_report_lists_every_task_with_what_holds_it);
   REG(shutdown_reports_what_never_completed_when_asked);
 }

@@ -166,15 +166,15 @@ impl Slot for TaskCell {
     }
 }
 
-/// Index and generation of every live task that has not completed (the permanent ones
-/// excluded). A snapshot: diagnostics only.
+/// Index and word of every live task (the permanent ones excluded; a task being torn
+/// down is no longer live). A snapshot: diagnostics only.
 #[cfg(not(loom))]
-pub(crate) fn pending_tasks() -> Vec<(u32, u32)> {
+pub(crate) fn live_tasks() -> Vec<(u32, super::word::Snapshot)> {
     let mut found = Vec::new();
     TASKS.scan(|index, cell| {
         let w = cell.word.load();
-        if cell.counts_as_live() && !w.is_completed() && !w.has(super::word::DYING) {
-            found.push((index, w.generation()));
+        if cell.counts_as_live() && !w.has(super::word::DYING) {
+            found.push((index, w));
         }
     });
     found

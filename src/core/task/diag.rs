@@ -1,13 +1,14 @@
-//! The live-task report: which tasks are still pending, with the names users gave
-//! them, their creation order and age (while tracking is on), for finding the task a
-//! program forgot to complete.
+//! The task reports: which tasks are still pending, for finding the task a program
+//! forgot to complete, and which are live at all and what holds them, for finding the
+//! one it forgot to release; each with the names users gave them and their creation
+//! order and age (while tracking is on).
 //!
 //! What is known about a task beyond its word lives in a side table keyed by task id,
 //! so tasks pay nothing for it: a name (`tapir_task_set_name`) or, with tracking on, a
 //! creation number and time. An entry goes when its task does: a task with an entry
 //! always has an extra record, so its teardown takes the slow path, which calls
 //! `task_gone` while [`DIAGNOSTICS`] is set (it stays set, once used, until unload).
-//! Pending tasks without an entry are still listed, by id.
+//! Tasks without an entry are still listed, by id.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -18,9 +19,10 @@ use crate::core::memory::handle::{Handle, Kind};
 use crate::core::status::Result;
 use crate::core::sync::Mutex;
 
-use super::cell::pending_tasks;
+use super::cell::live_tasks;
 use super::refs::TaskRef;
 use super::trace::{ACTIVE, DIAGNOSTICS};
+use super::word::{Final, HELD, Snapshot};
 
 /// What the side table knows about one task.
 #[derive(Default)]
@@ -95,9 +97,10 @@ pub(crate) fn task_gone(task_id: u64) {
     }
 }
 
-/// One pending task in the report.
-struct Pending {
+/// One task in a report.
+struct Listed {
     id: u64,
+    word: Snapshot,
     seq: Option<u64>,
     age_s: Option<f64>,
     name: Option<String>,
@@ -107,45 +110,76 @@ struct Pending {
 /// allocated): diagnostics only. Tasks that complete or go while it runs may or may
 /// not be listed.
 pub fn report_pending() -> (usize, String) {
+    report("pending", false, |w| !w.is_completed())
+}
+
+/// The report of every live task, pending or completed, with what holds it: its
+/// status, its task handles, its sources (source handles, and the library's own
+/// producers such as a continuation's), and whether the library holds it otherwise
+/// (a registration, a combinator, a forward). A completed task that stays listed
+/// with no handle a program knows of is a leak. Same cost and snapshot caveat as
+/// [`report_pending`].
+pub fn report_live() -> (usize, String) {
+    report("live", true, |_| true)
+}
+
+fn report(what: &str, holders: bool, listed: impl Fn(Snapshot) -> bool) -> (usize, String) {
     let now = Instant::now();
-    let mut pending: Vec<Pending> = pending_tasks()
+    let mut tasks: Vec<Listed> = live_tasks()
         .into_iter()
-        .map(|(index, generation)| Pending {
-            id: Handle::new(Kind::Task, index, generation).bits(),
+        .filter(|&(_, word)| listed(word))
+        .map(|(index, word)| Listed {
+            id: Handle::new(Kind::Task, index, word.generation()).bits(),
+            word,
             seq: None,
             age_s: None,
             name: None,
         })
         .collect();
     with_infos(|infos| {
-        for p in &mut pending {
-            if let Some(info) = infos.get(&p.id) {
-                p.name = info.name.as_deref().map(str::to_owned);
+        for t in &mut tasks {
+            if let Some(info) = infos.get(&t.id) {
+                t.name = info.name.as_deref().map(str::to_owned);
                 if let Some((seq, at)) = info.created {
-                    p.seq = Some(seq);
-                    p.age_s = Some(now.saturating_duration_since(at).as_secs_f64());
+                    t.seq = Some(seq);
+                    t.age_s = Some(now.saturating_duration_since(at).as_secs_f64());
                 }
             }
         }
     });
     // Creation order where known, then the rest by id.
-    pending.sort_by_key(|p| (p.seq.is_none(), p.seq, p.id));
+    tasks.sort_by_key(|t| (t.seq.is_none(), t.seq, t.id));
     let mut out = String::new();
-    let n = pending.len();
+    let n = tasks.len();
     let _ = writeln!(
         out,
-        "tapir: {n} pending task{}",
+        "tapir: {n} {what} task{}",
         if n == 1 { "" } else { "s" }
     );
-    for p in &pending {
-        let _ = write!(out, "  task {:#x}", p.id);
-        match (p.seq, p.age_s) {
+    for t in &tasks {
+        let _ = write!(out, "  task {:#x}", t.id);
+        if holders {
+            let status = match t.word.final_status() {
+                None => "pending",
+                Some(Final::Succeeded) => "succeeded",
+                Some(Final::Faulted) => "faulted",
+                Some(Final::Canceled) => "canceled",
+            };
+            let _ = write!(
+                out,
+                "  {status}, {} task handle(s), {} source(s){}",
+                t.word.user(),
+                t.word.sources(),
+                if t.word.has(HELD) { ", held by the library" } else { "" }
+            );
+        }
+        match (t.seq, t.age_s) {
             (Some(seq), Some(age)) => {
                 let _ = write!(out, "  created #{seq}, {age:.3} s ago");
             }
             _ => out.push_str("  (creation not tracked)"),
         }
-        if let Some(name) = &p.name {
+        if let Some(name) = &t.name {
             let _ = write!(out, "  \"{}\"", name.escape_debug());
         }
         out.push('\n');
