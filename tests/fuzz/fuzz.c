@@ -9,7 +9,10 @@
  * from the wrong kind, released handles (a graveyard), NULL, and forged values. -x
  * excludes op families, -o keeps only the listed ones, -l lists them. FUZZ_OPS=a,b
  * keeps only the named ops; FUZZ_SETTLE_MS shortens the final settling wait (both are
- * for bisecting). On any failed check the fuzzer prints the seed, the thread, the
+ * for bisecting); FUZZ_NAMES=percent names that share of new tasks after the op and
+ * thread that made them, and FUZZ_TRACE=DIR writes every thread's whole log to
+ * DIR/<thread>.trace (both for finding a leaked task: the final report lists every live
+ * task with its name and holders). On any failed check the fuzzer prints the seed, the thread, the
  * arguments that thread picked last, the last 50 operations of every thread (each
  * thread keeps a ring log), and aborts.
  *
@@ -173,6 +176,7 @@ typedef struct thr {
   unsigned nargs;       /* the handle arguments picked most recently, for failure reports */
   char args[8][96];
   int fuzzer;           /* 1 for a fuzzer thread, 0 for a tapir or helper thread */
+  FILE *trace;          /* every log line of this thread, with FUZZ_TRACE=DIR */
 } thr;
 
 static thr *g_thr[MAXTHR];
@@ -192,6 +196,13 @@ static thr *thr_register(const char *name, uint64_t seed, int fuzzer) {
   snprintf(t->name, sizeof t->name, "%s", name);
   t->rng = mix64(seed);
   t->fuzzer = fuzzer;
+  const char *dir = getenv("FUZZ_TRACE");
+  if (dir && *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.trace", dir, name);
+    t->trace = fopen(path, "w");
+    if (t->trace) setvbuf(t->trace, NULL, _IOFBF, 1 << 20);
+  }
   int i = atomic_fetch_add(&g_nthr, 1);
   if (i < MAXTHR) g_thr[i] = t;
   tl = t;
@@ -231,6 +242,7 @@ static void logf_(const char *fmt, ...) {
   vsnprintf(line + k, (size_t)(LINE - k), fmt, ap);
   va_end(ap);
   atomic_store_explicit(&t->ring_n, n + 1, memory_order_release);
+  if (t->trace) fprintf(t->trace, "%s\n", line);
   if (g_verbose > 1) fprintf(stderr, "[%s] %s\n", t->name, line);
 }
 #define LOG(...) logf_(__VA_ARGS__)
@@ -255,6 +267,7 @@ static void dump_logs(void) {
   for (int i = 0; i < n; i++) {
     thr *t = g_thr[i];
     if (!t) continue;
+    if (t->trace) fflush(t->trace);
     unsigned end = atomic_load_explicit(&t->ring_n, memory_order_acquire);
     if (end == 0) continue;
     unsigned start = end > 50 ? end - 50 : 0;
@@ -6586,8 +6599,29 @@ static void pr_trace(void) {
   pthread_mutex_unlock(&g_trace_mu);
 }
 
+/* The live-task report, racing every other thread's calls: a private pending task is
+ * listed with its own handles exactly (nobody else can change them). */
+static void pr_report_live(void) {
+  const tapir_source *s = NULL;
+  const tapir_task *t = NULL;
+  if (CALL(tapir_source_new(0, NULL, &s)) || CALL(tapir_source_task(s, &t))) failf("a private source failed");
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) failf("open_memstream failed");
+  size_t n = CALL(tapir_debug_report_live(f));
+  fclose(f);
+  char want[80];
+  snprintf(want, sizeof want, "task %#" PRIx64 "  pending, 1 task handle(s), 1 source(s)", CALL(tapir_task_id(t)));
+  if (n == 0 || !strstr(text, want)) failf("tapir_debug_report_live (%zu tasks) does not list a private pending task as \"%s\"", n, want);
+  free(text);
+  if (CALL(tapir_debug_report_live(NULL)) == 0) failf("tapir_debug_report_live(NULL) is 0 while a task is live");
+  release_ok(K_SOURCE, HV(s), "private source");
+  release_ok(K_TASK, HV(t), "private task");
+}
+
 static void pr_diag(void) {
-  switch (rn(3)) {
+  switch (rn(4)) {
   case 0: { /* names of a live task the fuzzer holds, and of a private one */
     harg a = a_live(K_TASK);
     if (a.h) name_task_l(TK(a.h), fam_on(FAM_RACEREL));
@@ -6639,6 +6673,7 @@ static void pr_diag(void) {
     if (misuse_on() && CALL(tapir_debug_task_continuations(TK(stale))) != 0) failf("tapir_debug_task_continuations of a released task is not 0");
     break;
   }
+  case 2: pr_report_live(); break;
   default: pr_trace(); break;
   }
 }
@@ -7018,6 +7053,8 @@ static void final_checks(void) {
   U();
   size_t live = CALL(tapir_debug_live_objects(0));
   long long open = rec_open();
+  size_t tasks = CALL(tapir_debug_live_objects(1)), listed = CALL(tapir_debug_report_live(NULL));
+  if (listed != tasks) failf("settled, tapir_debug_report_live lists %zu tasks but %zu are live", listed, tasks);
   if (live != g_base_live || open) {
     static const char *kn[NOBJK] = {"all", "task", "error", "registration", "scheduler", "cancel", "progress", "semaphore",
                                     "event", "countdown", "barrier", "lock", "lock_guard", "channel", "cache", "clock"};
@@ -7028,6 +7065,8 @@ static void final_checks(void) {
     fprintf(stderr, "pending tasks (tapir_debug_report_pending; names: the op/thread that made them):\n");
     size_t np = CALL(tapir_debug_report_pending(stderr));
     fprintf(stderr, "  (%zu pending)\n", np);
+    fprintf(stderr, "live tasks (tapir_debug_report_live; ids to look up with FUZZ_TRACE=DIR):\n");
+    CALL(tapir_debug_report_live(stderr));
     failf("after releasing everything, tapir_shutdown and settling: %zu live objects (start %zu), %lld ledger "
           "records whose destroy never ran, %d handles still in the fuzzer's model",
           live, g_base_live, open, held);
