@@ -2770,7 +2770,8 @@ static void op_source_complete(void) {
       return;
     }
     if (task && t.h) ti_from(task, FM_TASK, t.h);
-    if (task && t.cls == AC_LIVE) never_from(task, t.h, false);
+    /* a loose handle may be valid too: the forward may then wait on it for ever */
+    if (task && (t.cls == AC_LIVE || t.cls == AC_LOOSE)) never_from(task, t.h, false);
     fn = "tapir_source_set_from_task";
     st = CALL(tapir_source_set_from_task(SR(a.h), TK(t.h)));
     LOG("%s(%#" PRIx64 ", %#" PRIx64 ") -> %s", fn, a.h, t.h, stname(st));
@@ -3334,8 +3335,9 @@ static void continue_with_on(harg ta, int depth) {
 static void never_from(uint64_t out, uint64_t in, bool always) {
   L();
   dep_add_l(out, in);
-  int i = s_find(in), o = s_find(out);
-  if (o >= 0 && (always || (i >= 0 && g_slots[i].never))) g_slots[o].never = 1;
+  int o = s_find(out);
+  /* `in` may be a loose pick whose slot is gone: the graveyard's filter remembers it */
+  if (o >= 0 && (always || dep_never_l(in))) g_slots[o].never = 1;
   U();
 }
 
