@@ -751,7 +751,9 @@ static bool s_owner_alive(const slot *t) {
   if (!t->aux) return false;
   if (t->kind == K_TASK || (t->kind == K_TOKEN && t->sub == TOK_CTS)) {
     int i = s_find(t->aux);
-    return i >= 0 && g_slots[i].st == SS_LIVE;
+    /* a call in flight on the owner may have validated it before a racing release:
+     * it can still hand this value out (a cancel source's token, a source's task) */
+    return i >= 0 && (g_slots[i].st == SS_LIVE || g_slots[i].pins > 0);
   }
   return false;
 }
@@ -3529,7 +3531,16 @@ static void op_wait_async(void) {
   int32_t st = CALL(tapir_task_wait_async(TK(a.h), to, TO(tok.h), null_out ? NULL : &t));
   LOG("wait_async(%#" PRIx64 ", %" PRId64 ", tok %#" PRIx64 ") -> %s %#" PRIx64, a.h, to, tok.h, stname(st), HV(t));
   bool same = st == TAPIR_STATUS_OK && HV(t) == a.h;
-  if (same) add_task_out(t, 0); /* the input itself: counted before it is unpinned */
+  if (same) {
+    /* the input itself, counted before it is unpinned. A loose input that succeeded
+     * was still valid: the call raced its release, so its graveyard entry is no proof
+     * of staleness (as for tapir_source_task) */
+    L();
+    int k = s_find(a.h);
+    if (k >= 0 && g_slots[k].st == SS_GRAVE) g_slots[k].strict = 0;
+    U();
+    add_task_out(t, 0);
+  }
   a_done(&a);
   a_done(&tok);
   flt |= a_flt(&a, true) | a_flt(&tok, false) | (null_out ? F_NULL : 0);
