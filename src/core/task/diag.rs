@@ -170,7 +170,11 @@ fn report(what: &str, holders: bool, listed: impl Fn(Snapshot) -> bool) -> (usiz
                 "  {status}, {} task handle(s), {} source(s){}",
                 t.word.user(),
                 t.word.sources(),
-                if t.word.has(HELD) { ", held by the library" } else { "" }
+                if t.word.has(HELD) {
+                    ", held by the library"
+                } else {
+                    ""
+                }
             );
         }
         match (t.seq, t.age_s) {
