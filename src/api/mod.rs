@@ -10,6 +10,7 @@ mod cancel;
 mod combinators;
 mod error;
 mod future;
+mod primitives;
 mod scheduler;
 mod source;
 mod task;
@@ -22,6 +23,11 @@ pub use combinators::{
 };
 pub use error::Error;
 pub use future::block_on;
+pub use primitives::{
+    AsyncLock, AsyncRwLock, AutoResetEvent, Barrier, Cache, CacheOptions, Channel, Countdown,
+    FullMode, LockGuard, ManualResetEvent, Progress, ReadAsync, ReadGuard, Semaphore,
+    TryWriteError, WriteGuard,
+};
 pub use scheduler::{CustomScheduler, Scheduler, Work};
 pub use source::CompletionSource;
 pub use task::{ContinuationOptions, Task, TaskStatus};
