@@ -965,7 +965,7 @@ fn channel_completion_timeouts_and_cancellation() {
 fn channel_drops_every_item_exactly_once_wherever_it_ends() {
     let c = case();
     {
-        let drops: Vec<_> = (0..9).map(|i| Counted::new(i)).collect();
+        let drops: Vec<_> = (0..9).map(Counted::new).collect();
         let mut items: Vec<Option<Counted>> = drops.iter().map(|(c, _)| Some(c.clone())).collect();
         // The clones made above count one drop each when `drops` goes; only the items
         // are counted below.
