@@ -31,7 +31,7 @@ fn handles<T>(tasks: &[Task<T>]) -> Vec<Handle> {
 /// turns its outcome into the new task's. The new task's producer is a library
 /// reference, so if `h` can never complete the new task waits for ever, as any
 /// continuation of such a task does.
-fn derive<U: 'static>(
+pub(crate) fn derive<U: 'static>(
     h: Handle,
     f: impl FnOnce(&Antecedent) -> Outcome + Send + 'static,
 ) -> Task<U> {

@@ -13,13 +13,10 @@ use crate::core::memory::Handle;
 use crate::core::primitives::{guard as core_guard, lock as core_lock, rwlock as core_rwlock};
 use crate::core::status::{Result as CoreResult, Status};
 use crate::core::task::Final;
-use crate::core::task::continuation::{Action, Continuation, Internal};
-use crate::core::task::list::{self, Target, Want};
-use crate::core::task::ops;
 use crate::core::task::outcome::{Antecedent, Outcome};
-use crate::core::task::refs::SourceRef;
 
 use super::super::cancel::CancellationToken;
+use super::super::combinators::derive;
 use super::super::task::Task;
 use super::super::value;
 use super::{refused, shared_handle, token_ref};
@@ -40,26 +37,6 @@ impl Drop for Held {
         // after the core released its own lock, bounded in depth).
         let _ = core_guard::release(self.0);
     }
-}
-
-/// A task derived from the core's acquire task `h` (adopted, +1): when it completes,
-/// `f` makes the new task's outcome from it. The new task's producer is a library
-/// continuation, so it completes whenever the core's task does.
-fn derive<U: 'static>(
-    h: Handle,
-    f: impl FnOnce(&Antecedent) -> Outcome + Send + 'static,
-) -> Task<U> {
-    let (source, out) = SourceRef::new_task(false, 0);
-    let cont = Continuation::internal(Action::Internal(Internal::from_fn(move |ant| {
-        let outcome = f(ant);
-        source.try_complete(outcome, ant.inline_ok);
-    })));
-    // The core's task accepts registrations while this call owns a reference to it;
-    // a refusal (impossible) drops the continuation, whose source then breaks its
-    // promise: the task fails rather than hanging.
-    let _ = list::register(Target::User(h), cont, Want::Nothing);
-    let _ = ops::task_release(h);
-    Task::from_handle(out)
 }
 
 /// The guard of a granted acquire task (its value: a guard handle the task owns, 0
