@@ -285,15 +285,27 @@ static void the_live_report_lists_every_task_with_what_holds_it(void) {
   line_of(text, cont, line, sizeof line);
   CHECKF(strstr(line, "pending, 1 task handle(s), 1 source(s)") != NULL,
          "the continuation's task:\n%s", text);
+  /* A forward from a pending task is an extra producer the library holds. */
+  const tapir_source *fwd = h_source();
+  const tapir_task *tfwd = h_task_of(fwd);
+  CHECK_OK(tapir_source_set_from_task(fwd, tp));
+  CHECK_OK(tapir_source_release(fwd));
+  CHECK_EQ(report_with(tapir_debug_report_live, text, sizeof text), base + 5);
+  line_of(text, tfwd, line, sizeof line);
+  CHECKF(strstr(line, "pending, 1 task handle(s), 0 source(s), held by the library (0 internal reference(s), 1 "
+                      "extra producer(s))") != NULL,
+         "the forwarding task:\n%s", text);
   /* Released tasks leave the report. */
   tapir_task_release(tdone);
   tapir_task_release(second);
   tapir_task_release(tfailed);
-  CHECK_EQ(report_with(tapir_debug_report_live, text, sizeof text), base + 2);
+  CHECK_EQ(report_with(tapir_debug_report_live, text, sizeof text), base + 3);
   line_of(text, tdone, line, sizeof line);
   CHECKF(line[0] == '\0', "a released task is not listed:\n%s", text);
   CHECK_OK(tapir_source_set_result(pending, NULL, NULL));
   CHECK_OK(tapir_task_wait(cont, 10000));
+  CHECK_OK(tapir_task_wait(tfwd, 10000));
+  tapir_task_release(tfwd);
   tapir_task_release(tp);
   tapir_source_release(pending);
   tapir_task_release(cont);

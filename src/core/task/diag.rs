@@ -19,10 +19,10 @@ use crate::core::memory::handle::{Handle, Kind};
 use crate::core::status::Result;
 use crate::core::sync::Mutex;
 
-use super::cell::live_tasks;
+use super::cell::{TASKS, live_tasks};
 use super::refs::TaskRef;
 use super::trace::{ACTIVE, DIAGNOSTICS};
-use super::word::{Final, HELD, Snapshot};
+use super::word::{Final, HELD, Refusal, Snapshot};
 
 /// What the side table knows about one task.
 #[derive(Default)]
@@ -101,6 +101,8 @@ pub(crate) fn task_gone(task_id: u64) {
 struct Listed {
     id: u64,
     word: Snapshot,
+    /// The extra record's internal references and extra producers, when HELD.
+    held: Option<(u32, u32)>,
     seq: Option<u64>,
     age_s: Option<f64>,
     name: Option<String>,
@@ -131,6 +133,11 @@ fn report(what: &str, holders: bool, listed: impl Fn(Snapshot) -> bool) -> (usiz
         .map(|(index, word)| Listed {
             id: Handle::new(Kind::Task, index, word.generation()).bits(),
             word,
+            held: if holders && word.has(HELD) {
+                held_counts(index, word.generation())
+            } else {
+                None
+            },
             seq: None,
             age_s: None,
             name: None,
@@ -167,15 +174,16 @@ fn report(what: &str, holders: bool, listed: impl Fn(Snapshot) -> bool) -> (usiz
             };
             let _ = write!(
                 out,
-                "  {status}, {} task handle(s), {} source(s){}",
+                "  {status}, {} task handle(s), {} source(s)",
                 t.word.user(),
                 t.word.sources(),
-                if t.word.has(HELD) {
-                    ", held by the library"
-                } else {
-                    ""
-                }
             );
+            if let Some((internal, producers)) = t.held {
+                let _ = write!(
+                    out,
+                    ", held by the library ({internal} internal reference(s), {producers} extra producer(s))"
+                );
+            }
         }
         match (t.seq, t.age_s) {
             (Some(seq), Some(age)) => {
@@ -189,6 +197,27 @@ fn report(what: &str, holders: bool, listed: impl Fn(Snapshot) -> bool) -> (usiz
         out.push('\n');
     }
     (n, out)
+}
+
+/// The library's references counted in a task's extra record, read under its lock;
+/// None when the slot no longer holds that task.
+fn held_counts(index: u32, generation: u32) -> Option<(u32, u32)> {
+    let cell = TASKS.get(index)?;
+    let w = cell
+        .word
+        .lock(|w| {
+            if w.is_generation(generation) {
+                Ok(())
+            } else {
+                Err(Refusal::Stale)
+            }
+        })
+        .ok()?;
+    let counts = cell
+        .extra()
+        .map_or((0, 0), |x| (x.internal.get_copy(), x.producers.get_copy()));
+    cell.word.store_held(w);
+    Some(counts)
 }
 
 /// Frees the side table (the library is unloading).
