@@ -3328,6 +3328,7 @@ static void continue_with_on(harg ta, int depth) {
   L();
   ti_new_l(HV(t));
   U();
+  dep_add(HV(t), ta.h); /* before another thread can see t (and claim an edge to it) */
   add_task_out(t, 1);
   never_from(HV(t), ta.h, false);
 }
@@ -3421,6 +3422,7 @@ static void op_unwrap(void) {
   ti_new_l(HV(p));
   ti_from_l(HV(p), FM_UNWRAP, o.h);
   U();
+  dep_add(HV(p), o.h);
   add_task_out(p, 0);
   never_from(HV(p), o.h, true);
 }
@@ -3500,6 +3502,7 @@ static void op_comb(void) {
       ti_new_l(HV(outs[k]));
       for (unsigned j = 0; j < n; j++) ti_from_l(HV(outs[k]), FM_TASK, a[j].h);
       U();
+      for (unsigned j = 0; j < n; j++) dep_add(HV(outs[k]), a[j].h);
       add_task_out(outs[k], 0);
       for (unsigned j = 0; j < n; j++) never_from(HV(outs[k]), a[j].h, false);
     }
@@ -3513,6 +3516,7 @@ static void op_comb(void) {
   ti->nin = (uint8_t)n;
   for (unsigned k = 0; k < n; k++) ti->in[k] = a[k].h;
   U();
+  for (unsigned k = 0; k < n; k++) dep_add(HV(t), a[k].h);
   add_task_out(t, 0);
   for (unsigned k = 0; k < n; k++) never_from(HV(t), a[k].h, false);
 }
@@ -3557,6 +3561,7 @@ static void op_wait_async(void) {
   ti_new_l(HV(t));
   ti_from_l(HV(t), FM_TASK, a.h);
   U();
+  if (to < 0) dep_add(HV(t), a.h);
   add_task_out(t, 0);
   if (to < 0) never_from(HV(t), a.h, false);
 }
