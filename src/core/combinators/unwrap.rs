@@ -68,7 +68,10 @@ pub fn set_from_task(source: Handle, task: Handle) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::memory::pool::Slot;
     use crate::core::status::Status;
+    use crate::core::task::cell::TASKS;
+    use crate::core::task::word::HELD;
 
     /// The interleaving a racing caller can produce, made deterministic: set_from_task
     /// has taken its producer reference, the source's last user handle goes (leaving the
@@ -86,10 +89,19 @@ mod tests {
             "the producer keeps it pending"
         );
         Continuation::internal(Action::Forward { target }).refuse();
+        // The producer is gone with the promise it broke: nothing but the user's task
+        // handle holds the task now (read before any call pins it, which would mend a
+        // stale flag), so its release frees it.
+        let cell = TASKS.get(task.index()).unwrap();
+        assert!(!cell.word.load().has(HELD), "{:?}", cell.word.load());
         assert_eq!(ops::status(task).unwrap(), Some(Final::Faulted));
         let errors = ops::errors(task).unwrap();
         assert_eq!(errors[0].data().code, Status::BrokenPromise.code());
         ops::task_release(task).unwrap();
+        assert!(
+            !cell.counts_as_live(),
+            "the task outlived its last reference"
+        );
     }
 
     /// While the user still holds the source, a refused forward changes nothing.

@@ -231,6 +231,11 @@ fn complete_held(
     outcome: Outcome,
     inline_ok: bool,
 ) {
+    debug_assert_eq!(
+        w.has(HELD),
+        cell.held() > 0,
+        "the completed word must carry HELD as the extra record has it"
+    );
     let status = outcome.final_status();
     outcome.store(cell);
     publish_and_run(cell, index, generation, w, status, inline_ok);
@@ -487,6 +492,9 @@ pub(crate) fn release_producer(
     let x = cell.extra().expect("a counted producer has its record");
     x.producers.set(x.producers.get_copy() - 1);
     if finish && !w.is_completed() && w.sources() == 0 && x.producers.get_copy() == 0 {
+        // The completed word is built from `w`: its HELD must say what the record says
+        // now, without this producer, or the task would outlive its last reference.
+        let w = cell.with_held(w);
         complete_held(cell, index, generation, w, broken_promise(), inline_ok);
     } else if cell.word.unlock_or_die(cell.with_held(w)) == Release::Dying {
         teardown(cell, index);
