@@ -2,10 +2,16 @@
 //!
 //! A synchronous continuation that completes another task runs that task's synchronous
 //! continuations inline too, so a chain of N links would recurse N frames deep. Past
-//! `MAX_INLINE_DEPTH` frames the next continuation is queued on this thread instead,
-//! and the outermost inline frame drains the queue before it returns: a chain of a
-//! million links runs in constant stack, and everything still completes before the
+//! `MAX_INLINE_DEPTH` frames, or once the inline frames of this thread have used
+//! `MAX_INLINE_STACK` bytes of stack, the next continuation is queued on this thread
+//! instead, and the outermost inline frame drains the queue before it returns: a chain
+//! of a million links runs in constant stack, and everything still completes before the
 //! outermost completing call returns.
+//!
+//! Both bounds are needed: the count keeps the common build's chains short, and the
+//! byte bound holds when frames are much larger than usual (a sanitizer build, a user
+//! callback with a big frame, a chain through a combinator such as a retry whose every
+//! level is several calls deep).
 //!
 //! The thread-local is const-initialized and has no destructor, so reaching it costs no
 //! lazy-initialization check; the queue is allocated only when something is deferred,
@@ -17,19 +23,36 @@ use std::collections::VecDeque;
 use super::work::Job;
 
 /// Inline frames allowed before deferring. Each frame is a few hundred bytes of stack
-/// (complete -> run continuation -> user callback -> complete), so 16 keeps the worst
-/// case far below a 256 KiB thread stack.
+/// in an optimized build (complete -> run continuation -> user callback -> complete).
 pub(crate) const MAX_INLINE_DEPTH: u32 = 16;
+
+/// Stack the inline frames of one outermost completing call may use before the next
+/// continuation is deferred: a small share of the smallest thread stack a host is
+/// likely to give (256 KiB), whatever the frames cost.
+pub(crate) const MAX_INLINE_STACK: usize = 48 * 1024;
 
 struct Inline {
     depth: Cell<u32>,
+    /// The stack address of the outermost inline frame (meaningful while depth > 0).
+    base: Cell<usize>,
     deferred: Cell<*mut VecDeque<Job>>,
 }
 
 thread_local! {
     static INLINE: Inline = const {
-        Inline { depth: Cell::new(0), deferred: Cell::new(std::ptr::null_mut()) }
+        Inline {
+            depth: Cell::new(0),
+            base: Cell::new(0),
+            deferred: Cell::new(std::ptr::null_mut()),
+        }
     };
+}
+
+/// An address in the current frame: the stack grows down from it as calls nest.
+#[inline(always)]
+fn stack_here() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
 }
 
 /// Restores the depth on the way out, also when a callback panics.
@@ -47,7 +70,12 @@ impl Drop for Depth<'_> {
 pub(crate) fn run_or_defer_value<T>(value: T, run: impl FnOnce(T), defer: impl FnOnce(T) -> Job) {
     INLINE.with(|state| {
         let depth = state.depth.get();
-        if depth >= MAX_INLINE_DEPTH {
+        let here = stack_here();
+        if depth == 0 {
+            state.base.set(here);
+        } else if depth >= MAX_INLINE_DEPTH
+            || state.base.get().saturating_sub(here) > MAX_INLINE_STACK
+        {
             push_deferred(state, defer(value));
             return;
         }
@@ -98,5 +126,67 @@ fn drain(state: &Inline) {
         let _restore = Depth(&state.depth, 0);
         state.depth.set(1);
         job.run();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// How deep the inline frames of one chain went, and how many links ran.
+    #[derive(Default)]
+    struct Chain {
+        nesting: AtomicU32,
+        deepest: AtomicU32,
+        ran: AtomicU32,
+    }
+
+    /// One link: a frame of `FRAME` bytes, then the next link through the trampoline.
+    fn link<const FRAME: usize>(chain: Arc<Chain>, left: u32) {
+        let mut frame = [0u8; FRAME];
+        std::hint::black_box(&mut frame);
+        let now = chain.nesting.fetch_add(1, Ordering::Relaxed) + 1;
+        chain.deepest.fetch_max(now, Ordering::Relaxed);
+        chain.ran.fetch_add(1, Ordering::Relaxed);
+        if left > 0 {
+            let later = chain.clone();
+            run_or_defer(
+                || link::<FRAME>(chain.clone(), left - 1),
+                move || Job::library(move |_| link::<FRAME>(later, left - 1)),
+            );
+        }
+        chain.nesting.fetch_sub(1, Ordering::Relaxed);
+        std::hint::black_box(&frame);
+    }
+
+    fn run_chain<const FRAME: usize>(links: u32) -> Arc<Chain> {
+        let chain = Arc::new(Chain::default());
+        let c = chain.clone();
+        run_or_defer(
+            || link::<FRAME>(c, links - 1),
+            || unreachable!("depth 0 runs"),
+        );
+        chain
+    }
+
+    #[test]
+    fn small_frames_nest_up_to_the_depth_bound() {
+        let chain = run_chain::<64>(200);
+        assert_eq!(chain.ran.load(Ordering::Relaxed), 200, "every link ran");
+        assert_eq!(chain.deepest.load(Ordering::Relaxed), MAX_INLINE_DEPTH);
+    }
+
+    #[test]
+    fn large_frames_nest_only_as_far_as_the_stack_budget() {
+        const FRAME: usize = 16 * 1024;
+        let chain = run_chain::<FRAME>(200);
+        assert_eq!(chain.ran.load(Ordering::Relaxed), 200, "every link ran");
+        let deepest = chain.deepest.load(Ordering::Relaxed) as usize;
+        assert!(
+            (2..=MAX_INLINE_STACK / FRAME + 1).contains(&deepest),
+            "{deepest} frames of {FRAME} bytes nested inline"
+        );
     }
 }
