@@ -521,6 +521,28 @@ pub(crate) fn register_in(
         Err(s) => return Err((s, cont)),
     };
     let fits_inline = want != Want::Handle && cont.scheduler.is_none() && cont.guard.is_none();
+    // The common case first: a pending task with a free inline slot takes the entry in
+    // the compare-exchange that locks it (no owned continuation moved around). Anything
+    // else (slot taken, completed, refused) takes the general path below, which looks
+    // at the word again.
+    let cont = if fits_inline {
+        let Ok(entry) = FirstEntry::encode(cont) else {
+            unreachable!("checked by fits_inline")
+        };
+        let raw = entry.into_raw();
+        match slot::place(cell, |w| target.accepts(w), raw) {
+            Placed::Inline => {
+                return Ok(Placement::First(Handle::new(
+                    Kind::Task,
+                    h.index(),
+                    h.generation(),
+                )));
+            }
+            _ => FirstEntry::from_raw(raw).into_continuation(),
+        }
+    } else {
+        cont
+    };
     let mut cont = Some(cont);
     let mut prepared: Option<Ref<NodeCell>> = None;
     loop {
