@@ -3,10 +3,10 @@
 //! A synchronous continuation that completes another task runs that task's synchronous
 //! continuations inline too, so a chain of N links would recurse N frames deep. Past
 //! `MAX_INLINE_DEPTH` frames, or once the inline frames of this thread have used
-//! `MAX_INLINE_STACK` bytes of stack, the next continuation is queued on this thread
-//! instead, and the outermost inline frame drains the queue before it returns: a chain
-//! of a million links runs in constant stack, and everything still completes before the
-//! outermost completing call returns.
+//! `MAX_INLINE_STACK` bytes of stack below the first nested frame, the next
+//! continuation is queued on this thread instead, and the outermost inline frame drains
+//! the queue before it returns: a chain of a million links runs in constant stack, and
+//! everything still completes before the outermost completing call returns.
 //!
 //! Both bounds are needed: the count keeps the common build's chains short, and the
 //! byte bound holds when frames are much larger than usual (a sanitizer build, a user
@@ -33,7 +33,7 @@ pub(crate) const MAX_INLINE_STACK: usize = 48 * 1024;
 
 struct Inline {
     depth: Cell<u32>,
-    /// The stack address of the outermost inline frame (meaningful while depth > 0).
+    /// The stack address of the first nested inline frame (meaningful while depth > 1).
     base: Cell<usize>,
     deferred: Cell<*mut VecDeque<Job>>,
 }
@@ -70,14 +70,18 @@ impl Drop for Depth<'_> {
 pub(crate) fn run_or_defer_value<T>(value: T, run: impl FnOnce(T), defer: impl FnOnce(T) -> Job) {
     INLINE.with(|state| {
         let depth = state.depth.get();
-        let here = stack_here();
-        if depth == 0 {
-            state.base.set(here);
-        } else if depth >= MAX_INLINE_DEPTH
-            || state.base.get().saturating_sub(here) > MAX_INLINE_STACK
-        {
-            push_deferred(state, defer(value));
-            return;
+        // The outermost frame (the common case) reads no stack address: the budget is
+        // counted from the first nested frame, one level's frame below it.
+        if depth > 0 {
+            let here = stack_here();
+            if depth == 1 {
+                state.base.set(here);
+            } else if depth >= MAX_INLINE_DEPTH
+                || state.base.get().saturating_sub(here) > MAX_INLINE_STACK
+            {
+                push_deferred(state, defer(value));
+                return;
+            }
         }
         {
             let _restore = Depth(&state.depth, depth);
@@ -185,7 +189,7 @@ mod tests {
         assert_eq!(chain.ran.load(Ordering::Relaxed), 200, "every link ran");
         let deepest = chain.deepest.load(Ordering::Relaxed) as usize;
         assert!(
-            (2..=MAX_INLINE_STACK / FRAME + 1).contains(&deepest),
+            (2..=MAX_INLINE_STACK / FRAME + 2).contains(&deepest),
             "{deepest} frames of {FRAME} bytes nested inline"
         );
     }
