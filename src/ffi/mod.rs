@@ -92,8 +92,10 @@
 //! (`tapir_scheduler_run_pending`, e.g. once per frame), or the host's own job system
 //! (a foreign scheduler). Blocking waits (`tapir_task_wait*`) must not be called from a
 //! callback that runs on a single-threaded scheduler the awaited task needs. Inline
-//! continuations nest at most 16 calls deep; deeper ones are queued and run by the
-//! outermost one before it returns, so chains of any length run in constant stack.
+//! continuations (and work on the inline scheduler) are **bounded in depth**: they
+//! nest at most 16 calls deep, and fewer when the nested calls have used 48 KiB of
+//! stack; deeper ones are queued and run by the outermost one before it returns, so
+//! chains of any length run in constant stack.
 //! Call `tapir_shutdown` before unloading the library: it joins every thread tapir started.
 //!
 //! # Panics

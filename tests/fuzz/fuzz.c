@@ -4384,8 +4384,13 @@ static void op_post(void) {
   unsigned flt = a_flt(&s, true) | (null_fn ? F_NULL : 0);
   check_st("tapir_scheduler_post", st, D_BASE, expect(flt, S(OK)));
   rec_settle(ri, st == TAPIR_STATUS_OK, "tapir_scheduler_post", st);
-  if (st == TAPIR_STATUS_OK && !flt && sub == SCH_INLINE && calls != 1)
-    failf("tapir_scheduler_post to the inline scheduler returned with the work run %d times (want once, before return)", calls);
+  /* Outside any callback the work runs before the post returns. Inside one, inline
+   * work is bounded in depth (count and stack), so it may be queued for the outermost
+   * inline frame instead; the ledger still checks that it runs exactly once. */
+  bool nested = me()->depth > 0;
+  if (st == TAPIR_STATUS_OK && !flt && sub == SCH_INLINE && (nested ? calls > 1 : calls != 1))
+    failf("tapir_scheduler_post to the inline scheduler returned with the work run %d times (want once%s)", calls,
+          nested ? " at most, inside a callback" : ", before return");
 }
 
 static void op_run_pending(void) {
