@@ -17,7 +17,6 @@ pub(crate) mod channel;
 pub(crate) mod countdown;
 #[cfg(not(loom))]
 pub(crate) mod event;
-pub(crate) mod gate;
 #[cfg(not(loom))]
 pub(crate) mod guard;
 #[cfg(not(loom))]
