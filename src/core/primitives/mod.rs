@@ -19,6 +19,7 @@ pub(crate) mod countdown;
 pub(crate) mod event;
 #[cfg(not(loom))]
 pub(crate) mod guard;
+pub(crate) mod hot;
 #[cfg(not(loom))]
 pub(crate) mod lock;
 pub(crate) mod permits;
