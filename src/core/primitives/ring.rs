@@ -90,18 +90,42 @@ fn written(pos: u64) -> u64 {
 /// The position words of a ring, kept in the pooled slot of its channel (type-stable:
 /// valid to read whether or not the slot holds a channel, and whichever).
 pub(crate) struct Ends {
-    head: CachePadded<AtomicU64>,
-    tail: CachePadded<AtomicU64>,
+    head: CachePadded<End>,
+    tail: CachePadded<End>,
     /// Written before `open` publishes the words; read-only afterwards.
     shape: AtomicU64,
+}
+
+/// One end's word, and on its line the other end's word as an operation of this end
+/// last saw it: a hint that spares a push reading the head line (and a pop the tail
+/// line), which the other side writes with every operation. The other word only grows
+/// within a generation, so "room" (or "an item") by the hint is room by the word; a
+/// hint of another generation, or one that does not say yes, sends the operation to
+/// the word itself.
+struct End {
+    word: AtomicU64,
+    seen: AtomicU64,
+}
+
+impl Deref for End {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        &self.word
+    }
 }
 
 impl Default for Ends {
     fn default() -> Self {
         // Marked: nothing is claimed in a slot that holds no channel yet.
+        let end = || {
+            CachePadded::new(End {
+                word: AtomicU64::new(MARK),
+                seen: AtomicU64::new(MARK),
+            })
+        };
         Ends {
-            head: CachePadded::new(AtomicU64::new(MARK)),
-            tail: CachePadded::new(AtomicU64::new(MARK)),
+            head: end(),
+            tail: end(),
             shape: AtomicU64::new(0),
         }
     }
@@ -142,6 +166,9 @@ impl Ends {
         // Relaxed: published by the Release stores below.
         self.shape.store(shape, Ordering::Relaxed);
         let w = (generation as u64) << GEN_SHIFT | if cap == 0 { MARK } else { 0 };
+        // Relaxed: hints (see `End`), published with the words.
+        self.head.seen.store(w, Ordering::Relaxed);
+        self.tail.seen.store(w, Ordering::Relaxed);
         // Release: pairs with the loads of the claims (the shape, and the value the
         // creator wrote before publishing the handle).
         self.head.store(w, Ordering::Release);
@@ -180,20 +207,25 @@ impl Ends {
             {
                 return Err(Refused::Marked);
             }
-            let head = self.head.load(Ordering::SeqCst);
             let cap = self.cap();
-            let len = dist(tail, head);
-            if len > cap {
-                // Pops went past the tail as loaded: it has moved since.
-                tail = self.tail.load(Ordering::SeqCst);
-                continue;
-            }
-            if len == cap {
-                // Full at the load of the head (the tail only grows from the load).
-                if generation.is_some_and(|g| generation_of(head) != g) {
-                    return Err(Refused::Marked);
+            // Relaxed: a hint; the claim below rests on the tail's compare-exchange.
+            let seen = self.tail.seen.load(Ordering::Relaxed);
+            if generation_of(seen) != generation_of(tail) || dist(tail, seen) >= cap {
+                let head = self.head.load(Ordering::SeqCst);
+                let len = dist(tail, head);
+                if len > cap {
+                    // Pops went past the tail as loaded: it has moved since.
+                    tail = self.tail.load(Ordering::SeqCst);
+                    continue;
                 }
-                return Err(Refused::Full);
+                if len == cap {
+                    // Full at the load of the head (the tail only grows from the load).
+                    if generation.is_some_and(|g| generation_of(head) != g) {
+                        return Err(Refused::Marked);
+                    }
+                    return Err(Refused::Full);
+                }
+                self.tail.seen.store(head, Ordering::Relaxed);
             }
             match self.tail.compare_exchange_weak(
                 tail,
@@ -232,14 +264,20 @@ impl Ends {
             {
                 return Err(Unclaimed::Marked);
             }
-            let tail = self.tail.load(Ordering::SeqCst);
-            if dist(tail, head) == 0 {
-                if generation.is_some_and(|g| generation_of(tail) != g) {
-                    return Err(Unclaimed::Marked);
+            // Relaxed: a hint, as in `claim_push_impl`.
+            let seen = self.head.seen.load(Ordering::Relaxed);
+            let ahead = dist(seen, head);
+            if generation_of(seen) != generation_of(head) || ahead == 0 || ahead > self.cap() {
+                let tail = self.tail.load(Ordering::SeqCst);
+                if dist(tail, head) == 0 {
+                    if generation.is_some_and(|g| generation_of(tail) != g) {
+                        return Err(Unclaimed::Marked);
+                    }
+                    return Err(Unclaimed::Empty {
+                        tail_marked: tail & MARK != 0,
+                    });
                 }
-                return Err(Unclaimed::Empty {
-                    tail_marked: tail & MARK != 0,
-                });
+                self.head.seen.store(tail, Ordering::Relaxed);
             }
             match self.head.compare_exchange_weak(
                 head,
