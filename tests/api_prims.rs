@@ -1256,6 +1256,51 @@ fn cache_stress_one_factory_call_per_key() {
     c.end();
 }
 
+#[test]
+fn cache_hits_racing_removal_clear_and_release() {
+    let c = case();
+    {
+        // More keys than the lock-free hits' table has lines, so lines are replaced
+        // while other threads read them; every hit must be its own key's task.
+        const KEYS: usize = 40;
+        const GETS: usize = 4000;
+        let cache: Cache<str, u64> = Cache::new();
+        let handles: Vec<_> = (0..threads().max(2))
+            .map(|t| {
+                let cache = cache.clone();
+                thread::spawn(move || {
+                    for i in 0..GETS {
+                        let k = (i * 11 + t * 5) % KEYS;
+                        let key = format!("key-{k}");
+                        let task = cache.get_async(&key, move |_| Task::from_result(k as u64));
+                        match i % 97 {
+                            0 => {
+                                let _ = cache.remove(&key);
+                            }
+                            1 if t == 0 => cache.clear(),
+                            _ => {}
+                        }
+                        assert_eq!(task.wait(), Ok(k as u64), "key {k}");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        // After a removal, the next get starts the factory again.
+        let first = cache.get_async("key-1", |_| Task::from_result(1));
+        assert!(cache.remove("key-1"));
+        let second = cache.get_async("key-1", |_| Task::from_result(2));
+        assert_ne!(first, second);
+        assert_eq!(second.wait(), Ok(2));
+        // A released cache's hits are gone with it; its tasks stay the holders'.
+        drop(cache);
+        assert_eq!(first.wait(), Ok(1));
+    }
+    c.end();
+}
+
 // ---------------------------------------------------------------------------
 // Progress<T>
 

@@ -26,8 +26,9 @@ pub(crate) trait Prim: Send + Sync + Sized + 'static {
     /// in progress, a lock's guards): nobody can signal the primitive through a handle
     /// any more. Default: nothing.
     fn last_user_gone(&self, _fast: &Self::Fast) {}
-    /// The last reference is gone, before the slot is freed: stop the fast paths.
-    fn retire_fast(_fast: &Self::Fast) {}
+    /// The last reference is gone, before the value is moved out and the slot freed:
+    /// stop the fast paths, and wait for those still using the value. Runs no user code.
+    fn retire_fast(&self, _fast: &Self::Fast) {}
 }
 
 /// The pooled slot of a primitive.
@@ -72,7 +73,7 @@ impl<T: Prim> Object for PrimCell<T> {
         &self.word
     }
     fn take_contents(&'static self) -> Option<T> {
-        T::retire_fast(&self.fast);
+        self.get().retire_fast(&self.fast);
         // SAFETY: the last reference is gone: this thread alone accesses the slot.
         self.state.with_mut(|p| unsafe { (*p).take() })
     }
@@ -117,6 +118,21 @@ pub(crate) fn create_with<T: Prim>(
 ) -> Handle {
     family::create::<PrimCell<T>>(kind, 1, 0, |c| {
         fast(&c.fast, c.generation());
+        // SAFETY: the slot is fresh and unpublished: this thread alone accesses it.
+        c.state.with_mut(|p| unsafe { *p = Some(value) });
+    })
+}
+
+/// Creates a primitive with one user handle of `kind` (+1), made by `make` from the
+/// slot's fast state and the object's generation: the value may keep a reference to
+/// the fast state (the slot is type-stable), and `make` opens it before the handle is
+/// published.
+pub(crate) fn create_in<T: Prim>(
+    kind: Kind,
+    make: impl FnOnce(&'static T::Fast, u32) -> T,
+) -> Handle {
+    family::create::<PrimCell<T>>(kind, 1, 0, |c| {
+        let value = make(&c.fast, c.generation());
         // SAFETY: the slot is fresh and unpublished: this thread alone accesses it.
         c.state.with_mut(|p| unsafe { *p = Some(value) });
     })

@@ -12,6 +12,16 @@
 //! cache keeps failures). With a capacity, the least recently used entry goes when a
 //! new one would pass it; `remove` and `clear` evict explicitly. Evicting an entry never
 //! affects its task: callers that hold it keep it.
+//!
+//! # Lock-free hits
+//! A cache with tapir's hash and equality and no capacity also keeps its recently used
+//! entries (keys up to [`KEY_MAX`](super::hot::KEY_MAX) bytes) in a small table in its pooled slot
+//! ([`hot`](super::hot)): a `get` that finds its key there takes no lock and pins nothing, and only
+//! mints a handle of the entry's task (one compare-exchange on the task's word, refused
+//! if the task is no longer held; the locked lookup follows then). Under the mutex,
+//! every lookup and insertion publishes its entry there and every removal forgets it,
+//! so a `get` after a `remove` or `clear` never sees the old entry. A cache with a
+//! capacity does not use the table: each hit must refresh the entry's recency.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
@@ -32,6 +42,8 @@ use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::{SourceRef, TaskRef};
 
 use crate::core::memory::cell::{self, Prim, PrimCell, prim_pool};
+
+use super::hot::Hot;
 
 const KINDS: &[Kind] = &[Kind::Cache];
 
@@ -88,6 +100,9 @@ struct Entry {
 
 #[derive(Default)]
 struct Inner {
+    /// The lock-free hits' table and this cache's generation (None: the cache does not
+    /// use it, see the module docs).
+    hot: Option<(&'static Hot, u32)>,
     buckets: HashMap<u64, Vec<Entry>, BuildHasherDefault<Identity>>,
     /// Recency, only with a capacity: tick -> (hash, id).
     lru: BTreeMap<u64, (u64, u64)>,
@@ -107,12 +122,18 @@ pub(crate) struct Cache {
 prim_pool!(Cache, CACHES);
 
 impl Prim for Cache {
-    type Fast = ();
+    /// The lock-free hits' table (see the module docs).
+    type Fast = Hot;
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &CACHES
     }
-    fn last_user_gone(&self, _fast: &()) {
+    fn last_user_gone(&self, _fast: &Hot) {
         drop(self.take_all());
+    }
+    fn retire_fast(&self, fast: &Hot) {
+        // The last reference's holder is the only writer now; the generation tags
+        // refuse stale handles anyway, this keeps a wrapped generation from matching.
+        fast.clear();
     }
 }
 
@@ -144,12 +165,23 @@ impl Inner {
     fn remove_at(&mut self, hash: u64, pos: usize) -> Entry {
         let bucket = self.buckets.get_mut(&hash).expect("a bucket");
         let e = bucket.swap_remove(pos);
+        if let Some((hot, _)) = self.hot {
+            hot.forget(hash, e.task.handle().bits());
+        }
         if bucket.is_empty() {
             self.buckets.remove(&hash);
         }
         self.lru.remove(&e.tick);
         self.count -= 1;
         e
+    }
+
+    /// Publishes the entry at `pos` to the lock-free hits' table, if the cache uses it.
+    fn publish(&self, hash: u64, pos: usize) {
+        if let Some((hot, generation)) = self.hot {
+            let e = &self.buckets[&hash][pos];
+            hot.publish(generation, hash, &e.key, e.task.handle().bits());
+        }
     }
 
     fn position_of(&self, hash: u64, id: u64) -> Option<usize> {
@@ -233,6 +265,9 @@ impl Cache {
 
     fn take_all(&self) -> Vec<Entry> {
         let mut g = self.inner.lock();
+        if let Some((hot, _)) = g.hot {
+            hot.clear();
+        }
         g.lru.clear();
         g.count = 0;
         g.buckets.drain().flat_map(|(_, b)| b).collect()
@@ -241,17 +276,33 @@ impl Cache {
 
 /// A new cache (+1 handle).
 pub fn new(config: Config) -> Handle {
-    cell::create(
-        Kind::Cache,
-        Cache {
-            config,
-            inner: Mutex::new(Inner::default()),
-        },
-    )
+    let uses_hot = config.hash.is_none() && config.equal.is_none() && config.capacity.is_none();
+    cell::create_in(Kind::Cache, |hot: &'static Hot, generation| Cache {
+        config,
+        inner: Mutex::new(Inner {
+            hot: uses_hot.then_some((hot, generation)),
+            ..Inner::default()
+        }),
+    })
+}
+
+/// A lock-free hit: the key's task (+1) from the table in the cache's slot, or None
+/// (not there, or its task no longer held: take the locked lookup, which also
+/// validates the cache handle).
+#[inline]
+fn hit(h: Handle, key: &[u8]) -> Option<Handle> {
+    let cell = cell::slot::<Cache>(h, KINDS)?;
+    let bits = cell.fast().lookup(h.generation(), fnv1a(key), key)?;
+    let task = Handle::from_bits(bits)?;
+    ops::task_mint_held(task).ok()?;
+    Some(task)
 }
 
 /// GetAsync: the key's task (+1), starting the factory when the key has none.
 pub fn get(h: Handle, key: &[u8]) -> Result<Handle> {
+    if let Some(task) = hit(h, key) {
+        return Ok(task);
+    }
     let p = cell::pin::<Cache>(h, KINDS)?;
     let c = p.get().get();
     let hash = c.hash(key);
@@ -260,6 +311,7 @@ pub fn get(h: Handle, key: &[u8]) -> Result<Handle> {
     let got = c.locate(key, hash, |g, found| match found {
         Found::At(pos) => {
             g.touch(capacity.is_some(), hash, pos);
+            g.publish(hash, pos);
             let e = &g.buckets[&hash][pos];
             e.task.mint_user().map(|h| (h, None))
         }
@@ -278,6 +330,8 @@ pub fn get(h: Handle, key: &[u8]) -> Result<Handle> {
                 tick,
             });
             g.count += 1;
+            let pos = g.buckets[&hash].len() - 1;
+            g.publish(hash, pos);
             if let Some(cap) = capacity {
                 g.lru.insert(tick, (hash, id));
                 while g.count > cap.max(1) {

@@ -21,8 +21,11 @@
 //! it, in a spill queue under the mutex (an unbounded channel, or one bounded above
 //! the ring; a DROP_NEWEST channel keeps every item there, since a ring cannot give
 //! up its newest item). While nobody waits, nothing is spilled and the channel is
-//! open, a write is one push on the ring and a read one pop, with no lock; the mutex
-//! is taken only where one of the rules above needs it. The ring's marks say when:
+//! open, a write is one push on the ring and a read one pop, with no lock and no pin:
+//! the ring's position words live in the channel's pooled slot and carry the handle's
+//! generation, so a fast call validates the handle and claims its position in one
+//! compare-exchange (see [`ring`](super::ring)); the mutex is taken only where one of
+//! the rules above needs it. The ring's marks say when:
 //! - the tail is marked while readers or watchers wait (the ring is empty), writers
 //!   wait, items are spilled, or the channel is completed or disposed: every write
 //!   goes to the mutex, so a waiting reader gets the next item, and no item overtakes
@@ -55,10 +58,7 @@ use crate::core::status::{Result, Status};
 use crate::core::task::complete;
 use crate::core::task::outcome::Outcome;
 
-use crossbeam_utils::CachePadded;
-
-use super::gate::{Gate, Inside};
-use super::ring::{Pop, Refused, Ring};
+use super::ring::{Ends, Refused, Ring, Unclaimed};
 use super::waiters::{self, Armed, Ids, Queue, Wait, Wake, Withdraw};
 use crate::core::memory::cell::{self, Prim, PrimCell, PrimRef, prim_pool};
 
@@ -86,10 +86,9 @@ pub enum FullMode {
 pub(crate) struct Channel {
     capacity: Option<usize>,
     mode: FullMode,
-    /// The lock-free part of the items (None: every item is in `Inner::spill`).
-    ring: Option<Ring<UserData>>,
-    /// The ring holds the whole capacity: a full ring is a full channel.
-    whole: bool,
+    /// The lock-free part of the items (None: every item is in `Inner::spill`), claimed
+    /// through the words in the channel's slot.
+    ring: Option<Ring<UserData, &'static Ends>>,
     inner: Mutex<Inner>,
 }
 
@@ -106,49 +105,47 @@ struct Inner {
     disposed: bool,
 }
 
-/// The slot's type-stable part: the gates of the fast paths, one per end, so a
-/// producer and a consumer never write the same line to get in.
-#[derive(Default)]
-pub(crate) struct ChanFast {
-    writers: CachePadded<Gate>,
-    readers: CachePadded<Gate>,
-}
-
 prim_pool!(Channel, CHANNELS);
 
 impl Prim for Channel {
-    type Fast = ChanFast;
+    /// The ring's position words: the fast paths claim through them without pinning
+    /// (see `ring`), so a fast call costs one read-modify-write.
+    type Fast = Ends;
     fn pool() -> &'static crate::core::memory::pool::Pool<PrimCell<Self>> {
         &CHANNELS
     }
-    fn last_user_gone(&self, fast: &ChanFast) {
-        fast.writers.close();
-        fast.readers.close();
-        self.dispose();
+    fn last_user_gone(&self, _fast: &Ends) {
+        self.dispose(true);
     }
-    fn retire_fast(fast: &ChanFast) {
-        // The value is moved out next: no fast call may still be inside.
-        fast.writers.drain();
-        fast.readers.drain();
+    fn retire_fast(&self, _fast: &Ends) {
+        self.retire();
     }
 }
 
-/// The channel behind `h` for a fast call of one end, counted in that end's gate
-/// (None: a stale or foreign handle, or a closed channel — take the slow path, which
-/// pins and so validates).
+/// The slot behind `h`, for a fast call (nothing is validated: the claim checks the
+/// handle's generation in the ring's words, and a refused call takes the slow path,
+/// which pins and so validates).
 #[inline]
-fn enter(h: Handle, writer: bool) -> Option<(Inside<'static>, &'static Channel)> {
-    let cell = cell::slot::<Channel>(h, KINDS)?;
-    let f = cell.fast();
-    let inside = Inside::enter(if writer { &f.writers } else { &f.readers }, h.generation())?;
-    // The gate is open from before the handle was published until `retire_fast`
-    // drains it, before the value is moved out: the value is there while we are inside.
-    Some((inside, cell.get()))
+fn slot_of(h: Handle) -> Option<&'static PrimCell<Channel>> {
+    cell::slot::<Channel>(h, KINDS)
+}
+
+/// The ring of a channel a fast call has claimed a position in.
+fn claimed_ring(cell: &'static PrimCell<Channel>) -> &'static Ring<UserData, &'static Ends> {
+    // The claim was made with the handle's generation on an unmarked word: the value
+    // was written before that generation's words were opened, and `retire` quiesces
+    // the ring (waits for this call's last stamp) before the value is moved out.
+    cell.get()
+        .ring
+        .as_ref()
+        .expect("a channel whose ends open has a ring")
 }
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        self.dispose();
+        // The ring was emptied and its ends left marked by `retire`; the ends may belong
+        // to the slot's next channel by now.
+        self.dispose(false);
     }
 }
 
@@ -176,13 +173,16 @@ fn completed_writer() -> Outcome {
 }
 
 impl Channel {
-    fn dispose(&self) {
+    /// Every waiter fails with DISPOSED and every item is destroyed. `ring`: the ring
+    /// too (its ends are still this channel's).
+    fn dispose(&self, ring: bool) {
+        let ring = self.ring.as_ref().filter(|_| ring);
         let mut wake = Wake::default();
         {
             let mut g = self.inner.lock();
             g.disposed = true;
-            if let Some(r) = &self.ring {
-                // Marked first: no fast push can start after the ring is drained below.
+            if let Some(r) = ring {
+                // Marked first: no fast push can claim after the ring is drained below.
                 r.set_marks(true, true);
             }
             for e in g.readers.drain() {
@@ -195,7 +195,7 @@ impl Channel {
                 wake.push(e.wait, waiters::disposed());
                 wake.drop_later(Box::new(e.data));
             }
-            if let Some(r) = &self.ring {
+            if let Some(r) = ring {
                 while let Some(item) = r.pop_locked() {
                     wake.drop_later(Box::new(item));
                 }
@@ -204,6 +204,24 @@ impl Channel {
             wake.drop_later(Box::new(items));
         }
         wake.finish(true);
+    }
+
+    /// The last reference is gone: the ends are marked for good, the ring's items move
+    /// to the spill (destroyed with the value, after the slot is freed), and claimed
+    /// fast calls finish with the ring, so the value can be moved out.
+    fn retire(&self) {
+        let Some(r) = &self.ring else { return };
+        let mut g = self.inner.lock();
+        r.set_marks(true, true);
+        let mut items = Vec::new();
+        while let Some(item) = r.pop_locked() {
+            items.push(item);
+        }
+        // The ring's items are older than the spilled ones.
+        for item in items.into_iter().rev() {
+            g.spill.push_front(item);
+        }
+        r.quiesce();
     }
 
     /// Items in the channel (pushes in flight count).
@@ -307,13 +325,18 @@ pub fn new(capacity: Option<usize>, mode: FullMode) -> Handle {
         (Some(c), _) => Some(c.min(RING_MAX)),
         (None, _) => Some(RING_UNBOUNDED),
     };
-    cell::create_with(
-        Kind::Channel,
+    // The ring holds the whole capacity: a full ring is a full channel.
+    let whole = capacity.is_some() && capacity == slots;
+    cell::create_in(Kind::Channel, |ends: &'static Ends, generation| {
+        ends.open(
+            generation,
+            slots.unwrap_or(0),
+            whole && mode == FullMode::Wait,
+        );
         Channel {
             capacity,
             mode,
-            ring: slots.map(Ring::new),
-            whole: capacity.is_some() && capacity == slots,
+            ring: slots.map(|n| Ring::new(ends, n)),
             inner: Mutex::new(Inner {
                 spill: VecDeque::new(),
                 completed: None,
@@ -323,12 +346,8 @@ pub fn new(capacity: Option<usize>, mode: FullMode) -> Handle {
                 writers: Queue::default(),
                 disposed: false,
             }),
-        },
-        |f, generation| {
-            f.writers.open(generation);
-            f.readers.open(generation);
-        },
-    )
+        }
+    })
 }
 
 /// What a write did with its item.
@@ -348,14 +367,18 @@ enum FastWrite {
     Slow(UserData),
 }
 
-fn write_fast(c: &Channel, item: UserData) -> FastWrite {
-    let Some(r) = &c.ring else {
+fn write_fast(h: Handle, item: UserData) -> FastWrite {
+    let Some(cell) = slot_of(h) else {
         return FastWrite::Slow(item);
     };
-    match r.push(item) {
-        Ok(()) => FastWrite::Done,
-        Err((Refused::Full, item)) if c.whole && c.mode == FullMode::Wait => FastWrite::Full(item),
-        Err((_, item)) => FastWrite::Slow(item),
+    let ends = cell.fast();
+    match ends.claim_push(h.generation()) {
+        Ok(claim) => {
+            claimed_ring(cell).write(claim, item);
+            FastWrite::Done
+        }
+        Err(Refused::Full) if ends.full_is_final() => FastWrite::Full(item),
+        Err(_) => FastWrite::Slow(item),
     }
 }
 
@@ -405,16 +428,13 @@ fn write_locked(c: &Channel, g: &mut Inner, item: UserData, wake: &mut Wake) -> 
 /// TryWrite: on error (FULL, QUEUE_COMPLETED, a bad handle) the item is the caller's
 /// again and its destroy does not run.
 pub fn try_write(h: Handle, item: UserData) -> Result<()> {
-    let item = match enter(h, true) {
-        Some((_inside, c)) => match write_fast(c, item) {
-            FastWrite::Done => return Ok(()),
-            FastWrite::Full(item) => {
-                item.give_back();
-                return Err(Status::Full);
-            }
-            FastWrite::Slow(item) => item,
-        },
-        None => item,
+    let item = match write_fast(h, item) {
+        FastWrite::Done => return Ok(()),
+        FastWrite::Full(item) => {
+            item.give_back();
+            return Err(Status::Full);
+        }
+        FastWrite::Slow(item) => item,
     };
     let p = match cell::pin::<Channel>(h, KINDS) {
         Ok(p) => p,
@@ -458,15 +478,9 @@ pub fn write_async(
     timeout: Option<Duration>,
     token: Option<TokenRef>,
 ) -> Result<Handle> {
-    let item = match enter(h, true) {
-        Some((inside, c)) => match write_fast(c, item) {
-            FastWrite::Done => {
-                drop(inside);
-                return Ok(complete::new_completed(Outcome::value(1)));
-            }
-            FastWrite::Full(item) | FastWrite::Slow(item) => item,
-        },
-        None => item,
+    let item = match write_fast(h, item) {
+        FastWrite::Done => return Ok(complete::new_completed(Outcome::value(1))),
+        FastWrite::Full(item) | FastWrite::Slow(item) => item,
     };
     let p = match cell::pin::<Channel>(h, KINDS) {
         Ok(p) => p,
@@ -526,11 +540,12 @@ pub enum Read {
 
 /// What a lock-free read found: an item, an empty open channel (Some(Empty)), or
 /// None: to the mutex.
-fn read_fast(c: &Channel) -> Option<Read> {
-    match c.ring.as_ref()?.pop() {
-        Pop::Item(item) => Some(Read::Item(item)),
-        Pop::Empty { tail_marked: false } => Some(Read::Empty),
-        Pop::Empty { tail_marked: true } | Pop::Marked => None,
+fn read_fast(h: Handle) -> Option<Read> {
+    let cell = slot_of(h)?;
+    match cell.fast().claim_pop(h.generation()) {
+        Ok(claim) => Some(Read::Item(claimed_ring(cell).take(claim))),
+        Err(Unclaimed::Empty { tail_marked: false }) => Some(Read::Empty),
+        Err(Unclaimed::Empty { tail_marked: true } | Unclaimed::Marked) => None,
     }
 }
 
@@ -558,9 +573,7 @@ fn read_locked(c: &Channel, g: &mut Inner, park: bool) -> Read {
 
 /// TryRead: the oldest item (now the caller's), or why there is none.
 pub fn try_read(h: Handle) -> Result<Read> {
-    if let Some((_inside, c)) = enter(h, false)
-        && let Some(r) = read_fast(c)
-    {
+    if let Some(r) = read_fast(h) {
         return Ok(r);
     }
     let p = cell::pin::<Channel>(h, KINDS)?;
@@ -602,22 +615,19 @@ fn wait_for(
     token: Option<TokenRef>,
     read: bool,
 ) -> Result<Handle> {
-    if let Some((inside, c)) = enter(h, false) {
-        let now = if read {
-            match read_fast(c) {
-                Some(Read::Item(item)) => Some(item_outcome(item)),
-                _ => None,
-            }
-        } else {
-            c.ring
-                .as_ref()
-                .is_some_and(|r| r.len() > 0)
-                .then(|| Outcome::value(1))
-        };
-        drop(inside);
-        if let Some(o) = now {
-            return Ok(complete::new_completed(o));
+    let now = if read {
+        match read_fast(h) {
+            Some(Read::Item(item)) => Some(item_outcome(item)),
+            _ => None,
         }
+    } else {
+        slot_of(h)
+            .and_then(|cell| cell.fast().len_if(h.generation()))
+            .is_some_and(|n| n > 0)
+            .then(|| Outcome::value(1))
+    };
+    if let Some(o) = now {
+        return Ok(complete::new_completed(o));
     }
     let p = cell::pin::<Channel>(h, KINDS)?;
     let c = p.get().get();

@@ -17,9 +17,9 @@ pub(crate) mod channel;
 pub(crate) mod countdown;
 #[cfg(not(loom))]
 pub(crate) mod event;
-pub(crate) mod gate;
 #[cfg(not(loom))]
 pub(crate) mod guard;
+pub(crate) mod hot;
 #[cfg(not(loom))]
 pub(crate) mod lock;
 pub(crate) mod permits;

@@ -59,7 +59,7 @@ impl Prim for Semaphore {
         fast.permits.close();
         self.dispose();
     }
-    fn retire_fast(fast: &SemFast) {
+    fn retire_fast(&self, fast: &SemFast) {
         fast.permits.close();
     }
 }

@@ -142,6 +142,17 @@ pub fn task_retain(h: Handle) -> Result<()> {
         .map_err(refusal_status)
 }
 
+/// Adds a task handle reference to the task `h` names for a holder that keeps it by a
+/// library reference it may be dropping concurrently (a cache's lock-free hit): refused
+/// unless the task is still this generation and still held by a library reference.
+#[inline]
+pub(crate) fn task_mint_held(h: Handle) -> Result<()> {
+    task_cell(h)?
+        .word
+        .mint_user(h.generation(), |w| w.has(super::word::HELD))
+        .map_err(refusal_status)
+}
+
 /// Releases a task handle reference; the last reference of any kind tears it down.
 #[inline]
 pub fn task_release(h: Handle) -> Result<()> {
