@@ -598,8 +598,9 @@ typedef struct tapir_semaphore tapir_semaphore;
 
 /**
  * A completion source: the producer side that completes one task exactly once
- * (`TaskCompletionSource`). Functions: tapir_source_new, tapir_source_task,
- * tapir_source_set_result, tapir_source_set_error, tapir_source_set_canceled, ...
+ * (`TaskCompletionSource`). Functions: tapir_source_new, tapir_source_new_with_task,
+ * tapir_source_task, tapir_source_set_result, tapir_source_set_error,
+ * tapir_source_set_canceled, ...
  */
 typedef struct tapir_source tapir_source;
 
@@ -3081,6 +3082,28 @@ tapir_status tapir_semaphore_release(const struct tapir_semaphore *semaphore);
  * `source_out` must be writable.
  */
 tapir_status tapir_source_new(uint32_t flags, void *state, const struct tapir_source **source_out);
+
+/**
+ * Creates a completion source and its pending task in one call: what
+ * tapir_source_new followed by tapir_source_task gives, for a binding that wants both
+ * (each call across a managed boundary has a fixed cost).
+ *
+ * `flags` and `state`: as tapir_source_new.
+ * Ownership: `*source_out` and `*task_out` each receive a new reference, released
+ * with tapir_source_release and tapir_task_release. Releasing the last source
+ * reference of a pending task fails the task with TAPIR_STATUS_BROKEN_PROMISE.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`source_out` or `task_out`),
+ * TAPIR_STATUS_INVALID_ARGUMENT (unknown flag bits). On an error nothing is created
+ * and neither out-parameter is written.
+ *
+ * # Safety
+ * `source_out` and `task_out` must be writable.
+ */
+tapir_status tapir_source_new_with_task(uint32_t flags,
+                                        void *state,
+                                        const struct tapir_source **source_out,
+                                        const struct tapir_task **task_out);
 
 /**
  * Adds a reference to a source; returns `source`, or NULL if NULL or invalid.

@@ -2261,10 +2261,17 @@ static int mk_source(uint32_t flags, bool keep_task, int *task_slot) {
   const tapir_source *s = NULL;
   const tapir_task *t = NULL;
   uint64_t state = pct(50) ? rnd() : 0;
-  int32_t st = CALL(tapir_source_new(flags, (void *)(uintptr_t)state, &s));
-  if (st != TAPIR_STATUS_OK) failf("tapir_source_new(%u) returned %s", flags, stname(st));
-  st = CALL(tapir_source_task(s, &t));
-  if (st != TAPIR_STATUS_OK) failf("tapir_source_task on a new source returned %s", stname(st));
+  int32_t st;
+  if (pct(50)) {
+    /* the fused call gives the same pair as tapir_source_new + tapir_source_task */
+    st = CALL(tapir_source_new_with_task(flags, (void *)(uintptr_t)state, &s, &t));
+    if (st != TAPIR_STATUS_OK) failf("tapir_source_new_with_task(%u) returned %s", flags, stname(st));
+  } else {
+    st = CALL(tapir_source_new(flags, (void *)(uintptr_t)state, &s));
+    if (st != TAPIR_STATUS_OK) failf("tapir_source_new(%u) returned %s", flags, stname(st));
+    st = CALL(tapir_source_task(s, &t));
+    if (st != TAPIR_STATUS_OK) failf("tapir_source_task on a new source returned %s", stname(st));
+  }
   LOG("source_new -> %#" PRIx64 " task %#" PRIx64, HV(s), HV(t));
   L();
   tinfo *ti = ti_new_l(HV(t));
@@ -2606,6 +2613,20 @@ static void op_source_new(void) {
     return;
   }
   const tapir_source *s = SENTP(const tapir_source *);
+  if (pct(50)) {
+    /* the fused call: NULL for either out-parameter (or a bad flag) writes neither */
+    const tapir_task *t = SENTP(const tapir_task *);
+    bool null_task = null_out ? pct(50) : false, null_src = null_out && !null_task;
+    if (null_out && pct(30)) null_src = null_task = true;
+    int32_t st = CALL(tapir_source_new_with_task(flags, NULL, null_src ? NULL : &s, null_task ? NULL : &t));
+    LOG("source_new_with_task(flags %#x, source out %s, task out %s) -> %s", flags, null_src ? "NULL" : "ok",
+        null_task ? "NULL" : "ok", stname(st));
+    check_st("tapir_source_new_with_task", st, D_SOURCE_NEW,
+             expect((null_out ? F_NULL : 0) | ((flags & ~1u) ? F_INV : 0), S(OK)));
+    if ((!null_src && HV(s) != SENT) || (!null_task && HV(t) != SENT))
+      failf("tapir_source_new_with_task failed but wrote an out-parameter");
+    return;
+  }
   int32_t st = CALL(tapir_source_new(flags, NULL, null_out ? NULL : &s));
   LOG("source_new(flags %#x, out %s) -> %s", flags, null_out ? "NULL" : "ok", stname(st));
   check_st("tapir_source_new", st, D_SOURCE_NEW, expect((null_out ? F_NULL : 0) | ((flags & ~1u) ? F_INV : 0), S(OK)));
