@@ -255,6 +255,16 @@
 #define TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY (1 << 9)
 
 /**
+ * tapir_task_on_complete only: a callback that runs takes `user_data` over (frees it
+ * itself), so `destroy` is not called after it. `destroy` still runs exactly once when
+ * the callback never runs (removed, filtered out, canceled by the token, discarded by
+ * its scheduler, or the task freed while pending). For a binding where each call into
+ * it has a fixed cost: it saves the destroy call of every callback that runs.
+ * tapir_task_continue_with refuses it (TAPIR_STATUS_INVALID_ARGUMENT).
+ */
+#define TAPIR_CONTINUATION_CALLBACK_FREES (1 << 10)
+
+/**
  * The result of every fallible call. Values are ABI: never renumbered.
  */
 enum tapir_status
@@ -3490,6 +3500,8 @@ tapir_status tapir_task_wait_any(const struct tapir_task *const *tasks,
  * owns `user_data` (see the callback contract); the registration is a new reference.
  * Threading: any thread. The callback runs on `options->scheduler` (NULL: the default
  * pool), or inline on the completing thread with EXECUTE_SYNCHRONOUSLY.
+ * With TAPIR_CONTINUATION_CALLBACK_FREES, a callback that runs frees `user_data`
+ * itself and `destroy` runs only if the callback never does.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`), TAPIR_STATUS_INVALID_HANDLE,
  * TAPIR_STATUS_INVALID_ARGUMENT (bad options: unknown or contradictory flags,
  * struct_size too small).
@@ -3529,7 +3541,8 @@ tapir_status tapir_task_on_complete(const struct tapir_task *task,
  * (destroy runs, the callback never does) and the continuation task stays pending.
  * Threading: any thread; the callback runs as for tapir_task_on_complete.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`, `task_out`),
- * TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options).
+ * TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options, or
+ * TAPIR_CONTINUATION_CALLBACK_FREES).
  *
  * # Safety
  * `options` must be NULL or valid for `struct_size` bytes; `task_out` writable.

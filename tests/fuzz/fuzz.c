@@ -391,6 +391,7 @@ typedef struct rec {
   uint8_t nx, depth, no_run, own_kind[2];
   uint8_t sched_check; /* 1: the callback must see sched_h as tapir_scheduler_current() */
   uint8_t has_token;   /* a continuation with a token: its task may end canceled meanwhile */
+  uint8_t frees;       /* on_complete with TAPIR_CONTINUATION_CALLBACK_FREES: the callback destroys */
   int calls, destroys, max_calls;
   const char *what;    /* the API that received it */
   uint64_t sched_h;
@@ -1829,6 +1830,9 @@ static void cb_on_complete(void *ud, const tapir_task *t) {
   check_lent_task(HV(t), "on_complete callback", true);
   do_action(&r, HV(t), "on_complete callback");
   cb_end();
+  /* The callback owns its user data: it frees it (tapir must not call destroy after it;
+   * a second destroy is caught there). */
+  if (r.frees) fz_destroy(ud);
 }
 
 /* Completes a source lent to a callback (a continuation's `next`, tapir_run's
@@ -2562,7 +2566,7 @@ static void copts_make(copts *c) {
   else if (r < 77) f = TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY | (pct(50) ? TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY : 0);
   else if (r < 81) f = TAPIR_CONTINUATION_LAZY_CANCELLATION | (pct(50) ? TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY : 0);
   else if (r < 84) f = TAPIR_CONTINUATION_LONG_RUNNING;
-  else if (r < 88 && mis) f = 1u << (10 + rn(20));
+  else if (r < 88 && mis) f = 1u << (11 + rn(20));
   else if (r < 91 && mis) f = TAPIR_CONTINUATION_LONG_RUNNING | TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY;
   else f = (uint32_t)rnd() & CF_ALL;
   if (f & ~CF_ALL) c->flt |= F_INV;
@@ -3293,7 +3297,13 @@ static void on_complete_with(harg ta, int depth) {
   copts_make(&c);
   bool null_cb = misuse_on() && pct(3);
   bool want_reg = pct(60);
+  /* a callback that frees its own user data: destroy only if it never runs */
+  bool frees = c.use && c.o.struct_size >= 8 && pct(30);
+  if (frees) c.o.flags |= TAPIR_CONTINUATION_CALLBACK_FREES;
   uint32_t ri = cb_rec("tapir_task_on_complete", 1, ta.h, depth, c.sched_check, c.sched_h, &ta, K_TASK);
+  pthread_mutex_lock(&g_lmu);
+  rec_at(ri)->frees = frees;
+  pthread_mutex_unlock(&g_lmu);
   void *ud = rec_ud_l(ri);
   a_lend(&ta);
   const tapir_registration *reg = SENTP(const tapir_registration *);
@@ -3324,6 +3334,10 @@ static void continue_with_on(harg ta, int depth) {
   copts c;
   copts_make(&c);
   bool null_cb = misuse_on() && pct(3), null_out = misuse_on() && pct(3);
+  if (c.use && c.o.struct_size >= 8 && misuse_on() && pct(5)) {
+    c.o.flags |= TAPIR_CONTINUATION_CALLBACK_FREES; /* tapir_task_on_complete only */
+    c.flt |= F_INV;
+  }
   uint32_t ri = cb_rec("tapir_task_continue_with", 1, ta.h, depth, c.sched_check, c.sched_h, &ta, K_TASK);
   pthread_mutex_lock(&g_lmu);
   rec_at(ri)->has_token = c.has_token;

@@ -366,7 +366,7 @@ namespace Tapir
             }
             object resumeOn = null;
             SchedulerHandle scheduler = SchedulerHandle.Null;
-            uint flags = Flags.ExecuteSynchronously;
+            uint flags = Flags.ExecuteSynchronously | Flags.CallbackFrees;   // see AwaitState
             if (continueOnCapturedContext)
             {
                 var context = SynchronizationContext.Current;
@@ -375,7 +375,7 @@ namespace Tapir
                     if (context is TapirSynchronizationContext tapirContext)
                     {
                         scheduler = tapirContext.Scheduler.Handle;
-                        flags = 0;
+                        flags = Flags.CallbackFrees;
                     }
                     else
                     {
@@ -585,6 +585,7 @@ namespace Tapir
         internal const uint LazyCancellation = 1 << 7;
         internal const uint LongRunning = 1 << 8;
         internal const uint RunContinuationsAsynchronously = 1 << 9;
+        internal const uint CallbackFrees = 1 << 10;
         internal const uint SourceRunContinuationsAsynchronously = 1;
 
         private const TaskContinuationOptions Hints =
