@@ -3133,6 +3133,21 @@ const struct tapir_source *tapir_source_retain(const struct tapir_source *source
 tapir_status tapir_source_release(const struct tapir_source *source);
 
 /**
+ * Releases a source reference and a task reference in one call: what
+ * tapir_source_release(source) followed by tapir_task_release(task) does, for a binding
+ * that holds both (each call across a managed boundary has a fixed cost). Either may be
+ * NULL (a no-op for that one); they need not be a source and its own task.
+ *
+ * Ownership: consumes one reference of each non-NULL argument.
+ * Threading: any thread. Blocking: never (may run continuations and destroy callbacks,
+ * as the two releases do: the source's first).
+ * Errors: TAPIR_STATUS_INVALID_HANDLE when either is released already or of the wrong
+ * kind; the other one is still released.
+ */
+tapir_status tapir_source_release_with_task(const struct tapir_source *source,
+                                            const struct tapir_task *task);
+
+/**
  * Writes the source's task to `*task_out` (the same task every time).
  *
  * Ownership: `*task_out` receives a new reference.

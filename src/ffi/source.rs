@@ -119,6 +119,34 @@ pub extern "C" fn tapir_source_release(source: *const tapir_source) -> Status {
     }
 }
 
+/// Releases a source reference and a task reference in one call: what
+/// tapir_source_release(source) followed by tapir_task_release(task) does, for a binding
+/// that holds both (each call across a managed boundary has a fixed cost). Either may be
+/// NULL (a no-op for that one); they need not be a source and its own task.
+///
+/// Ownership: consumes one reference of each non-NULL argument.
+/// Threading: any thread. Blocking: never (may run continuations and destroy callbacks,
+/// as the two releases do: the source's first).
+/// Errors: TAPIR_STATUS_INVALID_HANDLE when either is released already or of the wrong
+/// kind; the other one is still released.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_source_release_with_task(
+    source: *const tapir_source,
+    task: *const tapir_task,
+) -> Status {
+    ffi_boundary! {
+        let s = match from_ptr(source) {
+            None => Status::Ok,
+            Some(h) => from_result(ops::source_release(h)),
+        };
+        let t = match from_ptr(task) {
+            None => Status::Ok,
+            Some(h) => from_result(ops::task_release(h)),
+        };
+        if s != Status::Ok { s } else { t }
+    }
+}
+
 /// Writes the source's task to `*task_out` (the same task every time).
 ///
 /// Ownership: `*task_out` receives a new reference.

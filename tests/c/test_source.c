@@ -393,6 +393,51 @@ static void cs12_source_new_with_task(void) {
   CHECK(h_wait_live(live, h_prompt_ms()));
 }
 
+/* tapir_source_release_with_task: the two releases in one call */
+static void cs13_source_release_with_task(void) {
+  size_t live = h_live();
+  const tapir_source *s = NULL;
+  const tapir_task *t = NULL;
+  /* completed: both references go, the value's destroy runs once */
+  atomic_int destroyed = 0;
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  CHECK_OK(tapir_source_set_result(s, &destroyed, h_bump_destroy));
+  CHECK_OK(tapir_source_release_with_task(s, t));
+  CHECK_EQ(atomic_load(&destroyed), 1);
+  CHECK_ST(tapir_task_release(t), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK_ST(tapir_source_release(s), TAPIR_STATUS_INVALID_HANDLE);
+
+  /* pending: the source goes first, so its continuations see the broken promise */
+  h_counter c;
+  h_counter_init(&c);
+  tapir_continuation_options o = {sizeof o, TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &c, h_count_destroy, &o, NULL));
+  CHECK_OK(tapir_source_release_with_task(s, t));
+  CHECK_EQ(atomic_load(&c.calls), 1);
+  CHECK_EQ(c.status, TAPIR_TASK_STATUS_FAULTED);
+  CHECK_EQ(atomic_load(&c.destroys), 1);
+
+  /* NULL for either (or both) is a no-op for that one */
+  CHECK_OK(tapir_source_release_with_task(NULL, NULL));
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  const tapir_task *t2 = h_task_of(s);
+  CHECK_OK(tapir_source_release_with_task(NULL, t2));
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_OK(tapir_source_release_with_task(s, NULL));
+  CHECK_EQ(tapir_task_get_status(t), TAPIR_TASK_STATUS_SUCCEEDED);
+
+  /* a stale or wrong-kind argument is refused and the other one still released */
+  CHECK_ST(tapir_source_release_with_task(s, t), TAPIR_STATUS_INVALID_HANDLE); /* s stale; t released */
+  CHECK_ST(tapir_task_release(t), TAPIR_STATUS_INVALID_HANDLE);
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  CHECK_ST(tapir_source_release_with_task((const tapir_source *)t, (const tapir_task *)s), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK_EQ(tapir_task_get_status(t), TAPIR_TASK_STATUS_PENDING); /* nothing was released */
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_OK(tapir_source_release_with_task(s, t));
+  CHECK(h_wait_live(live, h_prompt_ms()));
+}
+
 /* ---- broken promise: the producer vanished */
 
 static void broken_promise_on_last_source_release(void) {
@@ -479,6 +524,7 @@ void register_source_tests(void) {
   REG(cs09_invalid_error_arguments);
   REG(cs11_source_flags_validated);
   REG(cs12_source_new_with_task);
+  REG(cs13_source_release_with_task);
   REG(broken_promise_on_last_source_release);
   REG(broken_promise_wakes_waiter);
   REG(source_and_task_lifetimes_are_independent);

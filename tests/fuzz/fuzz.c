@@ -1438,8 +1438,9 @@ static uint64_t g_default_h, g_inline_h, g_none_h, g_completed_h;
 
 static int32_t tp_release(int kind, uint64_t h) {
   switch (kind) {
-  case K_TASK: return tapir_task_release(TK(h));
-  case K_SOURCE: return tapir_source_release(SR(h));
+  /* the fused release with one argument NULL is the single release, status included */
+  case K_TASK: return pct(10) ? tapir_source_release_with_task(NULL, TK(h)) : tapir_task_release(TK(h));
+  case K_SOURCE: return pct(10) ? tapir_source_release_with_task(SR(h), NULL) : tapir_source_release(SR(h));
   case K_ERROR: return tapir_error_release(ER(h));
   case K_REG: return tapir_registration_release(RG(h));
   case K_SCHED: return tapir_scheduler_release(SC(h));

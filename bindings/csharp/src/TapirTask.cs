@@ -113,6 +113,9 @@ namespace Tapir
 
         internal bool OwnsRaw => Volatile.Read(ref _rawOwned) == 1;
 
+        /// <summary>Gives up the raw reference for a caller that releases it (once): true when this wrapper still owned it.</summary>
+        internal bool TakeRaw() => Interlocked.Exchange(ref _rawOwned, 0) == 1;
+
         /// <summary>The pair whose finalizer now waits for this task (null until then).</summary>
         internal SourcePair Pair => Volatile.Read(ref _pair);
 

@@ -101,6 +101,7 @@ namespace Tapir.Native
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_new_with_task(uint flags, IntPtr state, out IntPtr source, out IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_source_retain(IntPtr source);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_release(IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_release_with_task(IntPtr source, IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_task(IntPtr source, out IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_result(IntPtr source, IntPtr value, IntPtr valueDestroy);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_result(SourceHandle source, IntPtr value, IntPtr valueDestroy);

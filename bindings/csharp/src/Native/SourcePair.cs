@@ -71,9 +71,12 @@ namespace Tapir.Native
                     }
                     return;
                 }
-                // Attached: the task wrapper is unreachable too.
-                ReleaseSource();
-                _task.ReleaseRaw();
+                // Attached: the task wrapper is unreachable too. Both references in one call
+                // when both are left (the common case: neither wrapper was disposed).
+                bool source = Interlocked.Exchange(ref _sourceOwned, 0) == 1;
+                bool task = _task.TakeRaw();
+                if (source || task)
+                    NativeMethods.tapir_source_release_with_task(source ? _source : IntPtr.Zero, task ? _task.RawHandle : IntPtr.Zero);
             }
             catch (Exception e)
             {
