@@ -257,6 +257,16 @@
 #define TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY (1 << 9)
 
 /**
+ * tapir_task_on_complete only: a callback that runs takes `user_data` over (frees it
+ * itself), so `destroy` is not called after it. `destroy` still runs exactly once when
+ * the callback never runs (removed, filtered out, canceled by the token, discarded by
+ * its scheduler, or the task freed while pending). For a binding where each call into
+ * it has a fixed cost: it saves the destroy call of every callback that runs.
+ * tapir_task_continue_with refuses it (TAPIR_STATUS_INVALID_ARGUMENT).
+ */
+#define TAPIR_CONTINUATION_CALLBACK_FREES (1 << 10)
+
+/**
  * The result of every fallible call. Values are ABI: never renumbered.
  */
 enum tapir_status
@@ -600,8 +610,9 @@ typedef struct tapir_semaphore tapir_semaphore;
 
 /**
  * A completion source: the producer side that completes one task exactly once
- * (`TaskCompletionSource`). Functions: tapir_source_new, tapir_source_task,
- * tapir_source_set_result, tapir_source_set_error, tapir_source_set_canceled, ...
+ * (`TaskCompletionSource`). Functions: tapir_source_new, tapir_source_new_with_task,
+ * tapir_source_task, tapir_source_set_result, tapir_source_set_error,
+ * tapir_source_set_canceled, ...
  */
 typedef struct tapir_source tapir_source;
 
@@ -3086,6 +3097,28 @@ tapir_status tapir_semaphore_release(const struct tapir_semaphore *semaphore);
 tapir_status tapir_source_new(uint32_t flags, void *state, const struct tapir_source **source_out);
 
 /**
+ * Creates a completion source and its pending task in one call: what
+ * tapir_source_new followed by tapir_source_task gives, for a binding that wants both
+ * (each call across a managed boundary has a fixed cost).
+ *
+ * `flags` and `state`: as tapir_source_new.
+ * Ownership: `*source_out` and `*task_out` each receive a new reference, released
+ * with tapir_source_release and tapir_task_release. Releasing the last source
+ * reference of a pending task fails the task with TAPIR_STATUS_BROKEN_PROMISE.
+ * Threading: any thread. Blocking: never.
+ * Errors: TAPIR_STATUS_NULL_ARGUMENT (`source_out` or `task_out`),
+ * TAPIR_STATUS_INVALID_ARGUMENT (unknown flag bits). On an error nothing is created
+ * and neither out-parameter is written.
+ *
+ * # Safety
+ * `source_out` and `task_out` must be writable.
+ */
+tapir_status tapir_source_new_with_task(uint32_t flags,
+                                        void *state,
+                                        const struct tapir_source **source_out,
+                                        const struct tapir_task **task_out);
+
+/**
  * Adds a reference to a source; returns `source`, or NULL if NULL or invalid.
  *
  * Threading: any thread. Blocking: never.
@@ -3101,6 +3134,21 @@ const struct tapir_source *tapir_source_retain(const struct tapir_source *source
  * Errors: TAPIR_STATUS_INVALID_HANDLE (released already, or not a source).
  */
 tapir_status tapir_source_release(const struct tapir_source *source);
+
+/**
+ * Releases a source reference and a task reference in one call: what
+ * tapir_source_release(source) followed by tapir_task_release(task) does, for a binding
+ * that holds both (each call across a managed boundary has a fixed cost). Either may be
+ * NULL (a no-op for that one); they need not be a source and its own task.
+ *
+ * Ownership: consumes one reference of each non-NULL argument.
+ * Threading: any thread. Blocking: never (may run continuations and destroy callbacks,
+ * as the two releases do: the source's first).
+ * Errors: TAPIR_STATUS_INVALID_HANDLE when either is released already or of the wrong
+ * kind; the other one is still released.
+ */
+tapir_status tapir_source_release_with_task(const struct tapir_source *source,
+                                            const struct tapir_task *task);
 
 /**
  * Writes the source's task to `*task_out` (the same task every time).
@@ -3470,6 +3518,8 @@ tapir_status tapir_task_wait_any(const struct tapir_task *const *tasks,
  * owns `user_data` (see the callback contract); the registration is a new reference.
  * Threading: any thread. The callback runs on `options->scheduler` (NULL: the default
  * pool), or inline on the completing thread with EXECUTE_SYNCHRONOUSLY.
+ * With TAPIR_CONTINUATION_CALLBACK_FREES, a callback that runs frees `user_data`
+ * itself and `destroy` runs only if the callback never does.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`), TAPIR_STATUS_INVALID_HANDLE,
  * TAPIR_STATUS_INVALID_ARGUMENT (bad options: unknown or contradictory flags,
  * struct_size too small).
@@ -3509,7 +3559,8 @@ tapir_status tapir_task_on_complete(const struct tapir_task *task,
  * (destroy runs, the callback never does) and the continuation task stays pending.
  * Threading: any thread; the callback runs as for tapir_task_on_complete.
  * Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`, `task_out`),
- * TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options).
+ * TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options, or
+ * TAPIR_CONTINUATION_CALLBACK_FREES).
  *
  * # Safety
  * `options` must be NULL or valid for `struct_size` bytes; `task_out` writable.

@@ -1379,7 +1379,7 @@ fn invalid_continuation_options_register_nothing() {
             | TAPIR_CONTINUATION_ONLY_ON_FAULTED
             | TAPIR_CONTINUATION_NOT_ON_CANCELED,
         TAPIR_CONTINUATION_LONG_RUNNING | TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY,
-        1 << 10,
+        1 << 11,
         1 << 31,
     ];
     let p = Probe::new();

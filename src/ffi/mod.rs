@@ -148,8 +148,9 @@ pub struct tapir_task {
 }
 
 /// A completion source: the producer side that completes one task exactly once
-/// (`TaskCompletionSource`). Functions: tapir_source_new, tapir_source_task,
-/// tapir_source_set_result, tapir_source_set_error, tapir_source_set_canceled, ...
+/// (`TaskCompletionSource`). Functions: tapir_source_new, tapir_source_new_with_task,
+/// tapir_source_task, tapir_source_set_result, tapir_source_set_error,
+/// tapir_source_set_canceled, ...
 pub struct tapir_source {
     _opaque: [u8; 0],
 }

@@ -54,6 +54,43 @@ pub unsafe extern "C" fn tapir_source_new(
     }
 }
 
+/// Creates a completion source and its pending task in one call: what
+/// tapir_source_new followed by tapir_source_task gives, for a binding that wants both
+/// (each call across a managed boundary has a fixed cost).
+///
+/// `flags` and `state`: as tapir_source_new.
+/// Ownership: `*source_out` and `*task_out` each receive a new reference, released
+/// with tapir_source_release and tapir_task_release. Releasing the last source
+/// reference of a pending task fails the task with TAPIR_STATUS_BROKEN_PROMISE.
+/// Threading: any thread. Blocking: never.
+/// Errors: TAPIR_STATUS_NULL_ARGUMENT (`source_out` or `task_out`),
+/// TAPIR_STATUS_INVALID_ARGUMENT (unknown flag bits). On an error nothing is created
+/// and neither out-parameter is written.
+///
+/// # Safety
+/// `source_out` and `task_out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tapir_source_new_with_task(
+    flags: u32,
+    state: *mut c_void,
+    source_out: *mut *const tapir_source,
+    task_out: *mut *const tapir_task,
+) -> Status {
+    ffi_boundary! {
+        require!(source_out, task_out);
+        if flags & !TAPIR_SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
+            return Status::InvalidArgument;
+        }
+        let (s, t) = ops::source_new_with_task(flags, state as usize);
+        // SAFETY: both non-NULL checked above; the caller guarantees they are writable.
+        unsafe {
+            write(source_out, to_ptr(s));
+            write(task_out, to_ptr(t));
+        }
+        Status::Ok
+    }
+}
+
 /// Adds a reference to a source; returns `source`, or NULL if NULL or invalid.
 ///
 /// Threading: any thread. Blocking: never.
@@ -79,6 +116,34 @@ pub extern "C" fn tapir_source_release(source: *const tapir_source) -> Status {
             None => Status::Ok,
             Some(h) => from_result(ops::source_release(h)),
         }
+    }
+}
+
+/// Releases a source reference and a task reference in one call: what
+/// tapir_source_release(source) followed by tapir_task_release(task) does, for a binding
+/// that holds both (each call across a managed boundary has a fixed cost). Either may be
+/// NULL (a no-op for that one); they need not be a source and its own task.
+///
+/// Ownership: consumes one reference of each non-NULL argument.
+/// Threading: any thread. Blocking: never (may run continuations and destroy callbacks,
+/// as the two releases do: the source's first).
+/// Errors: TAPIR_STATUS_INVALID_HANDLE when either is released already or of the wrong
+/// kind; the other one is still released.
+#[unsafe(no_mangle)]
+pub extern "C" fn tapir_source_release_with_task(
+    source: *const tapir_source,
+    task: *const tapir_task,
+) -> Status {
+    ffi_boundary! {
+        let s = match from_ptr(source) {
+            None => Status::Ok,
+            Some(h) => from_result(ops::source_release(h)),
+        };
+        let t = match from_ptr(task) {
+            None => Status::Ok,
+            Some(h) => from_result(ops::task_release(h)),
+        };
+        if s != Status::Ok { s } else { t }
     }
 }
 

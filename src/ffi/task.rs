@@ -45,6 +45,13 @@ pub const TAPIR_CONTINUATION_LAZY_CANCELLATION: u32 = 1 << 7;
 pub const TAPIR_CONTINUATION_LONG_RUNNING: u32 = 1 << 8;
 /// The continuation task's own continuations never run inline.
 pub const TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1 << 9;
+/// tapir_task_on_complete only: a callback that runs takes `user_data` over (frees it
+/// itself), so `destroy` is not called after it. `destroy` still runs exactly once when
+/// the callback never runs (removed, filtered out, canceled by the token, discarded by
+/// its scheduler, or the task freed while pending). For a binding where each call into
+/// it has a fixed cost: it saves the destroy call of every callback that runs.
+/// tapir_task_continue_with refuses it (TAPIR_STATUS_INVALID_ARGUMENT).
+pub const TAPIR_CONTINUATION_CALLBACK_FREES: u32 = 1 << 10;
 
 /// The state of a task.
 #[repr(i32)]
@@ -573,6 +580,8 @@ pub unsafe extern "C" fn tapir_task_wait_any(
 /// owns `user_data` (see the callback contract); the registration is a new reference.
 /// Threading: any thread. The callback runs on `options->scheduler` (NULL: the default
 /// pool), or inline on the completing thread with EXECUTE_SYNCHRONOUSLY.
+/// With TAPIR_CONTINUATION_CALLBACK_FREES, a callback that runs frees `user_data`
+/// itself and `destroy` runs only if the callback never does.
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`), TAPIR_STATUS_INVALID_HANDLE,
 /// TAPIR_STATUS_INVALID_ARGUMENT (bad options: unknown or contradictory flags,
 /// struct_size too small).
@@ -636,7 +645,8 @@ pub unsafe extern "C" fn tapir_task_on_complete(
 /// (destroy runs, the callback never does) and the continuation task stays pending.
 /// Threading: any thread; the callback runs as for tapir_task_on_complete.
 /// Errors: TAPIR_STATUS_NULL_ARGUMENT (`task`, `callback`, `task_out`),
-/// TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options).
+/// TAPIR_STATUS_INVALID_HANDLE, TAPIR_STATUS_INVALID_ARGUMENT (bad options, or
+/// TAPIR_CONTINUATION_CALLBACK_FREES).
 ///
 /// # Safety
 /// `options` must be NULL or valid for `struct_size` bytes; `task_out` writable.
@@ -655,6 +665,11 @@ pub unsafe extern "C" fn tapir_task_continue_with(
         require!(task_out);
         // SAFETY: forwarded caller guarantee.
         let o = try_core!(unsafe { read_options(options) });
+        if o.flags & TAPIR_CONTINUATION_CALLBACK_FREES != 0 {
+            // user_data is also the continuation task's state (tapir_task_state), which
+            // lives as long as that task: a callback cannot take it over.
+            return Status::InvalidArgument;
+        }
         let (scheduler, token) = try_core!(option_refs(&o));
         // SAFETY: as in tapir_task_on_complete: same ABI, thin pointers only.
         let f: ContinueFn = unsafe {

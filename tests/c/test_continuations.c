@@ -291,7 +291,7 @@ static void ct05_invalid_options(void) {
       TAPIR_CONTINUATION_ONLY_ON_SUCCESS | TAPIR_CONTINUATION_NOT_ON_SUCCESS,
       TAPIR_CONTINUATION_ONLY_ON_CANCELED | TAPIR_CONTINUATION_NOT_ON_CANCELED,
       TAPIR_CONTINUATION_LONG_RUNNING | TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY,
-      1u << 10,
+      1u << 11,
       1u << 31,
       0xFFFFFFFFu,
   };
@@ -906,6 +906,85 @@ static void continuations_are_counted_until_they_run(void) {
   CHECK_OK(tapir_source_release(s));
 }
 
+/* TAPIR_CONTINUATION_CALLBACK_FREES: a callback that runs owns its user_data (no destroy
+ * after it); destroy still runs exactly once for every callback that never runs. */
+static void ct20_callback_frees(void) {
+  size_t live = h_live();
+  const uint32_t sync = TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY | TAPIR_CONTINUATION_CALLBACK_FREES;
+  tapir_continuation_options o = {sizeof o, sync, NULL, NULL};
+
+  /* pending: the inline slot and a listed second entry; then registered on a completed task */
+  h_counter first, second, late;
+  h_counter_init(&first);
+  h_counter_init(&second);
+  h_counter_init(&late);
+  const tapir_source *s = h_source();
+  const tapir_task *t = h_task_of(s);
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &first, h_count_destroy, &o, NULL));
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &second, h_count_destroy, &o, NULL));
+  CHECK_OK(tapir_source_set_result(s, h_int(1), NULL));
+  CHECK_EQ(atomic_load(&first.calls), 1);
+  CHECK_EQ(atomic_load(&second.calls), 1);
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &late, h_count_destroy, &o, NULL));
+  CHECK_EQ(atomic_load(&late.calls), 1);
+  CHECK_EQ(atomic_load(&first.destroys), 0);
+  CHECK_EQ(atomic_load(&second.destroys), 0);
+  CHECK_EQ(atomic_load(&late.destroys), 0);
+
+  /* dispatched to the pool (no EXECUTE_SYNCHRONOUSLY) */
+  h_counter pooled;
+  h_counter_init(&pooled);
+  tapir_continuation_options po = {sizeof po, TAPIR_CONTINUATION_CALLBACK_FREES, NULL, NULL};
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &pooled, h_count_destroy, &po, NULL));
+  CHECK(h_wait_eq(&pooled.calls, 1, h_prompt_ms()));
+  CHECK_OK(tapir_source_release(s));
+  CHECK_OK(tapir_task_release(t));
+  CHECK(h_wait_live(live, h_prompt_ms()));
+  CHECK_EQ(atomic_load(&pooled.destroys), 0);
+
+  /* never run: filtered out, removed, task freed while pending: destroy once each */
+  h_counter filtered, removed, freed;
+  h_counter_init(&filtered);
+  h_counter_init(&removed);
+  h_counter_init(&freed);
+  s = h_source();
+  t = h_task_of(s);
+  tapir_continuation_options fo = {sizeof fo, sync | TAPIR_CONTINUATION_ONLY_ON_FAULTED, NULL, NULL};
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &filtered, h_count_destroy, &fo, NULL));
+  const tapir_registration *reg = NULL;
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &removed, h_count_destroy, &o, &reg));
+  CHECK_OK(tapir_registration_remove(reg));
+  CHECK_OK(tapir_registration_release(reg));
+  CHECK_EQ(atomic_load(&removed.destroys), 1);
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_EQ(atomic_load(&filtered.calls), 0);
+  CHECK_EQ(atomic_load(&filtered.destroys), 1);
+  CHECK_EQ(atomic_load(&removed.calls), 0);
+  CHECK_OK(tapir_source_release(s));
+  CHECK_OK(tapir_task_release(t));
+  const tapir_task *never = NULL;
+  CHECK_OK(tapir_delay(TAPIR_INFINITE, NULL, &never));
+  CHECK_OK(tapir_task_on_complete(never, h_count_cb, &freed, h_count_destroy, &o, NULL));
+  CHECK_OK(tapir_task_release(never));
+  CHECK(h_wait_eq(&freed.destroys, 1, h_prompt_ms()));
+  CHECK_EQ(atomic_load(&freed.calls), 0);
+
+  /* continue_with refuses it and calls nothing */
+  h_counter refused;
+  h_counter_init(&refused);
+  s = h_source();
+  t = h_task_of(s);
+  const tapir_task *ct = (const tapir_task *)h_int(0x10);
+  CHECK_ST(tapir_task_continue_with(t, h_count_cont, &refused, h_count_destroy, &o, &ct), TAPIR_STATUS_INVALID_ARGUMENT);
+  CHECK_PTR_EQ(ct, h_int(0x10));
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_EQ(atomic_load(&refused.calls), 0);
+  CHECK_EQ(atomic_load(&refused.destroys), 0);
+  CHECK_OK(tapir_source_release(s));
+  CHECK_OK(tapir_task_release(t));
+  CHECK(h_wait_live(live, h_prompt_ms()));
+}
+
 void register_continuation_tests(void) {
   REG(ct01_continuation_fires_once);
   REG(continuations_are_counted_until_they_run);
@@ -916,6 +995,7 @@ void register_continuation_tests(void) {
   REG(ct04_outcome_filters);
   REG(on_complete_filters);
   REG(ct05_invalid_options);
+  REG(ct20_callback_frees);
   REG(ct06_sync_continuation_runs_inside_set);
   REG(ct08_default_continuation_is_dispatched);
   REG(ct09_order_sync_after_dispatch);

@@ -328,6 +328,116 @@ static void cs11_source_flags_validated(void) {
   CHECK_EQ(h_live(), live);
 }
 
+/* tapir_source_new_with_task: the pair tapir_source_new + tapir_source_task give, in one call */
+static void cs12_source_new_with_task(void) {
+  size_t live = h_live();
+  int state = 0;
+  const tapir_source *s = NULL;
+  const tapir_task *t = NULL;
+  REQUIRE_OK(tapir_source_new_with_task(0, &state, &s, &t));
+  CHECK(s != NULL && t != NULL);
+  /* the same task tapir_source_task gives, with the state and no options */
+  const tapir_task *t2 = h_task_of(s);
+  CHECK_PTR_EQ(t2, t);
+  CHECK_EQ(tapir_task_id(t2), tapir_task_id(t));
+  CHECK_OK(tapir_task_release(t2));
+  CHECK_EQ(tapir_task_get_status(t), TAPIR_TASK_STATUS_PENDING);
+  CHECK_PTR_EQ(tapir_task_state(t), &state);
+  CHECK_EQ(tapir_task_options(t), 0);
+  /* two references of their own: the task outlives its source and the other way round */
+  CHECK_OK(tapir_source_set_result(s, h_int(7), NULL));
+  CHECK_OK(tapir_source_release(s));
+  void *v = NULL;
+  CHECK_OK(tapir_task_result(t, &v));
+  CHECK_PTR_EQ(v, h_int(7));
+  CHECK_OK(tapir_task_release(t));
+  CHECK_ST(tapir_task_release(t), TAPIR_STATUS_INVALID_HANDLE);
+
+  /* the task released first: the source still completes it */
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  CHECK(tapir_task_state(t) == NULL);
+  CHECK_OK(tapir_task_release(t));
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_OK(tapir_source_release(s));
+
+  /* the flag, as tapir_source_new takes it */
+  REQUIRE_OK(tapir_source_new_with_task(TAPIR_SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY, NULL, &s, &t));
+  CHECK_EQ(tapir_task_options(t), TAPIR_SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY);
+  CHECK_OK(tapir_source_release(s));
+
+  /* releasing the only source reference of the pending task breaks the promise */
+  CHECK_EQ(h_settle(t), TAPIR_TASK_STATUS_FAULTED);
+  const tapir_error *e = NULL;
+  CHECK_OK(tapir_task_error(t, &e));
+  CHECK_EQ(tapir_error_code(e), TAPIR_STATUS_BROKEN_PROMISE);
+  tapir_error_release(e);
+  CHECK_OK(tapir_task_release(t));
+
+  /* errors create nothing and write neither out-parameter */
+  const uint32_t bad[] = {2u, 0x100u, 0xFFFFFFFFu};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    s = (const tapir_source *)h_int(0x10);
+    t = (const tapir_task *)h_int(0x20);
+    CHECKF(tapir_source_new_with_task(bad[i], NULL, &s, &t) == TAPIR_STATUS_INVALID_ARGUMENT,
+           "flags 0x%x accepted", (unsigned)bad[i]);
+    CHECK_PTR_EQ(s, h_int(0x10));
+    CHECK_PTR_EQ(t, h_int(0x20));
+  }
+  s = (const tapir_source *)h_int(0x10);
+  t = (const tapir_task *)h_int(0x20);
+  CHECK_ST(tapir_source_new_with_task(0, NULL, NULL, &t), TAPIR_STATUS_NULL_ARGUMENT);
+  CHECK_PTR_EQ(t, h_int(0x20));
+  CHECK_ST(tapir_source_new_with_task(0, NULL, &s, NULL), TAPIR_STATUS_NULL_ARGUMENT);
+  CHECK_PTR_EQ(s, h_int(0x10));
+  CHECK_ST(tapir_source_new_with_task(0, NULL, NULL, NULL), TAPIR_STATUS_NULL_ARGUMENT);
+  CHECK(h_wait_live(live, h_prompt_ms()));
+}
+
+/* tapir_source_release_with_task: the two releases in one call */
+static void cs13_source_release_with_task(void) {
+  size_t live = h_live();
+  const tapir_source *s = NULL;
+  const tapir_task *t = NULL;
+  /* completed: both references go, the value's destroy runs once */
+  atomic_int destroyed = 0;
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  CHECK_OK(tapir_source_set_result(s, &destroyed, h_bump_destroy));
+  CHECK_OK(tapir_source_release_with_task(s, t));
+  CHECK_EQ(atomic_load(&destroyed), 1);
+  CHECK_ST(tapir_task_release(t), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK_ST(tapir_source_release(s), TAPIR_STATUS_INVALID_HANDLE);
+
+  /* pending: the source goes first, so its continuations see the broken promise */
+  h_counter c;
+  h_counter_init(&c);
+  tapir_continuation_options o = {sizeof o, TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  CHECK_OK(tapir_task_on_complete(t, h_count_cb, &c, h_count_destroy, &o, NULL));
+  CHECK_OK(tapir_source_release_with_task(s, t));
+  CHECK_EQ(atomic_load(&c.calls), 1);
+  CHECK_EQ(c.status, TAPIR_TASK_STATUS_FAULTED);
+  CHECK_EQ(atomic_load(&c.destroys), 1);
+
+  /* NULL for either (or both) is a no-op for that one */
+  CHECK_OK(tapir_source_release_with_task(NULL, NULL));
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  const tapir_task *t2 = h_task_of(s);
+  CHECK_OK(tapir_source_release_with_task(NULL, t2));
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_OK(tapir_source_release_with_task(s, NULL));
+  CHECK_EQ(tapir_task_get_status(t), TAPIR_TASK_STATUS_SUCCEEDED);
+
+  /* a stale or wrong-kind argument is refused and the other one still released */
+  CHECK_ST(tapir_source_release_with_task(s, t), TAPIR_STATUS_INVALID_HANDLE); /* s stale; t released */
+  CHECK_ST(tapir_task_release(t), TAPIR_STATUS_INVALID_HANDLE);
+  REQUIRE_OK(tapir_source_new_with_task(0, NULL, &s, &t));
+  CHECK_ST(tapir_source_release_with_task((const tapir_source *)t, (const tapir_task *)s), TAPIR_STATUS_INVALID_HANDLE);
+  CHECK_EQ(tapir_task_get_status(t), TAPIR_TASK_STATUS_PENDING); /* nothing was released */
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK_OK(tapir_source_release_with_task(s, t));
+  CHECK(h_wait_live(live, h_prompt_ms()));
+}
+
 /* ---- broken promise: the producer vanished */
 
 static void broken_promise_on_last_source_release(void) {
@@ -413,6 +523,8 @@ void register_source_tests(void) {
   REG(cs07_racing_try_set_one_wins);
   REG(cs09_invalid_error_arguments);
   REG(cs11_source_flags_validated);
+  REG(cs12_source_new_with_task);
+  REG(cs13_source_release_with_task);
   REG(broken_promise_on_last_source_release);
   REG(broken_promise_wakes_waiter);
   REG(source_and_task_lifetimes_are_independent);

@@ -391,6 +391,7 @@ typedef struct rec {
   uint8_t nx, depth, no_run, own_kind[2];
   uint8_t sched_check; /* 1: the callback must see sched_h as tapir_scheduler_current() */
   uint8_t has_token;   /* a continuation with a token: its task may end canceled meanwhile */
+  uint8_t frees;       /* on_complete with TAPIR_CONTINUATION_CALLBACK_FREES: the callback destroys */
   int calls, destroys, max_calls;
   const char *what;    /* the API that received it */
   uint64_t sched_h;
@@ -1437,8 +1438,9 @@ static uint64_t g_default_h, g_inline_h, g_none_h, g_completed_h;
 
 static int32_t tp_release(int kind, uint64_t h) {
   switch (kind) {
-  case K_TASK: return tapir_task_release(TK(h));
-  case K_SOURCE: return tapir_source_release(SR(h));
+  /* the fused release with one argument NULL is the single release, status included */
+  case K_TASK: return pct(10) ? tapir_source_release_with_task(NULL, TK(h)) : tapir_task_release(TK(h));
+  case K_SOURCE: return pct(10) ? tapir_source_release_with_task(SR(h), NULL) : tapir_source_release(SR(h));
   case K_ERROR: return tapir_error_release(ER(h));
   case K_REG: return tapir_registration_release(RG(h));
   case K_SCHED: return tapir_scheduler_release(SC(h));
@@ -1829,6 +1831,9 @@ static void cb_on_complete(void *ud, const tapir_task *t) {
   check_lent_task(HV(t), "on_complete callback", true);
   do_action(&r, HV(t), "on_complete callback");
   cb_end();
+  /* The callback owns its user data: it frees it (tapir must not call destroy after it;
+   * a second destroy is caught there). */
+  if (r.frees) fz_destroy(ud);
 }
 
 /* Completes a source lent to a callback (a continuation's `next`, tapir_run's
@@ -2261,10 +2266,17 @@ static int mk_source(uint32_t flags, bool keep_task, int *task_slot) {
   const tapir_source *s = NULL;
   const tapir_task *t = NULL;
   uint64_t state = pct(50) ? rnd() : 0;
-  int32_t st = CALL(tapir_source_new(flags, (void *)(uintptr_t)state, &s));
-  if (st != TAPIR_STATUS_OK) failf("tapir_source_new(%u) returned %s", flags, stname(st));
-  st = CALL(tapir_source_task(s, &t));
-  if (st != TAPIR_STATUS_OK) failf("tapir_source_task on a new source returned %s", stname(st));
+  int32_t st;
+  if (pct(50)) {
+    /* the fused call gives the same pair as tapir_source_new + tapir_source_task */
+    st = CALL(tapir_source_new_with_task(flags, (void *)(uintptr_t)state, &s, &t));
+    if (st != TAPIR_STATUS_OK) failf("tapir_source_new_with_task(%u) returned %s", flags, stname(st));
+  } else {
+    st = CALL(tapir_source_new(flags, (void *)(uintptr_t)state, &s));
+    if (st != TAPIR_STATUS_OK) failf("tapir_source_new(%u) returned %s", flags, stname(st));
+    st = CALL(tapir_source_task(s, &t));
+    if (st != TAPIR_STATUS_OK) failf("tapir_source_task on a new source returned %s", stname(st));
+  }
   LOG("source_new -> %#" PRIx64 " task %#" PRIx64, HV(s), HV(t));
   L();
   tinfo *ti = ti_new_l(HV(t));
@@ -2555,7 +2567,7 @@ static void copts_make(copts *c) {
   else if (r < 77) f = TAPIR_CONTINUATION_RUN_CONTINUATIONS_ASYNCHRONOUSLY | (pct(50) ? TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY : 0);
   else if (r < 81) f = TAPIR_CONTINUATION_LAZY_CANCELLATION | (pct(50) ? TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY : 0);
   else if (r < 84) f = TAPIR_CONTINUATION_LONG_RUNNING;
-  else if (r < 88 && mis) f = 1u << (10 + rn(20));
+  else if (r < 88 && mis) f = 1u << (11 + rn(20));
   else if (r < 91 && mis) f = TAPIR_CONTINUATION_LONG_RUNNING | TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY;
   else f = (uint32_t)rnd() & CF_ALL;
   if (f & ~CF_ALL) c->flt |= F_INV;
@@ -2606,6 +2618,20 @@ static void op_source_new(void) {
     return;
   }
   const tapir_source *s = SENTP(const tapir_source *);
+  if (pct(50)) {
+    /* the fused call: NULL for either out-parameter (or a bad flag) writes neither */
+    const tapir_task *t = SENTP(const tapir_task *);
+    bool null_task = null_out ? pct(50) : false, null_src = null_out && !null_task;
+    if (null_out && pct(30)) null_src = null_task = true;
+    int32_t st = CALL(tapir_source_new_with_task(flags, NULL, null_src ? NULL : &s, null_task ? NULL : &t));
+    LOG("source_new_with_task(flags %#x, source out %s, task out %s) -> %s", flags, null_src ? "NULL" : "ok",
+        null_task ? "NULL" : "ok", stname(st));
+    check_st("tapir_source_new_with_task", st, D_SOURCE_NEW,
+             expect((null_out ? F_NULL : 0) | ((flags & ~1u) ? F_INV : 0), S(OK)));
+    if ((!null_src && HV(s) != SENT) || (!null_task && HV(t) != SENT))
+      failf("tapir_source_new_with_task failed but wrote an out-parameter");
+    return;
+  }
   int32_t st = CALL(tapir_source_new(flags, NULL, null_out ? NULL : &s));
   LOG("source_new(flags %#x, out %s) -> %s", flags, null_out ? "NULL" : "ok", stname(st));
   check_st("tapir_source_new", st, D_SOURCE_NEW, expect((null_out ? F_NULL : 0) | ((flags & ~1u) ? F_INV : 0), S(OK)));
@@ -3272,7 +3298,13 @@ static void on_complete_with(harg ta, int depth) {
   copts_make(&c);
   bool null_cb = misuse_on() && pct(3);
   bool want_reg = pct(60);
+  /* a callback that frees its own user data: destroy only if it never runs */
+  bool frees = c.use && c.o.struct_size >= 8 && pct(30);
+  if (frees) c.o.flags |= TAPIR_CONTINUATION_CALLBACK_FREES;
   uint32_t ri = cb_rec("tapir_task_on_complete", 1, ta.h, depth, c.sched_check, c.sched_h, &ta, K_TASK);
+  pthread_mutex_lock(&g_lmu);
+  rec_at(ri)->frees = frees;
+  pthread_mutex_unlock(&g_lmu);
   void *ud = rec_ud_l(ri);
   a_lend(&ta);
   const tapir_registration *reg = SENTP(const tapir_registration *);
@@ -3303,6 +3335,10 @@ static void continue_with_on(harg ta, int depth) {
   copts c;
   copts_make(&c);
   bool null_cb = misuse_on() && pct(3), null_out = misuse_on() && pct(3);
+  if (c.use && c.o.struct_size >= 8 && misuse_on() && pct(5)) {
+    c.o.flags |= TAPIR_CONTINUATION_CALLBACK_FREES; /* tapir_task_on_complete only */
+    c.flt |= F_INV;
+  }
   uint32_t ri = cb_rec("tapir_task_continue_with", 1, ta.h, depth, c.sched_check, c.sched_h, &ta, K_TASK);
   pthread_mutex_lock(&g_lmu);
   rec_at(ri)->has_token = c.has_token;

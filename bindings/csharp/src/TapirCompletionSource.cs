@@ -15,8 +15,14 @@ namespace Tapir
     /// </summary>
     public sealed class TapirCompletionSource<T> : IDisposable
     {
-        private readonly SourceHandle _source;
-        private TapirTask<T> _task;
+        // One native call makes the source and its task, and one finalizable object (the
+        // pair) releases both references; see SourcePair for the lifetimes. The task is known
+        // to be pending (no native status read for an await) until this wrapper does anything
+        // that can complete it or lets C code do so: each such member calls ForgetPending
+        // first.
+        private readonly SourcePair _pair;
+        private readonly TapirTask<T> _task;
+        private SourceHandle _handle;   // made on first use of Handle, with a reference of its own
 
         public TapirCompletionSource() : this(TaskCreationOptions.None) { }
 
@@ -29,27 +35,70 @@ namespace Tapir
             if ((options & ~TaskCreationOptions.RunContinuationsAsynchronously) != 0)
                 throw new ArgumentOutOfRangeException(nameof(options), "Only RunContinuationsAsynchronously is supported.");
             uint flags = (options & TaskCreationOptions.RunContinuationsAsynchronously) != 0 ? Flags.SourceRunContinuationsAsynchronously : 0;
-            Check.Status(NativeMethods.tapir_source_new(flags, IntPtr.Zero, out IntPtr source));
-            _source = new SourceHandle(source);
-        }
-
-        /// <summary>The task this source completes (the same object every time).</summary>
-        public TapirTask<T> Task
-        {
-            get
+            Check.Status(NativeMethods.tapir_source_new_with_task(flags, IntPtr.Zero, out IntPtr source, out IntPtr task));
+            try
             {
-                var t = _task;
-                if (t != null) return t;
-                Check.Status(NativeMethods.tapir_source_task(_source.Value, out IntPtr task));
-                Interlocked.CompareExchange(ref _task, new TapirTask<T>(new TaskHandle(task)), null);
-                return _task;
+                _task = new TapirTask<T>(task);
+                _pair = new SourcePair(source, _task);
+            }
+            catch
+            {
+                NativeMethods.tapir_task_release(task);
+                NativeMethods.tapir_source_release(source);
+                throw;
             }
         }
 
-        /// <summary>The native handle, borrowed (for C code that completes the task).</summary>
-        public IntPtr NativeHandle => _source.Value;
+        /// <summary>The task this source completes (the same object every time).</summary>
+        public TapirTask<T> Task => _task;
 
-        internal SourceHandle Handle => _source;
+        /// <summary>The native handle, borrowed (for C code that completes the task).</summary>
+        public IntPtr NativeHandle
+        {
+            get
+            {
+                _task.ForgetPending();   // C code may complete it from now on
+                return Source();
+            }
+        }
+
+        /// <summary>A SafeHandle for the calls that take one, made on first use with a reference of its own (released with this wrapper).</summary>
+        internal SourceHandle Handle
+        {
+            get
+            {
+                _task.ForgetPending();
+                var h = Volatile.Read(ref _handle);
+                if (h != null) return h;
+                IntPtr again = NativeMethods.tapir_source_retain(Source());
+                if (again == IntPtr.Zero) throw new ObjectDisposedException(GetType().Name);
+                var made = new SourceHandle(again);
+                var won = Interlocked.CompareExchange(ref _handle, made, null);
+                if (won != null)
+                {
+                    made.Dispose();
+                    return won;
+                }
+                if (!_pair.OwnsSource) made.Dispose();   // a Dispose raced this: the handle is closed, as the source is
+                return made;
+            }
+        }
+
+        /// <summary>The native source after a disposal check (a racing Dispose makes tapir refuse it as stale).</summary>
+        private IntPtr Source()
+        {
+            if (!_pair.OwnsSource) throw new ObjectDisposedException(GetType().Name);
+            return _pair.Source;
+        }
+
+        /// <summary>For a native try_set that returned false: refused because the source was released (disposed concurrently).</summary>
+        private void ThrowIfReleased()
+        {
+            if (NativeMethods.tapir_last_status() == (int)TapirStatus.InvalidHandle) throw new ObjectDisposedException(GetType().Name);
+        }
+
+        /// <summary>This wrapper completed the task: releasing the source can no longer break the promise, so the pair may follow the task's lifetime.</summary>
+        private void Completed() => _task.Attach(_pair);
 
         /// <summary>Throws <see cref="InvalidOperationException"/> if the task already completed.</summary>
         public void SetResult(T result)
@@ -59,15 +108,17 @@ namespace Tapir
 
         public bool TrySetResult(T result)
         {
+            IntPtr source = Source();
             IntPtr bits = ValueCodec<T>.Encode(result, out IntPtr destroy);
             bool done;
             var task = _task;
+            task.ForgetPending();
             // An await of the task resumed inline by this call learns the value from here
             // instead of asking native code for it (TapirTask.NoteCompleted).
             var outer = TapirTask.BeginSet(task, bits, out IntPtr outerBits);
             try
             {
-                done = NativeMethods.tapir_source_try_set_result(_source.Value, bits, destroy);
+                done = NativeMethods.tapir_source_try_set_result(source, bits, destroy);
                 if (!done && NativeMethods.tapir_last_status() == (int)TapirStatus.InvalidHandle)
                     throw new ObjectDisposedException(GetType().Name);   // disposed concurrently
             }
@@ -85,7 +136,8 @@ namespace Tapir
                 ValueCodec<T>.Discard(bits, destroy);   // refused: the value stayed ours
                 return false;
             }
-            (task ?? _task)?.CacheValue(result);
+            task.CacheValue(result);
+            Completed();
             return true;
         }
 
@@ -98,9 +150,17 @@ namespace Tapir
         public bool TrySetException(Exception exception)
         {
             if (exception == null) throw new ArgumentNullException(nameof(exception));
+            IntPtr source = Source();
             using (var error = Errors.FromException(exception))
             {
-                return NativeMethods.tapir_source_try_set_error(_source, error);
+                _task.ForgetPending();
+                if (NativeMethods.tapir_source_try_set_error(source, error))
+                {
+                    Completed();
+                    return true;
+                }
+                ThrowIfReleased();
+                return false;
             }
         }
 
@@ -112,11 +172,19 @@ namespace Tapir
 
         public bool TrySetException(IEnumerable<Exception> exceptions)
         {
+            IntPtr source = Source();
             var errors = Errors.FromExceptions(exceptions);
             try
             {
                 var raw = Errors.Raw(errors);
-                return NativeMethods.tapir_source_try_set_error_list(_source, raw, (UIntPtr)raw.Length);
+                _task.ForgetPending();
+                if (NativeMethods.tapir_source_try_set_error_list(source, raw, (UIntPtr)raw.Length))
+                {
+                    Completed();
+                    return true;
+                }
+                ThrowIfReleased();
+                return false;
             }
             finally
             {
@@ -129,7 +197,18 @@ namespace Tapir
             if (!TrySetCanceled()) throw AlreadyCompleted();
         }
 
-        public bool TrySetCanceled() => NativeMethods.tapir_source_try_set_canceled(_source, CancelTokenHandle.Null);
+        public bool TrySetCanceled()
+        {
+            IntPtr source = Source();
+            _task.ForgetPending();
+            if (NativeMethods.tapir_source_try_set_canceled(source, CancelTokenHandle.Null))
+            {
+                Completed();
+                return true;
+            }
+            ThrowIfReleased();
+            return false;
+        }
 
         /// <summary>
         /// Completes the task the way <paramref name="task"/> completes, now or later (its value,
@@ -138,7 +217,17 @@ namespace Tapir
         public void SetFromTask(TapirTask<T> task)
         {
             if (task == null) throw new ArgumentNullException(nameof(task));
-            Check.Status(NativeMethods.tapir_source_set_from_task(_source, task.Handle));
+            IntPtr source = Source();
+            _task.ForgetPending();
+            Check.Status(NativeMethods.tapir_source_set_from_task(source, task.Handle));
+        }
+
+        /// <summary>SetFromTask for a native task lent to a callback (borrowed).</summary>
+        internal void SetFromNativeTask(IntPtr task)
+        {
+            IntPtr source = Source();
+            _task.ForgetPending();
+            Check.Status(NativeMethods.tapir_source_set_from_task(source, task));
         }
 
         /// <summary>
@@ -148,12 +237,11 @@ namespace Tapir
         /// </summary>
         public void Dispose()
         {
-            if (_task == null && !_source.IsClosed)
-            {
-                try { GC.KeepAlive(Task); }            // the task stays readable after Dispose
-                catch (ObjectDisposedException) { }    // disposed concurrently
-            }
-            _source.Dispose();
+            _task.ForgetPending();
+            Volatile.Read(ref _handle)?.Dispose();
+            _pair.ReleaseSource();    // a pending task fails with BrokenPromise
+            _task.Attach(_pair);      // the task's reference now waits for the task
+            _pair.Released();
         }
 
         private static InvalidOperationException AlreadyCompleted() =>

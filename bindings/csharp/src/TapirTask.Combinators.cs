@@ -578,13 +578,13 @@ namespace Tapir
                 {
                     if (NativeMethods.tapir_task_get_status(outer) != (int)TapirTaskStatus.Succeeded)
                     {
-                        Check.Status(NativeMethods.tapir_source_set_from_task(_source.Handle, outer));
+                        _source.SetFromNativeTask(outer);
                         return;
                     }
                     Check.Status(NativeMethods.tapir_task_result(outer, out IntPtr bits));
                     var inner = ValueCodec<TInner>.Decode(bits);
                     if (inner == null) _source.TrySetCanceled();
-                    else Check.Status(NativeMethods.tapir_source_set_from_task(_source.Handle, inner.Handle));
+                    else _source.SetFromNativeTask(inner.NativeHandle);
                 }
                 catch (Exception e)
                 {

@@ -11,34 +11,116 @@ namespace Tapir
     /// A native tapir task (the consumer side of one asynchronous operation), as
     /// <see cref="Task"/> is in .NET: awaitable, waitable, composable, and consumable by C code
     /// through <see cref="NativeHandle"/>. Each instance owns one reference to the native task,
-    /// released by <see cref="Dispose"/> or by the finalizer; after Dispose every member throws
+    /// released by <see cref="Dispose"/> or by a finalizer (its SafeHandle's; for the task of a
+    /// <see cref="TapirCompletionSource{T}"/>, the source's pair, see <see cref="SourcePair"/>);
+    /// after Dispose every member throws
     /// <see cref="ObjectDisposedException"/>. A completed task's status, value and errors are
     /// cached on the managed side, so awaiting it again does not cross into native code.
     /// </summary>
     public partial class TapirTask : IDisposable
     {
-        internal readonly TaskHandle Handle;
+        // The native reference. A wrapped handle lives in a TaskHandle (a SafeHandle: its own
+        // finalizer). The task of a TapirCompletionSource owns a raw reference instead
+        // (_rawOwned = 1), released by Dispose or by the source's SourcePair finalizer, so a
+        // source and its task cost one finalizable object instead of two; a TaskHandle for the
+        // calls that take one is made on first use, with a reference of its own.
+        private TaskHandle _handle;
+        private readonly IntPtr _raw;          // the native pointer, for every task (never changes)
+        private int _rawOwned;                 // 1 while this wrapper owns the raw reference itself
+        private readonly bool _sourceTask;     // made by a TapirCompletionSource (owns a raw reference)
+        private SourcePair _pair;              // set once the pair's lifetime follows this task's
 
         // One word for the await fast path: 0 = not known to have completed; 1..3 = the final
         // TapirTaskStatus; ValueCached = succeeded with the value cached in TapirTask<T>;
-        // Disposed = Dispose was called. It only moves forward: 0 -> final -> ValueCached, and
-        // anything -> Disposed (compare-exchange), so one load answers IsCompleted and GetResult.
+        // Disposed = Dispose was called; KnownPending = the task of a source that nothing but
+        // that managed source can have completed yet (so IsCompleted needs no native read).
+        // It only moves forward: KnownPending -> 0 -> final -> ValueCached, and anything ->
+        // Disposed (compare-exchange), so one load answers IsCompleted and GetResult. The
+        // source leaves KnownPending before any call that can complete the task or let C code
+        // complete it (see TapirCompletionSource), so a stale KnownPending read only ever
+        // races such a call, which an await registration handles as a completion during it.
         private volatile int _final;
         internal const int ValueCached = 5;
         internal const int Disposed = -1;
+        internal const int KnownPending = -2;
         private Exception[] _errors;          // read once the task is known to be faulted
         private AggregateException _exception;
         private Task _asTask;
         private readonly bool _shared;        // the static CompletedTask: Dispose does nothing
 
-        internal TapirTask(TaskHandle handle) { Handle = handle; }
+        internal TapirTask(TaskHandle handle)
+        {
+            _handle = handle;
+            _raw = handle.DangerousGetHandle();
+        }
 
         internal TapirTask(TaskHandle handle, TapirTaskStatus known, bool shared = false)
         {
-            Handle = handle;
+            _handle = handle;
+            _raw = handle.DangerousGetHandle();
             _final = (int)known;
             _shared = shared;
         }
+
+        /// <summary>
+        /// The task of a new source: owns the raw reference <paramref name="task"/>, and is known
+        /// to be pending until the source lets go of that knowledge (<see cref="ForgetPending"/>).
+        /// </summary>
+        internal TapirTask(IntPtr task)
+        {
+            _raw = task;
+            _rawOwned = 1;
+            _sourceTask = true;
+            _final = KnownPending;
+        }
+
+        /// <summary>
+        /// A SafeHandle for the native calls that take one. The task of a source makes it on
+        /// first use, with a reference of its own (released with this wrapper, or by its own
+        /// finalizer): those calls are off the await path.
+        /// </summary>
+        internal TaskHandle Handle => Volatile.Read(ref _handle) ?? MakeHandle();
+
+        private TaskHandle MakeHandle()
+        {
+            ThrowIfDisposed();
+            IntPtr again = NativeMethods.tapir_task_retain(_raw);
+            if (again == IntPtr.Zero) throw Check.LastStatus();
+            var made = new TaskHandle(again);
+            var won = Interlocked.CompareExchange(ref _handle, made, null);
+            if (won != null)
+            {
+                made.Dispose();
+                return won;
+            }
+            if (_final == Disposed)
+            {
+                made.Dispose();    // a Dispose raced this: it may not have seen the new handle
+                throw new ObjectDisposedException(GetType().Name);
+            }
+            return made;
+        }
+
+        /// <summary>The native pointer, borrowed, for calls made after a disposal check (a racing Dispose makes tapir refuse it as stale).</summary>
+        internal IntPtr RawHandle => _raw;
+
+        /// <summary>Releases the raw reference this wrapper owns, once (Dispose, or the pair's finalizer).</summary>
+        internal void ReleaseRaw()
+        {
+            // After the exit guard shut tapir down the reference is kept (see TapirSafeHandle).
+            if (Interlocked.Exchange(ref _rawOwned, 0) == 1 && !TapirRuntime.Exiting) NativeMethods.tapir_task_release(_raw);
+        }
+
+        internal bool OwnsRaw => Volatile.Read(ref _rawOwned) == 1;
+
+        /// <summary>Gives up the raw reference for a caller that releases it (once): true when this wrapper still owned it.</summary>
+        internal bool TakeRaw() => Interlocked.Exchange(ref _rawOwned, 0) == 1;
+
+        /// <summary>The pair whose finalizer now waits for this task (null until then).</summary>
+        internal SourcePair Pair => Volatile.Read(ref _pair);
+
+        /// <summary>From now on <paramref name="pair"/> lives as long as this task (see <see cref="SourcePair"/>).</summary>
+        internal void Attach(SourcePair pair) => Volatile.Write(ref _pair, pair);
 
         // ---- native handles ----
 
@@ -60,12 +142,20 @@ namespace Tapir
         }
 
         /// <summary>The native handle, borrowed: valid while this object is alive and not disposed.</summary>
-        public IntPtr NativeHandle => Handle.Value;
+        public IntPtr NativeHandle
+        {
+            get
+            {
+                ThrowIfDisposed();
+                return _raw;
+            }
+        }
 
         /// <summary>A new native reference for C code to own (and release with tapir_task_release).</summary>
         public IntPtr RetainNativeHandle()
         {
-            IntPtr again = NativeMethods.tapir_task_retain(Handle);
+            ThrowIfDisposed();
+            IntPtr again = NativeMethods.tapir_task_retain(_raw);
             if (again == IntPtr.Zero) throw Check.LastStatus();
             return again;
         }
@@ -77,7 +167,12 @@ namespace Tapir
 #pragma warning disable 420 // Interlocked on a volatile field: the interlocked operation is a full fence
             Interlocked.Exchange(ref _final, Disposed);
 #pragma warning restore 420
-            Handle.Dispose();
+            Volatile.Read(ref _handle)?.Dispose();
+            if (OwnsRaw)
+            {
+                ReleaseRaw();
+                Pair?.Released();   // the source released too: its pair's finalizer has nothing left
+            }
             ReleaseCaches();
         }
 
@@ -91,7 +186,8 @@ namespace Tapir
 
         internal void ThrowIfDisposed()
         {
-            if (_final == Disposed || Handle.IsClosed) throw new ObjectDisposedException(GetType().Name);
+            // A source's task is closed only by its Dispose; a wrapped handle also by its own.
+            if (_final == Disposed || (!_sourceTask && _handle.IsClosed)) throw new ObjectDisposedException(GetType().Name);
         }
 
         /// <summary>The state word (see <see cref="_final"/>), read once.</summary>
@@ -102,6 +198,12 @@ namespace Tapir
         internal void Advance(int from, int to) => Interlocked.CompareExchange(ref _final, to, from);
 #pragma warning restore 420
 
+        /// <summary>Leaves KnownPending: called before anything that can complete the task.</summary>
+        internal void ForgetPending()
+        {
+            if (_final == KnownPending) Advance(KnownPending, 0);
+        }
+
         // ---- status ----
 
         /// <summary>A number unique to this task among live tasks (Task.Id).</summary>
@@ -109,7 +211,8 @@ namespace Tapir
         {
             get
             {
-                ulong id = NativeMethods.tapir_task_id(Handle);
+                ThrowIfDisposed();
+                ulong id = NativeMethods.tapir_task_id(_raw);
                 if (id == 0) throw Check.LastStatus();
                 return id;
             }
@@ -121,10 +224,11 @@ namespace Tapir
             {
                 int f = State;
                 if (f > 0) return f == ValueCached ? TapirTaskStatus.Succeeded : (TapirTaskStatus)f;
+                if (f == KnownPending) return TapirTaskStatus.Pending;
                 ThrowIfDisposed();
                 // A raw handle: a Dispose racing this call makes tapir report the handle as stale
                 // (-1, below), never a use after free, because handles carry a generation.
-                int s = NativeMethods.tapir_task_get_status(Handle.DangerousGetHandle());
+                int s = NativeMethods.tapir_task_get_status(_raw);
                 if (s < 0) throw new ObjectDisposedException(GetType().Name, "The native task handle is not valid.");
                 if (s != 0) Advance(0, s);
                 return (TapirTaskStatus)s;
@@ -265,7 +369,7 @@ namespace Tapir
             }
             object resumeOn = null;
             SchedulerHandle scheduler = SchedulerHandle.Null;
-            uint flags = Flags.ExecuteSynchronously;
+            uint flags = Flags.ExecuteSynchronously | Flags.CallbackFrees;   // see AwaitState
             if (continueOnCapturedContext)
             {
                 var context = SynchronizationContext.Current;
@@ -274,7 +378,7 @@ namespace Tapir
                     if (context is TapirSynchronizationContext tapirContext)
                     {
                         scheduler = tapirContext.Scheduler.Handle;
-                        flags = 0;
+                        flags = Flags.CallbackFrees;
                     }
                     else
                     {
@@ -296,7 +400,7 @@ namespace Tapir
             {
                 if (!scheduler.IsInvalid) scheduler.DangerousAddRef(ref added);
                 var options = ContinuationOptions.With(flags, scheduler.DangerousGetHandle(), IntPtr.Zero);
-                rc = NativeMethods.tapir_task_on_complete(Handle.DangerousGetHandle(), Callbacks.OnAwaitPtr, state.UserData,
+                rc = NativeMethods.tapir_task_on_complete(_raw, Callbacks.OnAwaitPtr, state.UserData,
                     Callbacks.OnAwaitDestroyPtr, ref options, IntPtr.Zero);
             }
             catch
@@ -322,6 +426,7 @@ namespace Tapir
         /// </summary>
         internal void NoteCompleted()
         {
+            ForgetPending();   // completed, whoever did it
             if (State == 0 && t_setting == this) CacheBits(t_settingBits);
         }
 
@@ -361,7 +466,7 @@ namespace Tapir
             {
                 if (!scheduler.IsInvalid) scheduler.DangerousAddRef(ref added);
                 var options = ContinuationOptions.With(flags, scheduler.DangerousGetHandle(), IntPtr.Zero);
-                rc = NativeMethods.tapir_task_on_complete(Handle.DangerousGetHandle(), Callbacks.OnCompletePtr, userData,
+                rc = NativeMethods.tapir_task_on_complete(_raw, Callbacks.OnCompletePtr, userData,
                     destroy == IntPtr.Zero ? Callbacks.FreeHandlePtr : destroy, ref options, IntPtr.Zero);
             }
             catch
@@ -483,6 +588,7 @@ namespace Tapir
         internal const uint LazyCancellation = 1 << 7;
         internal const uint LongRunning = 1 << 8;
         internal const uint RunContinuationsAsynchronously = 1 << 9;
+        internal const uint CallbackFrees = 1 << 10;
         internal const uint SourceRunContinuationsAsynchronously = 1;
 
         private const TaskContinuationOptions Hints =

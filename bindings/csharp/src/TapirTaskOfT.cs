@@ -18,6 +18,9 @@ namespace Tapir
 
         internal TapirTask(TaskHandle handle) : base(handle) { }
 
+        /// <summary>The task of a new source (see <see cref="TapirTask(IntPtr)"/>).</summary>
+        internal TapirTask(IntPtr sourceTask) : base(sourceTask) { }
+
         internal TapirTask(TaskHandle handle, T value) : base(handle, TapirTaskStatus.Succeeded)
         {
             _value = value;
@@ -51,7 +54,7 @@ namespace Tapir
         {
             if (State == ValueCached) return _value;
             ThrowIfDisposed();
-            Check.Status(NativeMethods.tapir_task_result(Handle.DangerousGetHandle(), out IntPtr bits));
+            Check.Status(NativeMethods.tapir_task_result(RawHandle, out IntPtr bits));
             var v = ValueCodec<T>.Decode(bits);
             CacheValue(v);
             return v;
@@ -77,7 +80,7 @@ namespace Tapir
                 // Completed elsewhere (or still pending): one native call answers a success.
                 // A raw handle: a racing Dispose makes tapir report a stale handle, and the
                 // general path below then throws ObjectDisposedException.
-                if (NativeMethods.tapir_task_result(Handle.DangerousGetHandle(), out IntPtr bits) == 0)
+                if (NativeMethods.tapir_task_result(RawHandle, out IntPtr bits) == 0)
                 {
                     var v = ValueCodec<T>.Decode(bits);
                     CacheValue(v);

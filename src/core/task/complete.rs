@@ -415,6 +415,11 @@ pub(crate) fn run_notify(
             // reference).
             unsafe { f(data as *mut std::ffi::c_void, ant.handle().as_ptr()) };
         }
+        if flags & continuation::CALLBACK_FREES != 0 {
+            // The callback took user_data over: no destroy after it (one call saved for a
+            // binding where each call into it has a fixed cost).
+            return;
+        }
     }
     // SAFETY: the registrant's destroy for `data`, called once after `f`.
     unsafe { run_destroy(data as *mut std::ffi::c_void, destroy) };

@@ -31,10 +31,13 @@ pub(crate) const LAZY_CANCELLATION: u32 = 1 << 7;
 pub(crate) const LONG_RUNNING: u32 = 1 << 8;
 /// The continuation task's own continuations never run inline.
 pub(crate) const RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1 << 9;
+/// On_complete only: a callback that runs takes `user_data` over (frees it itself), so
+/// destroy runs only when the callback never does.
+pub(crate) const CALLBACK_FREES: u32 = 1 << 10;
 /// Every defined continuation flag.
-pub(crate) const ALL_FLAGS: u32 = (1 << 10) - 1;
+pub(crate) const ALL_FLAGS: u32 = (1 << 11) - 1;
 /// Library-only mark: the continuation wakes a blocked thread (run before any other).
-pub(crate) const WAKE: u32 = 1 << 10;
+pub(crate) const WAKE: u32 = 1 << 11;
 
 const NOT_ALL: u32 = NOT_ON_SUCCESS | NOT_ON_FAULTED | NOT_ON_CANCELED;
 

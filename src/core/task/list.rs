@@ -21,7 +21,7 @@ use crate::core::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell};
 use super::cell::{Plain, TASKS, TaskCell};
 use super::complete::{self, dispatch, run_continuation, user_runs_inline};
 use super::continuation::{
-    Action, Continuation, ContinueAction, EXECUTE_SYNCHRONOUSLY, Internal, WAKE,
+    Action, CALLBACK_FREES, Continuation, ContinueAction, EXECUTE_SYNCHRONOUSLY, Internal, WAKE,
 };
 use super::outcome::Antecedent;
 use super::refs::{SourceRef, TaskRef, task_cell};
@@ -40,7 +40,32 @@ const TAG_FORWARD: u32 = 2 << TAG_SHIFT;
 const TAG_INTERNAL: u32 = 3 << TAG_SHIFT;
 const MARK_WAKE: u32 = 1 << 12;
 const MARK_PRODUCER: u32 = 1 << 13;
+/// CALLBACK_FREES of a NOTIFY entry (the flag's own bit is a tag bit in meta).
+const MARK_FREES: u32 = 1 << 14;
 const FLAGS_MASK: u32 = (1 << TAG_SHIFT) - 1;
+
+/// A notify entry's flags as its meta stores them.
+#[inline(always)]
+fn notify_meta(flags: u32) -> u32 {
+    TAG_NOTIFY
+        | (flags & FLAGS_MASK)
+        | if flags & CALLBACK_FREES != 0 {
+            MARK_FREES
+        } else {
+            0
+        }
+}
+
+/// The user flags of an entry's meta.
+#[inline(always)]
+fn meta_flags(meta: u32) -> u32 {
+    (meta & FLAGS_MASK)
+        | if meta & MARK_FREES != 0 {
+            CALLBACK_FREES
+        } else {
+            0
+        }
+}
 
 /// The inline continuation, moved out of (or into) the cell: three words and its meta.
 pub(crate) struct FirstEntry {
@@ -68,7 +93,7 @@ impl FirstEntry {
                 let (ptr, destroy) = data.into_raw();
                 FirstEntry {
                     raw: [f as usize, ptr as usize, destroy.map_or(0, |d| d as usize)],
-                    meta: TAG_NOTIFY | flags,
+                    meta: notify_meta(cont.flags),
                 }
             }
             Action::Continue(c) => {
@@ -110,7 +135,7 @@ impl FirstEntry {
     ) -> FirstEntry {
         FirstEntry {
             raw: [f as usize, data as usize, destroy.map_or(0, |d| d as usize)],
-            meta: TAG_NOTIFY | (flags & FLAGS_MASK),
+            meta: notify_meta(flags),
         }
     }
 
@@ -123,7 +148,7 @@ impl FirstEntry {
     }
 
     fn flags(&self) -> u32 {
-        self.meta & FLAGS_MASK
+        meta_flags(self.meta)
     }
 
     /// True when it runs on the completing thread (library entries always; user ones
@@ -256,7 +281,7 @@ impl RawNotify {
             f,
             data: words[1],
             destroy,
-            flags: meta & FLAGS_MASK,
+            flags: meta_flags(meta),
         })
     }
 

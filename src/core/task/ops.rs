@@ -42,6 +42,24 @@ pub fn source_new(flags: u32, user_state: usize) -> Handle {
     Handle::new(Kind::Source, index, generation)
 }
 
+/// Creates a completion source and its pending task together: one slot published with
+/// one source reference and one user reference, so the pair costs one state-word write
+/// instead of a source creation followed by a task mint (`source_new` + `source_task`).
+/// Returns (source handle, task handle).
+pub fn source_new_with_task(flags: u32, user_state: usize) -> (Handle, Handle) {
+    let (index, cell) = complete::alloc_pending(user_state);
+    let bits = if flags & SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
+        ASYNC
+    } else {
+        0
+    };
+    let generation = complete::publish(cell, 1, 1, bits);
+    (
+        Handle::new(Kind::Source, index, generation),
+        Handle::new(Kind::Task, index, generation),
+    )
+}
+
 /// Adds a source handle reference.
 pub fn source_retain(h: Handle) -> Result<()> {
     source_cell(h)?

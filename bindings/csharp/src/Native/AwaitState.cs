@@ -10,10 +10,13 @@ namespace Tapir.Native
     /// TaskScheduler). States are pooled and reused, so a pending await allocates nothing of
     /// its own and pins nothing with a GCHandle: native code receives the state's index in a
     /// static table as <c>user_data</c>, and the table keeps every state (and so the
-    /// continuation it holds) reachable while native code may call it. The callback
-    /// (<see cref="Callbacks"/>' OnAwait) takes the continuation out and runs it; the destroy
-    /// (OnAwaitDestroy), which tapir calls exactly once, after the callback or instead of it,
-    /// is the only place a state goes back to the pool.
+    /// continuation it holds) reachable while native code may call it. The registration uses
+    /// TAPIR_CONTINUATION_CALLBACK_FREES: when the callback (<see cref="Callbacks"/>' OnAwait)
+    /// runs, it owns the state, puts it back in the pool and runs the continuation, and tapir
+    /// makes no destroy call after it (one call into managed code saved per await); the
+    /// destroy (OnAwaitDestroy) runs instead of the callback when the callback never runs (a
+    /// resume discarded by a disposed ManualScheduler, say). Tapir calls exactly one of the
+    /// two, once, so a state goes back to the pool exactly once.
     /// The table only grows: its size is the most awaits ever pending at once (plus one spare
     /// state per thread); a state holds nothing once it is back in the pool.
     /// </summary>
@@ -89,15 +92,17 @@ namespace Tapir.Native
         /// <summary>The state native code named (user_data of OnAwait / OnAwaitDestroy).</summary>
         internal static AwaitState From(IntPtr userData) => Volatile.Read(ref s_table)[userData.ToInt32()];
 
-        /// <summary>The callback: the task has completed; resume the continuation where it asked.</summary>
+        /// <summary>
+        /// The callback: the task has completed. The state goes back to the pool first (the
+        /// callback owns it), so an await inside the continuation can reuse it; then the
+        /// continuation resumes where it asked.
+        /// </summary>
         internal void Resume()
         {
             var task = _task;
             var continuation = _continuation;
             var resumeOn = _resumeOn;
-            _task = null;
-            _continuation = null;
-            _resumeOn = null;
+            Return();
             if (continuation == null) return;   // not armed: never happens under the callback contract
             task.NoteCompleted();
             if (resumeOn == null) continuation();

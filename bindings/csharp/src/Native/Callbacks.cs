@@ -195,7 +195,7 @@ namespace Tapir.Native
             catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
         }
 
-        /// <summary>tapir_callback_fn of an await: <paramref name="userData"/> names a pooled <see cref="AwaitState"/>, not a GCHandle.</summary>
+        /// <summary>tapir_callback_fn of an await: <paramref name="userData"/> names a pooled <see cref="AwaitState"/>, not a GCHandle; the callback returns it to the pool (no destroy follows).</summary>
         [MonoPInvokeCallback(typeof(CallbackFn))]
         private static void OnAwait(IntPtr userData, IntPtr task)
         {
@@ -203,7 +203,7 @@ namespace Tapir.Native
             catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
         }
 
-        /// <summary>The destroy of an await: the only place its <see cref="AwaitState"/> goes back to the pool.</summary>
+        /// <summary>The destroy of an await, called only when its callback never runs (TAPIR_CONTINUATION_CALLBACK_FREES): its <see cref="AwaitState"/> goes back to the pool.</summary>
         [MonoPInvokeCallback(typeof(DestroyFn))]
         private static void OnAwaitDestroy(IntPtr userData)
         {

@@ -98,8 +98,10 @@ namespace Tapir.Native
         // ---- completion sources ----
 
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_new(uint flags, IntPtr state, out IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_new_with_task(uint flags, IntPtr state, out IntPtr source, out IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern IntPtr tapir_source_retain(IntPtr source);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_release(IntPtr source);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_release_with_task(IntPtr source, IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_task(IntPtr source, out IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_result(IntPtr source, IntPtr value, IntPtr valueDestroy);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_source_set_result(SourceHandle source, IntPtr value, IntPtr valueDestroy);
@@ -142,6 +144,7 @@ namespace Tapir.Native
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_release(IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_get_status(IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern ulong tapir_task_id(TaskHandle task);
+        [DllImport(Lib, CallingConvention = Cc)] internal static extern ulong tapir_task_id(IntPtr task);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_result(IntPtr task, out IntPtr value);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern int tapir_task_error(TaskHandle task, out IntPtr error);
         [DllImport(Lib, CallingConvention = Cc)] internal static extern UIntPtr tapir_task_error_count(IntPtr task);
