@@ -405,7 +405,16 @@ pub(crate) fn run_notify(
     destroy: Option<DestroyFn>,
     flags: u32,
 ) {
-    if continuation::admits(flags, ant.status) {
+    let runs = continuation::admits(flags, ant.status);
+    // A callback that runs with CALLBACK_FREES takes user_data over: no destroy after it
+    // (one call saved for a binding where each call into it has a fixed cost). Decided
+    // before the call, so only the destroy itself is kept across it.
+    let destroy = if runs & (flags & continuation::CALLBACK_FREES != 0) {
+        None
+    } else {
+        destroy
+    };
+    if runs {
         if trace::active() {
             traced_notify(ant, f, data);
         } else {
@@ -415,13 +424,9 @@ pub(crate) fn run_notify(
             // reference).
             unsafe { f(data as *mut std::ffi::c_void, ant.handle().as_ptr()) };
         }
-        if flags & continuation::CALLBACK_FREES != 0 {
-            // The callback took user_data over: no destroy after it (one call saved for a
-            // binding where each call into it has a fixed cost).
-            return;
-        }
     }
-    // SAFETY: the registrant's destroy for `data`, called once after `f`.
+    // SAFETY: the registrant's destroy for `data`, called once after `f` (or instead of
+    // it, when the flags refuse the outcome).
     unsafe { run_destroy(data as *mut std::ffi::c_void, destroy) };
 }
 

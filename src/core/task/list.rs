@@ -21,7 +21,7 @@ use crate::core::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell};
 use super::cell::{Plain, TASKS, TaskCell};
 use super::complete::{self, dispatch, run_continuation, user_runs_inline};
 use super::continuation::{
-    Action, CALLBACK_FREES, Continuation, ContinueAction, EXECUTE_SYNCHRONOUSLY, Internal, WAKE,
+    ALL_FLAGS, Action, Continuation, ContinueAction, EXECUTE_SYNCHRONOUSLY, Internal, WAKE,
 };
 use super::outcome::Antecedent;
 use super::refs::{SourceRef, TaskRef, task_cell};
@@ -30,41 +30,33 @@ use super::trampoline;
 use super::word::{FIRST, LIST, Refusal, Snapshot};
 use super::work::Job;
 
-// The inline entry's encoding in `meta` (low 16 bits): the continuation flags, a tag,
-// and two marks.
-const TAG_SHIFT: u32 = 10;
+// The inline entry's encoding in `meta` (low 16 bits): the user continuation flags
+// (bits 0-10, every one of `continuation::ALL_FLAGS`, so they are stored as given), a
+// tag, and two marks.
+const TAG_SHIFT: u32 = 11;
 const TAG_MASK: u32 = 0b11 << TAG_SHIFT;
 const TAG_NOTIFY: u32 = 0;
 const TAG_CONTINUE: u32 = 1 << TAG_SHIFT;
 const TAG_FORWARD: u32 = 2 << TAG_SHIFT;
 const TAG_INTERNAL: u32 = 3 << TAG_SHIFT;
-const MARK_WAKE: u32 = 1 << 12;
-const MARK_PRODUCER: u32 = 1 << 13;
-/// CALLBACK_FREES of a NOTIFY entry (the flag's own bit is a tag bit in meta).
-const MARK_FREES: u32 = 1 << 14;
+const MARK_WAKE: u32 = 1 << 13;
+const MARK_PRODUCER: u32 = 1 << 14;
 const FLAGS_MASK: u32 = (1 << TAG_SHIFT) - 1;
+const _: () = assert!(
+    ALL_FLAGS == FLAGS_MASK,
+    "every user flag fits below the tag"
+);
 
 /// A notify entry's flags as its meta stores them.
 #[inline(always)]
 fn notify_meta(flags: u32) -> u32 {
-    TAG_NOTIFY
-        | (flags & FLAGS_MASK)
-        | if flags & CALLBACK_FREES != 0 {
-            MARK_FREES
-        } else {
-            0
-        }
+    TAG_NOTIFY | (flags & FLAGS_MASK)
 }
 
 /// The user flags of an entry's meta.
 #[inline(always)]
 fn meta_flags(meta: u32) -> u32 {
-    (meta & FLAGS_MASK)
-        | if meta & MARK_FREES != 0 {
-            CALLBACK_FREES
-        } else {
-            0
-        }
+    meta & FLAGS_MASK
 }
 
 /// The inline continuation, moved out of (or into) the cell: three words and its meta.
