@@ -336,6 +336,87 @@ def median_per_op(results, wkey, lib):
     return None
 
 
+def median_field(results, wkey, lib, field):
+    """The median of one numeric field of a case's records (None when not measured)."""
+    slot = results.get((wkey, lib))
+    if not slot or not slot["records"] or slot["state"] != "ok":
+        return None
+    values = [float(r[field]) for r in slot["records"] if field in r]
+    return statistics.median(values) if values else None
+
+
+BUDGET_LINE = re.compile(r"^(W\w+): (\d+) instructions \(budget \d+\), ([\d.]+) RMW "
+                         r"\(budget \d+\), ([\d.]+) __tls_get_addr")
+
+
+def budget_figures():
+    """Instructions, lock-prefixed RMWs and __tls_get_addr calls per lifecycle, counted by
+    callgrind on the release library (tests/budget/check.sh): {workload: (ir, rmw, tls)}.
+    Deterministic, so counted when the page is written; empty when valgrind is missing."""
+    lib = os.path.join(ROOT, "target", "release")
+    try:
+        out = subprocess.run([os.path.join(ROOT, "tests", "budget", "check.sh"), lib],
+                             capture_output=True, text=True, timeout=600).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    figures = {}
+    for line in out.splitlines():
+        m = BUDGET_LINE.match(line)
+        if m:
+            figures[m.group(1)] = (int(m.group(2)), float(m.group(3)), float(m.group(4)))
+    return figures
+
+
+def targets_section(results, budget):
+    """The fast path's targets, each with this run's figure (or the budget check's count)
+    and whether it is met."""
+    rows = []
+
+    def row(what, target, value, shown, met):
+        verdict = "not measured" if value is None else ("met" if met(value) else "not met")
+        rows.append(f"| {what} | {target} | {shown if value is not None else '-'} | {verdict} |")
+
+    for w, ir_max, rmw_max in (("W1", 500, 5), ("W1f", 500, 5), ("W2", 300, 1)):
+        ir, rmw, tls = budget.get(w, (None, None, None))
+        name = "W1 with the fused calls" if w == "W1f" else w
+        row(f"{name}: instructions per lifecycle", f"≤ {ir_max}", ir, f"{ir}", lambda v: v <= ir_max)
+        row(f"{name}: atomic RMWs per lifecycle", f"≤ {rmw_max}", rmw, f"{rmw}",
+            lambda v: v <= rmw_max)
+        row(f"{name}: `__tls_get_addr` calls", "0", tls, f"{tls}", lambda v: v == 0)
+    for w, factor in (("W1", 3), ("W2", 2)):
+        t, floor = median_per_op(results, w, "tapir"), median_per_op(results, w, "floor-tls")
+        x = t / floor if t and floor else None
+        row(f"{w}: time against the free-list floor", f"≤ {factor}x", x,
+            f"{x:.1f}x" if x else "", lambda v: v <= factor)
+    v = median_per_op(results, "W3-1M", "tapir")
+    row("W3: 1M-deep synchronous chain", "≤ 60 ns/link", v, f"{v:.0f} ns/link" if v else "",
+        lambda v: v <= 60)
+    v = median_field(results, "W4", "tapir", "total_ms")
+    row("W4: when_all over 1M", "≤ 70 ms", v, f"{v:.0f} ms" if v else "", lambda v: v <= 70)
+    v = median_field(results, "W4", "tapir", "rss_bytes_per_input")
+    row("W4: peak RSS per input", "≤ 96 B", v, f"{v:.0f} B" if v else "", lambda v: v <= 96)
+    v = median_field(results, "W5", "tapir", "total_ms")
+    row("W5: when_any over 100k", "≤ 2 ms", v, f"{v:.1f} ms" if v else "", lambda v: v <= 2)
+    t, tpl = median_per_op(results, "W5q", "tapir"), median_per_op(results, "W5q", "tpl-mono")
+    x = tpl / t if t and tpl else None
+    row("W5q: interleaved against the TPL's repeated WhenAny", "≥ 100x", x,
+        f"{x:,.0f}x" if x else "", lambda v: v >= 100)
+    v = median_per_op(results, "W6c", "tapir")
+    row("W6: ping-pong via continuations", "≤ 300 ns", v, f"{v:.0f} ns" if v else "",
+        lambda v: v <= 300)
+    v = median_per_op(results, "W7", "tapir")
+    row("W7: spawn (`tapir_run`)", "≤ 160 ns/job", v, f"{v:.0f} ns/job" if v else "",
+        lambda v: v <= 160)
+    L = ["## The fast path's targets\n",
+         "Instruction, RMW and TLS-call counts come from the instruction budget "
+         "(`tests/budget/check.sh`, callgrind on the release library when this page was "
+         "written: deterministic, whatever the machine's load); times from this run's "
+         "medians. W1f is W1 through `tapir_source_new_with_task` and "
+         "`tapir_source_release_with_task`.\n",
+         "| target | wanted | now | |", "|---|---|---:|---|"] + rows + [""]
+    return L
+
+
 def n_of(slot):
     return int(slot["records"][0]["n"]) if slot and slot["records"] else None
 
@@ -767,6 +848,8 @@ def write_report(results, allocs, elapsed, meta=None):
         L.append(f"| {key} | {fmt(t)} | {fmt(fm)} | {ratio_text(fm, t)} | {fmt(ft)} | "
                  f"{ratio_text(ft, t)} |")
     L.append("")
+
+    L += targets_section(results, budget_figures())
 
     # Allocations
     L.append("## Heap allocations per operation (W1, W2)\n")
