@@ -2904,14 +2904,21 @@ static void name_task_l(const tapir_task *t, bool loose) {
 }
 static void name_task(const tapir_task *t) { name_task_l(t, false); }
 
-static void add_task_out(const tapir_task *t, int lent) {
+/* Publishes a new task to the other fuzzer threads. Whether it may never complete is
+ * settled in the same step (`never`, or an edge of the waits-on graph, which its maker
+ * filled in first, reaching such a task): a thread that picks it must never see it as
+ * sure to complete and give a callback on it the ownership of its last handle. */
+static void add_task_out_as(const tapir_task *t, int lent, bool never) {
   if (pct(g_name_pct)) name_task(t);
   L();
   int i = m_add_l(K_TASK, HV(t), 0);
   if (i >= 0 && lent) g_slots[i].lent = 1;
+  if (i >= 0 && (never || dep_reaches_l(HV(t), 0))) g_slots[i].never = 1;
   U();
   if (i < 0) release_ok(K_TASK, HV(t), "model full");
 }
+
+static void add_task_out(const tapir_task *t, int lent) { add_task_out_as(t, lent, false); }
 
 static void op_task_new(void) {
   unsigned how = rn(5);
@@ -4292,13 +4299,7 @@ static void op_delay(void) {
   ti_new_l(HV(t));
   ti_from_l(HV(t), FM_ID, 0);
   U();
-  add_task_out(t, 0);
-  if (ms < 0) {
-    L();
-    int i = s_find(HV(t));
-    if (i >= 0) g_slots[i].never = 1;
-    U();
-  }
+  add_task_out_as(t, 0, ms < 0);
   if (pct(10)) (void)CALL(tapir_debug_pending_timers());
 }
 
