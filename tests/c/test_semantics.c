@@ -415,6 +415,52 @@ static void sem_run_acknowledges_only_its_own_token(void) {
   CHECK_OK(tapir_cancel_token_release(t2));
 }
 
+/* A token canceled while the body is starting: either the task ends canceled and the
+ * body never runs, or the body runs and its own completion stands (its set_result is
+ * never refused). The user data is destroyed exactly once either way. */
+typedef struct {
+  atomic_int ran, destroys;
+  int32_t set_st;
+} start_rec;
+
+static void start_body(void *ud, const tapir_source *s) {
+  start_rec *r = (start_rec *)ud;
+  r->set_st = (int32_t)tapir_source_set_result(s, h_int(7), NULL);
+  atomic_store(&r->ran, 1);
+}
+static void start_destroy(void *ud) { atomic_fetch_add(&((start_rec *)ud)->destroys, 1); }
+
+static void sem_run_cancel_racing_the_start_is_one_or_the_other(void) {
+  int rounds = h_slow() ? 200 : 5000, ran = 0, canceled = 0;
+  for (int n = 0; n < rounds; n++) {
+    const tapir_cancel_source *cs = NULL;
+    const tapir_cancel_token *tok = NULL;
+    if (!h_new_cts(&cs, &tok)) return;
+    start_rec r = {0, 0, -1};
+    const tapir_task *t = NULL;
+    REQUIRE_OK(tapir_run(NULL, start_body, &r, start_destroy, tok, &t));
+    for (volatile int i = 0; i < n % 64 * 20; i++) {
+    }
+    CHECK_OK(tapir_cancel_source_cancel(cs, 0, NULL));
+    int32_t st = h_settle(t);
+    for (int i = 0; i < 20000 && atomic_load(&r.destroys) == 0; i++) h_sleep_ms(0.5);
+    CHECKF(atomic_load(&r.destroys) == 1, "round %d: the user data was destroyed %d times", n,
+           atomic_load(&r.destroys));
+    if (atomic_load(&r.ran)) {
+      ran++;
+      CHECKF(r.set_st == TAPIR_STATUS_OK, "round %d: the body ran and its set_result returned %s", n,
+             h_status_name(r.set_st));
+      CHECKF(st == TAPIR_TASK_STATUS_SUCCEEDED, "round %d: the body ran, the task ended %d", n, (int)st);
+    } else {
+      canceled++;
+      CHECKF(st == TAPIR_TASK_STATUS_CANCELED, "round %d: the body never ran, the task ended %d", n, (int)st);
+    }
+    CHECK_OK(tapir_task_release(t));
+    h_release_cts(cs, tok);
+  }
+  printf("    run canceled while starting: body ran %d times, canceled first %d times\n", ran, canceled);
+}
+
 /* ------------------------------------------------ a foreign scheduler that refuses */
 
 static void refuse_post(void *ctx, tapir_work *work) {
@@ -778,6 +824,7 @@ void register_semantics_tests(void) {
   REG(sem_released_cancel_source_cancels_nothing);
   REG(sem_no_internal_task_reaches_unobserved_hook);
   REG(sem_run_acknowledges_only_its_own_token);
+  REG(sem_run_cancel_racing_the_start_is_one_or_the_other);
   REG(sem_foreign_scheduler_refusing_work_faults_with_scheduler_error);
   REG(sem_pool_is_fair_to_ping_pong_chains);
   REG(sem_shutdown_leaves_no_thread);

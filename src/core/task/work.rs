@@ -185,9 +185,12 @@ fn run_body(body: Body) {
         source,
         early_cancel,
     } = body;
-    drop(early_cancel); // removes the early-cancel registration
-    if source.is_completed() {
-        return; // canceled before it started: the body never runs (destroy does)
+    // The body starts only if its early-cancel registration is removed before it ran:
+    // one decision under the token's lock, so a cancel racing the start either cancels
+    // the task (the body never runs, destroy does) or comes too late to touch it.
+    let may_start = early_cancel.is_none_or(|r| r.remove());
+    if !may_start || source.is_completed() {
+        return;
     }
     let guard = FaultOnPanic(&source);
     // SAFETY: the caller's body, called once with its user_data and a source handle that
