@@ -22,7 +22,7 @@ use crate::core::sync::Mutex;
 use super::cell::{TASKS, live_tasks};
 use super::refs::TaskRef;
 use super::trace::{ACTIVE, DIAGNOSTICS};
-use super::word::{Final, HELD, Refusal, Snapshot};
+use super::word::{Final, HELD, Snapshot};
 
 /// What the side table knows about one task.
 #[derive(Default)]
@@ -203,16 +203,7 @@ fn report(what: &str, holders: bool, listed: impl Fn(Snapshot) -> bool) -> (usiz
 /// None when the slot no longer holds that task.
 fn held_counts(index: u32, generation: u32) -> Option<(u32, u32)> {
     let cell = TASKS.get(index)?;
-    let w = cell
-        .word
-        .lock(|w| {
-            if w.is_generation(generation) {
-                Ok(())
-            } else {
-                Err(Refusal::Stale)
-            }
-        })
-        .ok()?;
+    let w = cell.word.lock_if(|w| w.is_generation(generation))?;
     let counts = cell
         .extra()
         .map_or((0, 0), |x| (x.internal.get_copy(), x.producers.get_copy()));

@@ -912,14 +912,8 @@ pub(crate) fn pending_count(h: Handle) -> Result<usize> {
     let g = h.generation();
     let w = cell
         .word
-        .lock(|w| {
-            if w.task_handle_valid(g) {
-                Ok(())
-            } else {
-                Err(Refusal::Stale)
-            }
-        })
-        .map_err(|_| Status::InvalidHandle)?;
+        .lock_if(|w| w.task_handle_valid(g))
+        .ok_or(Status::InvalidHandle)?;
     let mut n = usize::from(w.has(FIRST));
     if w.has(LIST) {
         let mut next = cell.extra().map_or(0, |x| x.head.get_copy());

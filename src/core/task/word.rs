@@ -307,17 +307,23 @@ impl TaskWord {
         .map(|(w, ())| w)
     }
 
-    /// Locks the word of a task of `generation` that has not completed; None when the
-    /// slot holds another object or the task has completed.
-    pub(crate) fn lock_pending(&self, generation: u32) -> Option<Snapshot> {
+    /// Takes `LOCKED` when `accept` holds for the (unlocked) word; None (nothing taken)
+    /// when it does not. Returns the word as it was before locking.
+    pub(crate) fn lock_if(&self, accept: impl Fn(Snapshot) -> bool) -> Option<Snapshot> {
         self.lock(|w| {
-            if w.is_generation(generation) && !w.is_completed() {
+            if accept(w) {
                 Ok(())
             } else {
                 Err(Refusal::Stale)
             }
         })
         .ok()
+    }
+
+    /// Locks the word of a task of `generation` that has not completed; None when the
+    /// slot holds another object or the task has completed.
+    pub(crate) fn lock_pending(&self, generation: u32) -> Option<Snapshot> {
+        self.lock_if(|w| w.is_generation(generation) && !w.is_completed())
     }
 
     /// Adds a task handle reference for a caller with a valid task handle.
