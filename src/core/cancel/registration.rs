@@ -139,9 +139,12 @@ impl TokenRegistration {
     /// run or is running on another thread. This is the one atomic decision between the
     /// callback and whoever removes it (a run's body starting, say).
     pub(crate) fn remove(self) -> bool {
-        let me = std::mem::ManuallyDrop::new(self);
-        match me.token.upgrade() {
-            Some(cell) => TokenRef::from_ref(cell).unregister(me.id),
+        std::mem::ManuallyDrop::new(self).unregister()
+    }
+
+    fn unregister(&self) -> bool {
+        match self.token.upgrade() {
+            Some(cell) => TokenRef::from_ref(cell).unregister(self.id),
             None => true,
         }
     }
@@ -149,9 +152,7 @@ impl TokenRegistration {
 
 impl Drop for TokenRegistration {
     fn drop(&mut self) {
-        if let Some(cell) = self.token.upgrade() {
-            TokenRef::from_ref(cell).unregister(self.id);
-        }
+        self.unregister();
     }
 }
 
@@ -159,6 +160,7 @@ impl Drop for TokenRegistration {
 mod tests {
     use super::*;
     use crate::core::cancel::source;
+    use std::sync::atomic::Ordering;
     use std::sync::mpsc;
 
     fn token_of_new_source() -> (Handle, TokenRef) {
@@ -172,9 +174,13 @@ mod tests {
     #[test]
     fn remove_before_the_cancel_means_the_callback_never_runs() {
         let (s, t) = token_of_new_source();
-        let reg = TokenRegistration::new(&t, || panic!("removed before the cancel")).unwrap();
+        // A flag, not a panic: the cancel contains a callback's panic as an error.
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let reg = TokenRegistration::new(&t, move || flag.store(true, Ordering::SeqCst)).unwrap();
         assert!(reg.remove());
         source::cancel(s, false).unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "a removed registration ran");
         source::source_release(s).unwrap();
     }
 

@@ -33,13 +33,19 @@ pub(crate) const SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1;
 #[inline]
 pub fn source_new(flags: u32, user_state: usize) -> Handle {
     let (index, cell) = complete::alloc_pending(user_state);
-    let bits = if flags & SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
+    let bits = state_bits(flags);
+    let generation = complete::publish(cell, 0, 1, bits);
+    Handle::new(Kind::Source, index, generation)
+}
+
+/// The task's state bits for a source's `flags`.
+#[inline(always)]
+fn state_bits(flags: u32) -> u64 {
+    if flags & SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
         ASYNC
     } else {
         0
-    };
-    let generation = complete::publish(cell, 0, 1, bits);
-    Handle::new(Kind::Source, index, generation)
+    }
 }
 
 /// Creates a completion source and its pending task together: one slot published with
@@ -48,11 +54,7 @@ pub fn source_new(flags: u32, user_state: usize) -> Handle {
 /// Returns (source handle, task handle).
 pub fn source_new_with_task(flags: u32, user_state: usize) -> (Handle, Handle) {
     let (index, cell) = complete::alloc_pending(user_state);
-    let bits = if flags & SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY != 0 {
-        ASYNC
-    } else {
-        0
-    };
+    let bits = state_bits(flags);
     let generation = complete::publish(cell, 1, 1, bits);
     (
         Handle::new(Kind::Source, index, generation),
