@@ -397,6 +397,8 @@ typedef struct rec {
   uint64_t sched_h;
   uint64_t origin;     /* VALUE/PAYLOAD: the origin id; CB: the handle it was registered on */
   uint64_t own[2];     /* handles whose references the record holds */
+  uint64_t tok_src;    /* CB of tapir_cancel_token_register: its token's cancel source, 0 if not known */
+  uint8_t rescued;     /* the teardown canceled the cancel source it owns (rescue_owned) */
   uint64_t seed;
   int32_t code;        /* PAYLOAD: the error code it belongs to */
   void *ext;           /* factory state (freed when the record is recycled) */
@@ -3717,6 +3719,31 @@ static void op_throttle(void) { op_factory(FS_THROTTLE); }
 
 /* ================================================================ cancellation ops */
 
+/* Cancel sources canceled with TAPIR_CANCEL_STOP_AT_FIRST_ERROR. Such a cancel leaves
+ * the callbacks after the first failing one registered, never to run; they are
+ * destroyed only when the source is disposed. A registration that owns a cancel
+ * source can therefore hold its own token's source (or close a longer cycle) forever:
+ * the teardown breaks that cycle by unregistering (rescue_owned), which it may do only
+ * for a registration on a source canceled this way. Under g_lmu. */
+enum { NSTOPPED = 4096 };
+static uint64_t g_stopped[NSTOPPED];
+static int g_nstopped, g_stopped_lost;
+
+static void note_stop_cancel(uint64_t cts) {
+  pthread_mutex_lock(&g_lmu);
+  if (g_nstopped < NSTOPPED) g_stopped[g_nstopped++] = cts;
+  else g_stopped_lost = 1; /* from now on every source counts as one that may have stopped */
+  pthread_mutex_unlock(&g_lmu);
+}
+
+/* under g_lmu; a source that is not known (0) may have been */
+static bool may_have_stopped_l(uint64_t cts) {
+  if (!cts || g_stopped_lost) return true;
+  for (int i = 0; i < g_nstopped; i++)
+    if (g_stopped[i] == cts) return true;
+  return false;
+}
+
 static void mark_canceled(uint64_t cts_or_token) {
   L();
   int i = s_find(cts_or_token);
@@ -3855,6 +3882,7 @@ static void op_cts_ops(void) {
     }
     if (c.cls == AC_LIVE && !now) failf("tapir_cancel_source_is_canceled is false right after a successful cancel");
     mark_canceled(c.h);
+    if (flags & TAPIR_CANCEL_STOP_AT_FIRST_ERROR) note_stop_cancel(c.h);
     if (want_errs) {
       if (HV(errs) == SENT) failf("tapir_cancel_source_cancel returned OK without writing errors_out");
       if (errs) {
@@ -4009,10 +4037,16 @@ static void op_register(void) {
     flt |= F_INV;
   }
   bool canceled = A_FIELD(&k, canceled) != 0, none = k.h && k.h == g_none_h;
+  uint64_t tok_src = A_FIELD(&k, sub) == TOK_CTS ? A_FIELD(&k, aux) : 0;
   uint32_t ri = cb_rec("tapir_cancel_token_register", 1, 0, me()->depth, 0, 0, &c, K_CTS);
   pthread_mutex_lock(&g_lmu);
   rec *r = rec_at(ri);
   r->nx = pct(30) ? NX_ERROR : NX_RESULT;
+  r->tok_src = tok_src;
+  /* a record that owns a cancel source keeps a reference to its own registration, so
+   * that the teardown can unregister it should a stopped cancel leave it unrun */
+  bool owns_cts = r->own[0] != 0;
+  if (owns_cts) want_reg = true;
   void *ud = rec_ud(ri);
   pthread_mutex_unlock(&g_lmu);
   const tapir_cancel_registration *reg = SENTP(const tapir_cancel_registration *);
@@ -4043,7 +4077,7 @@ static void op_register(void) {
       failf("register on an already-canceled token returned with the callback run %d times (want once, before return)", calls);
   }
   if (!want_reg || !reg) return;
-  bool own = pct(40);
+  bool own = owns_cts || pct(40);
   L();
   int i = m_add_l(K_CREG, HV(reg), 0);
   if (i >= 0) {
@@ -6993,25 +7027,60 @@ static long long rec_open(void) {
   return n;
 }
 
-/* Open records that hold a cancel source or a manual scheduler: cancel it or run it,
- * so the callback that owns it can run and release it. The record may release it
- * meanwhile, so INVALID_HANDLE is accepted. */
+/* Open records that hold a cancel source or a manual scheduler: cancel it (once per
+ * record) or run it, so the callback that owns it can run and release it. The record
+ * may release it meanwhile, so INVALID_HANDLE is accepted.
+ *
+ * When no cancel is left to try, a cancel registration that owns a cancel source and
+ * is still unrun must be one a stopped cancel left behind (see g_stopped): every other
+ * source its token may belong to has been canceled or disposed by now. It is
+ * unregistered, and its destroy releases what it owns. */
 static int rescue_owned(void) {
-  uint64_t hs[64];
-  int ks[64], n = 0;
+  uint64_t hs[64], ud[64];
+  int ks[64], n = 0, ncts = 0;
   pthread_mutex_lock(&g_lmu);
   for (uint32_t i = 0; i < g_nrec && n < 64; i++) {
     rec *r = rec_at(i);
     if (r->state != RS_ACCEPTED && r->state != RS_PENDING) continue;
     for (int k = 0; k < 2 && n < 64; k++)
-      if (r->own[k] && (r->own_kind[k] == K_CTS || r->own_kind[k] == K_SCHED)) {
+      if (r->own[k] && ((r->own_kind[k] == K_CTS && !r->rescued) || r->own_kind[k] == K_SCHED)) {
         hs[n] = r->own[k];
         ks[n++] = r->own_kind[k];
+        if (r->own_kind[k] == K_CTS) {
+          r->rescued = 1;
+          ncts++;
+        }
       }
+  }
+  for (uint32_t i = 0; i < g_nrec && n < 64 && !ncts; i++) {
+    rec *r = rec_at(i);
+    if (r->state != RS_ACCEPTED || !r->rescued || !r->own[1] || r->own_kind[1] != K_CREG) continue;
+    if (!may_have_stopped_l(r->tok_src)) {
+      uint64_t src = r->tok_src;
+      pthread_mutex_unlock(&g_lmu);
+      failf("teardown: a cancel registration on the token of %#" PRIx64 " never ran, though that source was never "
+            "canceled with TAPIR_CANCEL_STOP_AT_FIRST_ERROR, and every other cancel was tried or it was disposed",
+            src);
+    }
+    hs[n] = r->own[1];
+    ud[n] = (uint64_t)(uintptr_t)rec_ud(i);
+    ks[n++] = K_CREG;
   }
   pthread_mutex_unlock(&g_lmu);
   for (int i = 0; i < n; i++) {
     int32_t st;
+    if (ks[i] == K_CREG) {
+      st = CALL(tapir_cancel_registration_unregister(CR(hs[i])));
+      LOG("teardown: unregistering a cancel registration %#" PRIx64 " left by a stopped cancel -> %s", hs[i], stname(st));
+      if (st == TAPIR_STATUS_OK) {
+        pthread_mutex_lock(&g_lmu);
+        rec *r = rec_decode((void *)(uintptr_t)ud[i], NULL);
+        if (r) r->removed = 1;
+        pthread_mutex_unlock(&g_lmu);
+      } else if (st != TAPIR_STATUS_ALREADY_COMPLETED && st != TAPIR_STATUS_INVALID_HANDLE)
+        failf("teardown: unregistering a cancel registration held by an open record returned %s", stname(st));
+      continue;
+    }
     if (ks[i] == K_CTS) st = CALL(tapir_cancel_source_cancel(CS(hs[i]), 0, NULL));
     else {
       size_t ran;
