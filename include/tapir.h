@@ -146,8 +146,12 @@
 #define TAPIR_CACHE_KEEP_FAILURES 1
 
 /**
- * tapir_cancel_source_cancel flag: stop at the first callback that reports an error
- * (the rest never run), as Cancel(throwOnFirstException: true).
+ * tapir_cancel_source_cancel flag: stop at the first callback that reports an error,
+ * as Cancel(throwOnFirstException: true). The rest never run: they stay registered
+ * (a later cancel does nothing) until unregistered, or until the source's and its
+ * tokens' last handles are released; either way their destroy runs then. So a
+ * callback that owns the source's last handle, once skipped, keeps it until it is
+ * unregistered.
  */
 #define TAPIR_CANCEL_STOP_AT_FIRST_ERROR 1
 

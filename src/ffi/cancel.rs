@@ -25,8 +25,12 @@ pub struct tapir_cancel_registration {
 pub type tapir_cancel_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void) -> *const tapir_error>;
 
-/// tapir_cancel_source_cancel flag: stop at the first callback that reports an error
-/// (the rest never run), as Cancel(throwOnFirstException: true).
+/// tapir_cancel_source_cancel flag: stop at the first callback that reports an error,
+/// as Cancel(throwOnFirstException: true). The rest never run: they stay registered
+/// (a later cancel does nothing) until unregistered, or until the source's and its
+/// tokens' last handles are released; either way their destroy runs then. So a
+/// callback that owns the source's last handle, once skipped, keeps it until it is
+/// unregistered.
 pub const TAPIR_CANCEL_STOP_AT_FIRST_ERROR: u32 = 1;
 /// tapir_cancel_token_register flag: if the token is already canceled, do not run the
 /// callback; return TAPIR_STATUS_CANCELED instead (nothing registered, nothing called).

@@ -385,12 +385,18 @@ static void cn09_callback_errors_collected(void) {
   CHECK(h_wait_eq(&a.c.destroys, 1, h_prompt_ms()));
   CHECK(h_wait_eq(&b.c.destroys, 1, h_prompt_ms()));
 
-  /* stop at first: only B (the newest) runs; A never does */
+  /* stop at first: only B (the newest) runs; A and `kept` never do. A skipped callback
+   * stays registered: it can still be unregistered (destroy runs then), or it is
+   * dropped when the source goes */
   if (!h_new_cts(&src, &tok)) return;
   h_counter_init(&a.c);
   h_counter_init(&b.c);
+  h_counter kept;
+  h_counter_init(&kept);
+  const tapir_cancel_registration *kept_reg = NULL;
   a.fail = tapir_error_retain(ea);
   b.fail = tapir_error_retain(eb);
+  REQUIRE_OK(reg_counter(tok, &kept, 0, &kept_reg));
   REQUIRE_OK(tapir_cancel_token_register(tok, failing_cancel_cb, &a, h_count_destroy, 0, NULL));
   REQUIRE_OK(tapir_cancel_token_register(tok, failing_cancel_cb, &b, h_count_destroy, 0, NULL));
   agg = NULL;
@@ -406,9 +412,14 @@ static void cn09_callback_errors_collected(void) {
   CHECK_PTR_EQ(e0, eb);
   tapir_error_release(e0);
   CHECK_OK(tapir_error_release(agg));
-  /* a second cancel does not run the skipped callback */
+  /* a second cancel does not run the skipped callbacks */
   CHECK_OK(tapir_cancel_source_cancel(src, 0, NULL));
   CHECK_EQ(atomic_load(&a.c.calls), 0);
+  CHECK_EQ(tapir_debug_cancel_registrations(tok), 2);
+  CHECK_OK(tapir_cancel_registration_unregister(kept_reg));
+  CHECK_EQ(atomic_load(&kept.destroys), 1);
+  CHECK_EQ(atomic_load(&kept.calls), 0);
+  CHECK_OK(tapir_cancel_registration_release(kept_reg));
   h_release_cts(src, tok);
   CHECK(h_wait_eq(&a.c.destroys, 1, h_prompt_ms())); /* dropped with the source */
   CHECK_EQ(atomic_load(&a.c.calls), 0);
