@@ -461,6 +461,49 @@ static void sem_run_cancel_racing_the_start_is_one_or_the_other(void) {
   printf("    run canceled while starting: body ran %d times, canceled first %d times\n", ran, canceled);
 }
 
+/* A run's token whose source is released before the body starts can never be canceled
+ * any more: the body still runs. Its early-cancel registration was dropped unrun with the
+ * source; that must not count as "the cancel came first". Here the token's object stays
+ * alive after the release (a linked child names it), and in the second round the source
+ * was canceled first with STOP_AT_FIRST_ERROR, a newer callback failing, so the run's
+ * registration is one of those the cancel skipped. */
+static const tapir_error *fail_cancel_cb(void *ud) {
+  (void)ud;
+  return h_error(77, "a failing cancel callback");
+}
+
+static void sem_run_body_starts_when_its_token_source_went_first(void) {
+  for (int stopped = 0; stopped < 2; stopped++) {
+    const tapir_scheduler *m = NULL;
+    REQUIRE_OK(tapir_scheduler_new_manual(&m));
+    const tapir_cancel_source *cs = NULL, *child = NULL;
+    const tapir_cancel_token *tok = NULL;
+    if (!h_new_cts(&cs, &tok)) return;
+    REQUIRE_OK(tapir_cancel_source_new_linked(&tok, 1, &child));
+    start_rec r = {0, 0, -1};
+    const tapir_task *t = NULL;
+    REQUIRE_OK(tapir_run(m, start_body, &r, start_destroy, tok, &t));
+    if (stopped) {
+      REQUIRE_OK(tapir_cancel_token_register(tok, fail_cancel_cb, NULL, NULL, 0, NULL));
+      const tapir_error *errs = NULL;
+      CHECK_OK(tapir_cancel_source_cancel(cs, TAPIR_CANCEL_STOP_AT_FIRST_ERROR, &errs));
+      CHECK(errs != NULL);
+      if (errs) CHECK_OK(tapir_error_release(errs));
+      CHECK_EQ(tapir_task_get_status(t), TAPIR_TASK_STATUS_PENDING); /* the run's callback was skipped */
+    }
+    h_release_cts(cs, tok); /* disposed: the skipped or pending callbacks are dropped unrun */
+    size_t ran = 0;
+    CHECK_OK(tapir_scheduler_run_pending(m, 0, -1, &ran));
+    CHECKF(atomic_load(&r.ran) == 1, "round %d: the body never ran (the task is %d)", stopped, (int)tapir_task_get_status(t));
+    CHECK_EQ(tapir_task_wait(t, h_prompt_ms()), TAPIR_STATUS_OK);
+    CHECK_EQ(r.set_st, TAPIR_STATUS_OK);
+    CHECK_EQ(atomic_load(&r.destroys), 1);
+    CHECK_OK(tapir_task_release(t));
+    CHECK_OK(tapir_cancel_source_release(child));
+    CHECK_OK(tapir_scheduler_release(m));
+  }
+}
+
 /* ------------------------------------------------ a foreign scheduler that refuses */
 
 static void refuse_post(void *ctx, tapir_work *work) {
@@ -825,6 +868,7 @@ void register_semantics_tests(void) {
   REG(sem_no_internal_task_reaches_unobserved_hook);
   REG(sem_run_acknowledges_only_its_own_token);
   REG(sem_run_cancel_racing_the_start_is_one_or_the_other);
+  REG(sem_run_body_starts_when_its_token_source_went_first);
   REG(sem_foreign_scheduler_refusing_work_faults_with_scheduler_error);
   REG(sem_pool_is_fair_to_ping_pong_chains);
   REG(sem_shutdown_leaves_no_thread);

@@ -133,78 +133,14 @@ impl TokenRegistration {
     }
 }
 
-impl TokenRegistration {
-    /// Removes the registration; true when its callback will never run (removed before
-    /// it ran, or the token is gone and can no longer be canceled), false when it has
-    /// run or is running on another thread. This is the one atomic decision between the
-    /// callback and whoever removes it (a run's body starting, say).
-    pub(crate) fn remove(self) -> bool {
-        std::mem::ManuallyDrop::new(self).unregister()
-    }
-
-    fn unregister(&self) -> bool {
-        match self.token.upgrade() {
-            Some(cell) => TokenRef::from_ref(cell).unregister(self.id),
-            None => true,
-        }
-    }
-}
-
 impl Drop for TokenRegistration {
+    /// Removes the callback if it has not run (it is dropped unrun). Whether it ran is
+    /// not reported: a callback can also be dropped unrun by its token (the source was
+    /// released), so a caller that must decide between the callback and itself keeps
+    /// a claim of its own that the callback takes when it runs.
     fn drop(&mut self) {
-        self.unregister();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::cancel::source;
-    use std::sync::atomic::Ordering;
-    use std::sync::mpsc;
-
-    fn token_of_new_source() -> (Handle, TokenRef) {
-        let s = source::source_new();
-        let t = source::token_of(s).unwrap();
-        let r = TokenRef::retain(t).unwrap();
-        source::token_release(t).unwrap();
-        (s, r)
-    }
-
-    #[test]
-    fn remove_before_the_cancel_means_the_callback_never_runs() {
-        let (s, t) = token_of_new_source();
-        // A flag, not a panic: the cancel contains a callback's panic as an error.
-        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = ran.clone();
-        let reg = TokenRegistration::new(&t, move || flag.store(true, Ordering::SeqCst)).unwrap();
-        assert!(reg.remove());
-        source::cancel(s, false).unwrap();
-        assert!(!ran.load(Ordering::SeqCst), "a removed registration ran");
-        source::source_release(s).unwrap();
-    }
-
-    /// What a run's start relies on: a callback that is running on another thread when
-    /// the registration is removed counts as run, so the remover knows the callback
-    /// decided (a run's body then never starts).
-    #[test]
-    fn remove_while_the_callback_runs_elsewhere_says_it_ran() {
-        let (s, t) = token_of_new_source();
-        let (entered_tx, entered) = mpsc::channel();
-        let (release, release_rx) = mpsc::channel::<()>();
-        let reg = TokenRegistration::new(&t, move || {
-            entered_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
-        })
-        .unwrap();
-        let canceler = std::thread::spawn(move || source::cancel(s, false).map(|_| ()));
-        entered.recv().unwrap();
-        assert!(
-            !reg.remove(),
-            "the callback is running: it was not removed in time"
-        );
-        release.send(()).unwrap();
-        canceler.join().unwrap().unwrap();
-        source::source_release(s).unwrap();
+        if let Some(cell) = self.token.upgrade() {
+            TokenRef::from_ref(cell).unregister(self.id);
+        }
     }
 }

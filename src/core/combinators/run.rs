@@ -1,14 +1,14 @@
 //! Task.Run and Task.Yield.
 
 use crate::core::callback::{RunFn, UserData};
-use crate::core::cancel::{TokenRef, TokenRegistration};
+use crate::core::cancel::TokenRef;
 use crate::core::memory::Handle;
 use crate::core::status::Status;
 use crate::core::task::complete;
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::SourceRef;
 use crate::core::task::schedule::{self, SchedRef};
-use crate::core::task::work::{Body, Job};
+use crate::core::task::work::{Body, EarlyCancel, Job};
 use crate::core::task::workers;
 
 /// Task.Run: posts `f(user_data, source)` to `scheduler` (None: the default pool); the
@@ -29,14 +29,9 @@ pub fn run(
         }
     }
     let (source, out) = SourceRef::new_run_task(token.as_ref().map_or(0, TokenRef::bits));
-    let early_cancel = token.as_ref().and_then(|t| {
-        let early = source.clone();
-        let weak = t.weak();
-        TokenRegistration::new(t, move || {
-            let token = weak.upgrade().map(TokenRef::from_ref);
-            early.try_complete(Outcome::Canceled(token), true);
-        })
-    });
+    let early_cancel = token
+        .as_ref()
+        .and_then(|t| EarlyCancel::new(t, source.clone()));
     // The body travels inline in its job: no allocation per run.
     let job = Job::body(Body {
         f,

@@ -5,9 +5,11 @@
 //! silently.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::core::callback::{RunFn, UserData, WorkFn};
-use crate::core::cancel::TokenRegistration;
+use crate::core::cancel::{TokenRef, TokenRegistration};
 use crate::core::status::Status;
 
 use super::complete::run_continuation;
@@ -41,9 +43,48 @@ pub(crate) struct Body {
     pub(crate) f: RunFn,
     pub(crate) data: UserData,
     pub(crate) source: SourceRef,
-    /// The registration that cancels the task early if its token fires before the
-    /// body starts; removed when it starts.
-    pub(crate) early_cancel: Option<TokenRegistration>,
+    /// Cancels the task early if its token fires before the body starts.
+    pub(crate) early_cancel: Option<EarlyCancel>,
+}
+
+/// A body's early cancel: a registration on the run's token that cancels the task, and
+/// the claim that decides, once, between that cancel and the body's start. Whichever
+/// claims first acts; the other does nothing. The claim is the decision, not whether
+/// the registration could still be removed: a token drops a callback unrun when its
+/// source is released (and a cancel that stopped at its first error skips some), and a
+/// callback dropped unrun never claims, so the body starts.
+pub(crate) struct EarlyCancel {
+    claim: Arc<AtomicBool>,
+    /// Unregistered when dropped (the body started, or the job was discarded).
+    _registration: TokenRegistration,
+}
+
+impl EarlyCancel {
+    /// Registers on `token` the early cancel of the task `source` completes. None when
+    /// the token can never cancel it: it can never be canceled, or it already was (the
+    /// cancel then ran here, and the task has completed canceled).
+    pub(crate) fn new(token: &TokenRef, source: SourceRef) -> Option<EarlyCancel> {
+        let claim = Arc::new(AtomicBool::new(false));
+        let theirs = claim.clone();
+        let weak = token.weak();
+        let registration = TokenRegistration::new(token, move || {
+            // AcqRel, as the body's claim: exactly one of the two sees false.
+            if !theirs.swap(true, Ordering::AcqRel) {
+                let token = weak.upgrade().map(TokenRef::from_ref);
+                source.try_complete(Outcome::Canceled(token), true);
+            }
+        })?;
+        Some(EarlyCancel {
+            claim,
+            _registration: registration,
+        })
+    }
+
+    /// The body claims its start: true when the cancel had not claimed first (it never
+    /// will now; its registration goes).
+    fn claim_start(self) -> bool {
+        !self.claim.swap(true, Ordering::AcqRel)
+    }
 }
 
 fn refused() -> Outcome {
@@ -185,10 +226,10 @@ fn run_body(body: Body) {
         source,
         early_cancel,
     } = body;
-    // The body starts only if its early-cancel registration is removed before it ran:
-    // one decision under the token's lock, so a cancel racing the start either cancels
-    // the task (the body never runs, destroy does) or comes too late to touch it.
-    let may_start = early_cancel.is_none_or(|r| r.remove());
+    // The body starts only if it claims the start before the early cancel does, so a
+    // cancel racing the start either cancels the task (the body never runs, destroy
+    // does) or comes too late to touch it.
+    let may_start = early_cancel.is_none_or(EarlyCancel::claim_start);
     if !may_start || source.is_completed() {
         return;
     }
@@ -199,4 +240,68 @@ fn run_body(body: Body) {
     drop(guard);
     drop(data);
     source.finish(true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::cancel::source;
+    use crate::core::memory::Handle;
+
+    /// A cancel source and a library reference to its token (no token handle left).
+    fn token_of_new_source() -> (Handle, TokenRef) {
+        let s = source::source_new();
+        let t = source::token_of(s).unwrap();
+        let r = TokenRef::retain(t).unwrap();
+        source::token_release(t).unwrap();
+        (s, r)
+    }
+
+    fn run_task() -> (SourceRef, Handle) {
+        SourceRef::new_run_task(0)
+    }
+
+    #[test]
+    fn a_cancel_before_the_start_cancels_and_the_body_may_not_start() {
+        let (s, token) = token_of_new_source();
+        let (source, task) = run_task();
+        let early = EarlyCancel::new(&token, source.clone()).unwrap();
+        source::cancel(s, false).unwrap();
+        assert!(source.is_completed(), "the cancel completed the task");
+        assert!(!early.claim_start());
+        source::source_release(s).unwrap();
+        drop(source);
+        super::super::ops::task_release(task).unwrap();
+    }
+
+    #[test]
+    fn a_start_before_the_cancel_keeps_the_task_for_the_body() {
+        let (s, token) = token_of_new_source();
+        let (source, task) = run_task();
+        let early = EarlyCancel::new(&token, source.clone()).unwrap();
+        assert!(early.claim_start());
+        source::cancel(s, false).unwrap();
+        assert!(
+            !source.is_completed(),
+            "a cancel after the start touched the task"
+        );
+        source.finish(true);
+        source::source_release(s).unwrap();
+        super::super::ops::task_release(task).unwrap();
+    }
+
+    /// The token's source is released before the body starts, while its object lives on
+    /// (here through `token`): the callback is dropped unrun, and the body starts.
+    #[test]
+    fn a_callback_dropped_unrun_lets_the_body_start() {
+        let (s, token) = token_of_new_source();
+        let (source, task) = run_task();
+        let early = EarlyCancel::new(&token, source.clone()).unwrap();
+        source::source_release(s).unwrap();
+        assert!(early.claim_start());
+        assert!(!source.is_completed());
+        source.finish(true);
+        drop(token);
+        super::super::ops::task_release(task).unwrap();
+    }
 }
