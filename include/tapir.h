@@ -622,7 +622,7 @@ typedef struct tapir_source tapir_source;
 
 /**
  * A task: the consumer side of one asynchronous operation (`Task`).
- * Functions: tapir_task_retain, tapir_task_release, tapir_task_status,
+ * Functions: tapir_task_retain, tapir_task_release, tapir_task_get_status,
  * tapir_task_result, tapir_task_error, tapir_task_wait, tapir_task_on_complete,
  * tapir_task_continue_with, tapir_task_unwrap, tapir_task_from_result, ...
  */

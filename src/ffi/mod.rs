@@ -140,7 +140,7 @@ pub use crate::core::status::Status;
 pub use crate::core::status::Status as tapir_status;
 
 /// A task: the consumer side of one asynchronous operation (`Task`).
-/// Functions: tapir_task_retain, tapir_task_release, tapir_task_status,
+/// Functions: tapir_task_retain, tapir_task_release, tapir_task_get_status,
 /// tapir_task_result, tapir_task_error, tapir_task_wait, tapir_task_on_complete,
 /// tapir_task_continue_with, tapir_task_unwrap, tapir_task_from_result, ...
 pub struct tapir_task {
