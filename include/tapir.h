@@ -1481,7 +1481,8 @@ tapir_status tapir_task_wait_async(const struct tapir_task *task,
  * the task `source` completes (Task.Run, including Run with an async lambda: the work
  * may retain `source` and complete it later). If `token` (NULL: none) is canceled
  * before the work starts, the task ends canceled with it at once, and the work never
- * runs.
+ * runs. A token whose cancel source is released first can no longer be canceled: the
+ * work runs.
  *
  * Ownership: on TAPIR_STATUS_OK tapir owns `user_data` (destroy runs once, after the
  * work returns or when it is dropped unrun); `*task_out` receives a new reference.
