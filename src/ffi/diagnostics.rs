@@ -194,8 +194,9 @@ pub unsafe extern "C" fn tapir_debug_report_pending(out: *mut libc::FILE) -> usi
 /// how many there are: one line each with its id, its status (pending, succeeded,
 /// faulted, canceled), how many task handles are outstanding, how many sources (source
 /// handles, and the library's own producers: the continuation that will complete a
-/// continuation's task counts as one), whether the library otherwise holds it and
-/// how (internal references: a registration, a combinator or a call that has not
+/// continuation's task counts as one), whether its continuations are running (then
+/// its handle stays valid for them, unless all of them are the library's own), whether
+/// the library otherwise holds it and how (internal references: a registration, a combinator or a call that has not
 /// finished with it; extra producers: forwards from tapir_source_set_from_task still
 /// waiting on the task they forward from), and its creation number, age and name as
 /// in tapir_debug_report_pending. After a program has released everything, a task

@@ -313,6 +313,36 @@ static void the_live_report_lists_every_task_with_what_holds_it(void) {
   CHECK_EQ(tapir_debug_report_live(NULL), base);
 }
 
+/* While a task's continuations run, the report says so: its handle is lent to them,
+ * valid even though no task handle is left. */
+typedef struct {
+  char line[256];
+  int found;
+} lent_line;
+
+static void record_own_line(void *ud, const tapir_task *t) {
+  static char text[1 << 16];
+  lent_line *l = (lent_line *)ud;
+  report_with(tapir_debug_report_live, text, sizeof text);
+  line_of(text, t, l->line, sizeof l->line);
+  l->found = l->line[0] != '\0';
+}
+
+static void the_live_report_shows_a_task_whose_continuations_are_running(void) {
+  const tapir_source *s = h_source();
+  const tapir_task *t = h_task_of(s);
+  lent_line l = {{0}, 0};
+  const tapir_continuation_options sync = {sizeof sync, TAPIR_CONTINUATION_EXECUTE_SYNCHRONOUSLY, NULL, NULL};
+  REQUIRE_OK(tapir_task_on_complete(t, record_own_line, &l, NULL, &sync, NULL));
+  CHECK_OK(tapir_task_release(t)); /* the callback is lent the handle all the same */
+  CHECK_OK(tapir_source_set_result(s, NULL, NULL));
+  CHECK(l.found);
+  CHECKF(strstr(l.line, "succeeded, 0 task handle(s)") != NULL &&
+             strstr(l.line, "running continuations (its handle is lent to them)") != NULL,
+         "the task whose callback runs: %s", l.line);
+  CHECK_OK(tapir_source_release(s));
+}
+
 static void shutdown_reports_what_never_completed_when_asked(void) {
   static char text[1 << 16];
   FILE *f = tmpfile();
@@ -339,5 +369,6 @@ void register_diagnostics_tests(void) {
   REG(names_are_set_read_replaced_and_removed);
   REG(the_report_lists_pending_tasks_oldest_first_with_names);
   REG(the_live_report_lists_every_task_with_what_holds_it);
+  REG(the_live_report_shows_a_task_whose_continuations_are_running);
   REG(shutdown_reports_what_never_completed_when_asked);
 }

@@ -261,6 +261,29 @@ static const char *stname(int32_t s) {
   return "(unknown status)";
 }
 
+/* What tapir's live report says now of each task among the last arguments (its status,
+ * handle counts, whether its continuations are running): for a handle the model calls
+ * stale that tapir accepted, this tells a reference someone holds from a lent window. */
+static void report_args_live(const thr *tl) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return;
+  tapir_debug_report_live(f);
+  fclose(f);
+  for (unsigned k = tl->nargs > 8 ? tl->nargs - 8 : 0; k < tl->nargs; k++) {
+    const char *a = tl->args[k % 8], *hex = strstr(a, "0x");
+    if (strncmp(a, "task ", 5) != 0 || !hex) continue;
+    char key[40];
+    snprintf(key, sizeof key, "task %.*s ", (int)strspn(hex, "0123456789abcdefx"), hex);
+    const char *line = strstr(text, key);
+    const char *end = line ? strchr(line, '\n') : NULL;
+    if (line) fprintf(stderr, "  live now: %.*s\n", (int)(end ? end - line : (long)strlen(line)), line);
+    else fprintf(stderr, "  not live now: %s\n", key);
+  }
+  free(text);
+}
+
 static void dump_logs(void) {
   int n = atomic_load(&g_nthr);
   if (n > MAXTHR) n = MAXTHR;
@@ -299,6 +322,7 @@ static void failf(const char *fmt, ...) {
   }
   fprintf(stderr, "\n===== FUZZ FAILURE =====\nseed %" PRIu64 ", %d thread(s), on thread %s, %.1f s in\n%s\n",
           g_seed, g_threads, tl ? tl->name : "?", (now_ms() - g_t0) / 1000.0, msg);
+  if (tl) report_args_live(tl);
   dump_logs();
   fprintf(stderr, "===== FUZZ FAILURE: %s\nreproduce: %s\n", msg, g_argv_line);
   fflush(stderr);
@@ -3514,9 +3538,8 @@ static void op_comb(void) {
   }
   LOG("%s(n %u%s, cts %#" PRIx64 ") -> %s %#" PRIx64, names[which], n, null_arr ? " NULL" : "", cts.h, stname(st),
       which == 4 ? HV(outs[0]) : HV(t));
-  for (unsigned k = 0; k < n && g_verbose; k++)
-    LOG("  input %u %#" PRIx64 "%s", k, a[k].h, which == 4 && st == TAPIR_STATUS_OK ? "" : "");
-  for (unsigned k = 1; k < n && which == 4 && st == TAPIR_STATUS_OK && !null_out && g_verbose; k++)
+  for (unsigned k = 0; k < n; k++) LOG("  input %u %#" PRIx64, k, a[k].h);
+  for (unsigned k = 1; k < n && which == 4 && st == TAPIR_STATUS_OK && !null_out; k++)
     LOG("  output %u %#" PRIx64, k, HV(outs[k]));
   /* NULL outputs with count 0 has nothing to write: the header is silent, either answer */
   bool lenient_null = which == 4 && null_out && n == 0;

@@ -22,7 +22,7 @@ use crate::core::sync::Mutex;
 use super::cell::{TASKS, live_tasks};
 use super::refs::TaskRef;
 use super::trace::{ACTIVE, DIAGNOSTICS};
-use super::word::{Final, HELD, Snapshot};
+use super::word::{Final, HELD, LENT, QUIET, Snapshot};
 
 /// What the side table knows about one task.
 #[derive(Default)]
@@ -178,6 +178,15 @@ fn report(what: &str, holders: bool, listed: impl Fn(Snapshot) -> bool) -> (usiz
                 t.word.user(),
                 t.word.sources(),
             );
+            if t.word.has(LENT) {
+                // Completed, its continuations still running: the handle stays valid
+                // for them meanwhile (unless only library continuations run).
+                out.push_str(if t.word.has(QUIET) {
+                    ", running library continuations"
+                } else {
+                    ", running continuations (its handle is lent to them)"
+                });
+            }
             if let Some((internal, producers)) = t.held {
                 let _ = write!(
                     out,
