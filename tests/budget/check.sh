@@ -24,9 +24,11 @@ trap 'rm -rf "$OUT"' EXIT
 # reference of its own (one RMW to take it, one to release it), so that the handle
 # lent to the callback stays valid even if another thread releases the caller's last
 # reference during the call; the third RMW is the task's release.
-W1_IR=805; W1_RMW=6; W1_TLS=0
-W1f_IR=720; W1f_RMW=5; W1f_TLS=0
-W2_IR=520; W2_RMW=3; W2_TLS=0
+# W1's sixth RMW is the completer clearing LENT once the callback has returned (other
+# threads may change the word meanwhile, so it cannot be a plain store).
+W1_IR=768; W1_RMW=6; W1_TLS=0
+W1f_IR=682; W1f_RMW=5; W1f_TLS=0
+W2_IR=514; W2_RMW=3; W2_TLS=0
 
 cc -O2 -std=c11 -Wall -Wextra -Werror -I "$ROOT/include" "$HERE/lifecycle.c" \
    -L "$LIBDIR" -ltapir -Wl,-rpath,"$LIBDIR" -o "$OUT/lifecycle"

@@ -550,10 +550,17 @@ pub(crate) fn release_source_handle(h: crate::core::memory::Handle) -> Result<()
 #[inline]
 pub(crate) fn release_task_handle(h: crate::core::memory::Handle) -> Result<()> {
     let cell = super::refs::task_cell(h)?;
-    match cell.word.release_user(h.generation()) {
+    release_task_cell(cell, h.index(), h.generation())
+}
+
+/// Releases a task handle reference of `generation` on a cell already looked up for
+/// slot `index` (the generation check is still the compare-exchange's).
+#[inline(always)]
+fn release_task_cell(cell: &'static TaskCell, index: u32, generation: u32) -> Result<()> {
+    match cell.word.release_user(generation) {
         Release::Alive => Ok(()),
         Release::Dying => {
-            teardown(cell, h.index());
+            teardown(cell, index);
             Ok(())
         }
         Release::Invalid | Release::Orphaned(_) => Err(Status::InvalidHandle),
@@ -563,8 +570,13 @@ pub(crate) fn release_task_handle(h: crate::core::memory::Handle) -> Result<()> 
 /// A task handle reference taken for a callback that runs inside the registering call
 /// (the task had completed): the handle lent to the callback stays valid for all of it,
 /// even if another thread releases the caller's last reference meanwhile. Released
-/// (perhaps the task's last reference) when dropped.
-pub(crate) struct LentHandle(crate::core::memory::Handle);
+/// (perhaps the task's last reference) when dropped, on the cell it was taken on: the
+/// reference keeps the slot, so no second lookup is needed.
+pub(crate) struct LentHandle {
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+}
 
 impl LentHandle {
     /// Takes the reference in one validating step; `Err` when `h` is stale. With the
@@ -576,7 +588,11 @@ impl LentHandle {
         h: crate::core::memory::Handle,
     ) -> Result<Option<LentHandle>> {
         match cell.word.retain_user(h.generation()) {
-            Ok(()) => Ok(Some(LentHandle(h))),
+            Ok(()) => Ok(Some(LentHandle {
+                cell,
+                index: h.index(),
+                generation: h.generation(),
+            })),
             Err(Refusal::Full) => Ok(None),
             Err(_) => Err(Status::InvalidHandle),
         }
@@ -586,7 +602,7 @@ impl LentHandle {
 impl Drop for LentHandle {
     #[inline]
     fn drop(&mut self) {
-        let released = release_task_handle(self.0);
+        let released = release_task_cell(self.cell, self.index, self.generation);
         debug_assert!(released.is_ok(), "a lent reference is released once");
     }
 }

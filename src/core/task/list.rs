@@ -688,7 +688,10 @@ fn run_now(
 /// The fast path of `tapir_task_on_complete`: an inline-able callback (no scheduler, no
 /// token, no registration handle) on the task of a valid handle. `Err(None)`: not
 /// placed inline (the slot is taken): use [`register`]. On `Err(Some(s))` nothing ran.
-#[inline]
+///
+/// Inlined into its caller: placing the entry on a pending task is a few instructions
+/// around one compare-exchange; running it on a completed task is out of line.
+#[inline(always)]
 pub(crate) fn notify_fast(
     h: Handle,
     f: NotifyFn,
@@ -703,32 +706,47 @@ pub(crate) fn notify_fast(
         Placed::Inline => Ok(()),
         Placed::Occupied => Err(None),
         Placed::Refused => Err(Some(Status::InvalidHandle)),
-        Placed::Completed(w) => {
-            if flags & EXECUTE_SYNCHRONOUSLY == 0 {
-                return Err(None);
-            }
-            // The callback runs inside this call: lend it a reference of its own, taken
-            // in the step that validates the handle.
-            let _lent = complete::LentHandle::take(cell, h).map_err(Some)?;
-            let ant = Antecedent {
-                cell,
-                index: h.index(),
-                generation: g,
-                status: w.final_status().expect("completed"),
-                inline_ok: true,
-            };
-            trampoline::run_or_defer(
-                || complete::run_notify(&ant, f, data as usize, destroy, flags),
-                || {
-                    Job::continuation(
-                        FirstEntry::notify(f, data, destroy, flags).into_continuation(),
-                        TaskRef::from_alive(&ant),
-                    )
-                },
-            );
-            Ok(())
-        }
+        Placed::Completed(w) => notify_completed(cell, h, w, f, data, destroy, flags),
     }
+}
+
+/// [`notify_fast`] on a task that has completed (`w`, a snapshot of its word): runs the
+/// callback now if it is synchronous (`Err(None)` otherwise: the general path
+/// dispatches it).
+#[inline(never)]
+fn notify_completed(
+    cell: &'static TaskCell,
+    h: Handle,
+    w: Snapshot,
+    f: NotifyFn,
+    data: *mut c_void,
+    destroy: Option<DestroyFn>,
+    flags: u32,
+) -> std::result::Result<(), Option<Status>> {
+    if flags & EXECUTE_SYNCHRONOUSLY == 0 {
+        return Err(None);
+    }
+    // The callback runs inside this call: lend it a reference of its own, taken in the
+    // step that validates the handle.
+    let _lent = complete::LentHandle::take(cell, h).map_err(Some)?;
+    let g = h.generation();
+    let ant = Antecedent {
+        cell,
+        index: h.index(),
+        generation: g,
+        status: w.final_status().expect("completed"),
+        inline_ok: true,
+    };
+    trampoline::run_or_defer(
+        || complete::run_notify(&ant, f, data as usize, destroy, flags),
+        || {
+            Job::continuation(
+                FirstEntry::notify(f, data, destroy, flags).into_continuation(),
+                TaskRef::from_alive(&ant),
+            )
+        },
+    );
+    Ok(())
 }
 
 /// Registers a library continuation, removably, on the task of a caller's task handle:
