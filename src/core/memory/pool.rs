@@ -164,7 +164,15 @@ fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> R {
 pub(crate) struct Pool<T: Slot> {
     /// This pool's free list in every thread's block (NO_ID until first used).
     id: std::sync::atomic::AtomicUsize,
+    /// Segment `s`'s first slot minus `64 << s` slots (null until installed): with
+    /// `j = index + 64`, the slot of `index` is `segments[log2(j) - 6] + j`, so a lookup
+    /// is a bit scan, one load and one add (no offset inside the segment to compute).
+    /// The pointer is made with `wrapping_sub` from the segment's own, so it keeps the
+    /// segment's provenance; it is only ever dereferenced back inside the segment.
     segments: [AtomicPtr<T>; SEGMENTS],
+    /// Segment `s`'s own pointer (its first slot), which frees it. It is also what keeps
+    /// the segment reachable for a leak checker: a biased pointer points outside it.
+    starts: [AtomicPtr<T>; SEGMENTS],
     /// Indices below this are backed by a segment (Acquire pairs with the Release in
     /// `grow`).
     allocated: AtomicU32,
@@ -177,9 +185,23 @@ struct Shared {
 }
 
 fn locate(index: u32) -> (usize, usize) {
+    let (seg, j) = biased(index);
+    (seg, j - bias(seg))
+}
+
+/// The segment of `index` and its offset from the segment's biased base (`index + 64`).
+#[inline(always)]
+fn biased(index: u32) -> (usize, usize) {
     let j = index as u64 + (1 << BASE_SHIFT);
     let seg = (63 - j.leading_zeros()) - BASE_SHIFT;
-    (seg as usize, (j - ((1u64 << BASE_SHIFT) << seg)) as usize)
+    (seg as usize, j as usize)
+}
+
+/// The slot count that precedes segment `seg`'s first slot in the biased numbering (the
+/// segment's own length: segment `s` starts at index `64 · (2^s − 1)`, which is `j = 64 · 2^s`).
+#[inline(always)]
+fn bias(seg: usize) -> usize {
+    segment_len(seg)
 }
 
 fn segment_len(seg: usize) -> usize {
@@ -206,7 +228,8 @@ impl<T: Slot> Sink for Pool<T> {
         // Release: `get` stops handing out slots before their memory goes.
         self.allocated.store(0, Ordering::Release);
         for (seg, segment) in self.segments.iter().enumerate() {
-            let ptr = segment.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            segment.store(std::ptr::null_mut(), Ordering::Release);
+            let ptr = self.starts[seg].swap(std::ptr::null_mut(), Ordering::AcqRel);
             if !ptr.is_null() {
                 // SAFETY: `grow` made this pointer from a leaked `Box<[T]>` of exactly
                 // `segment_len(seg)` slots, and the swap hands it to this call alone. No
@@ -228,6 +251,7 @@ impl<T: Slot> Pool<T> {
         Pool {
             id: std::sync::atomic::AtomicUsize::new(NO_ID),
             segments: [const { AtomicPtr::new(std::ptr::null_mut()) }; SEGMENTS],
+            starts: [const { AtomicPtr::new(std::ptr::null_mut()) }; SEGMENTS],
             allocated: AtomicU32::new(0),
             shared: Mutex::new(Shared {
                 free: Vec::new(),
@@ -279,7 +303,7 @@ impl<T: Slot> Pool<T> {
     /// come from a free list or a handle of this pool, which imply it).
     #[inline(always)]
     pub(crate) unsafe fn slot_unchecked(&self, index: u32) -> &'static T {
-        let (seg, off) = locate(index);
+        let (seg, j) = biased(index);
         debug_assert!(seg < SEGMENTS);
         // SAFETY: `index` was allocated, and `grow` never allocates past the last
         // segment, so `seg < SEGMENTS`.
@@ -287,11 +311,15 @@ impl<T: Slot> Pool<T> {
         // Acquire: pairs with the Release store of the segment pointer in `grow`.
         let base = segment.load(Ordering::Acquire);
         debug_assert!(!base.is_null());
+        // `bias(seg) <= j < bias(seg) + segment_len(seg)`: the sum lands inside the
+        // segment, on the slot of `index`.
+        debug_assert!(j >= bias(seg) && j - bias(seg) < segment_len(seg));
         // SAFETY: `index < allocated`, so segment `seg` was installed by `grow` before
-        // `allocated` was raised past it, holds `segment_len(seg) > off` slots, and is
-        // freed only by `unload` (after which no tapir code runs), so the reference is
-        // valid for as long as any caller can hold it.
-        unsafe { &*base.add(off) }
+        // `allocated` was raised past it, and `base + j` is its slot `j - bias(seg)`
+        // (above), derived from the segment's own pointer; the segment is freed only by
+        // `unload` (after which no tapir code runs), so the reference is valid for as
+        // long as any caller can hold it.
+        unsafe { &*base.wrapping_add(j) }
     }
 
     /// Takes a free slot. The caller initializes it and publishes it (with a Release
@@ -408,7 +436,8 @@ impl<T: Slot> Pool<T> {
                 // Leaked on purpose: slots are type-stable for as long as the library is
                 // loaded (`release_memory` frees them when it is unloaded).
                 let ptr = Box::leak(slots).as_mut_ptr();
-                self.segments[seg].store(ptr, Ordering::Release);
+                self.starts[seg].store(ptr, Ordering::Relaxed);
+                self.segments[seg].store(ptr.wrapping_sub(bias(seg)), Ordering::Release);
             }
         }
         shared.next_fresh = end;
