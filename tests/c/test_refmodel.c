@@ -1562,21 +1562,25 @@ static void ref09_set_from_task_racing_both_releases(void) {
     CHECK_OK(tapir_source_task(s, &mine));
     r->t = t;
     r->s = s;
-    /* the first release starts `bias` spins after the call, so that it lands inside the
-     * call as often as around it: the bias follows the outcomes */
-    r->lead = (unsigned)bias + lcg(&seed) % 200;
+    /* the first release starts `bias` spins after the call (or the call `-bias` spins
+     * after the release may start), so that it lands inside the call as often as around
+     * it: the bias follows the outcomes, either way, since which side a loaded machine
+     * delays is not known, and in steps that grow with it, since a thread descheduled
+     * between its arrival and its call loses by a time slice, not by a few spins */
+    r->lead = (unsigned)(bias > 0 ? bias : 0) + lcg(&seed) % 200;
     r->gap = lcg(&seed) % 400;
     r->source_first = (int)(lcg(&seed) & 1);
     atomic_store(&r->round, n);
     arrive(&r->arrived, 2, n);
+    spin(bias < 0 ? (unsigned)-bias : 0);
     int32_t st = tapir_source_set_from_task(s, t);
     CHECKF(st == TAPIR_STATUS_OK || st == IH, "round %d: set_from_task returned %s", n, h_status_name(st));
     if (st == TAPIR_STATUS_OK) {
       n_ok++;
-      bias = bias > 10 ? bias - 10 : 0;
+      if (bias > -1000000) bias -= 10 + (bias < 0 ? -bias : bias) / 16;
     } else {
       n_failed++;
-      bias += 10;
+      if (bias < 1000000) bias += 10 + (bias < 0 ? -bias : bias) / 16;
     }
     while (atomic_load(&r->done) < n) sched_yield();
     CHECK_OK(tapir_source_release(s2)); /* t, if something still holds it, breaks its promise */
