@@ -247,7 +247,7 @@ namespace Tapir
         {
             if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
             Volatile.Read(ref _handle)?.Dispose();
-            if (!_task.IsCompletedManaged)
+            if (!_task.SourceDisposed())
             {
                 // Pending (a managed task materializes: its release breaks the promise natively),
                 // or native already.

@@ -151,6 +151,7 @@ namespace Tapir
         // natively in their order; then _raw is set and _cont becomes s_native, and every
         // member works as for any native task from then on.
         private object _cont;
+        private int _sourceDisposed;   // 1 once the source wrapper was disposed
         private static readonly object s_claimed = new object();
         private static readonly object s_completedManaged = new object();
         private static readonly object s_native = new object();
@@ -248,6 +249,21 @@ namespace Tapir
         internal IntPtr Materialize(uint sourceFlags)
         {
             if (!_sourceTask) throw new InvalidOperationException("The task has no native handle.");   // never: set at construction
+            IntPtr made = MaterializeLocked(sourceFlags, out bool madeHere);
+            if (madeHere)
+            {
+                // Outside the lock: a release can run callbacks (a broken promise's awaits).
+                var pair = _pair;
+                if (_final == Disposed) ReleaseRaw();   // this wrapper was disposed first: the reference is not its to keep
+                if (Volatile.Read(ref _sourceDisposed) != 0) pair.ReleaseSource();   // and the source's, likewise
+                pair.Released();
+            }
+            return made;
+        }
+
+        private IntPtr MaterializeLocked(uint sourceFlags, out bool madeHere)
+        {
+            madeHere = false;
             lock (s_materializeLock)
             {
                 IntPtr raw = _raw;
@@ -287,8 +303,8 @@ namespace Tapir
                     else if (cur is Action[] several) foreach (var c in several) RegisterInlineAwait(c);
                 }
                 Interlocked.Exchange(ref _rawOwned, 1);
-                Volatile.Write(ref _cont, s_native);
-                if (_final == Disposed) ReleaseRaw();   // this wrapper was disposed first: the reference is not its to keep
+                Interlocked.Exchange(ref _cont, s_native);
+                madeHere = true;
                 return task;
             }
         }
@@ -301,6 +317,17 @@ namespace Tapir
 
         /// <summary>Sets the managed value of a completed managed task on its new native source (TapirTask&lt;T&gt;).</summary>
         internal virtual void ForwardManagedResult(IntPtr source) => Check.Status(NativeMethods.tapir_source_set_result(source, IntPtr.Zero, IntPtr.Zero));
+
+        /// <summary>
+        /// The source wrapper's Dispose: a materialization after it releases the new native
+        /// source at once. True when the task is still managed and completed (nothing native to
+        /// release now); false when the caller must release the materialized source itself.
+        /// </summary>
+        internal bool SourceDisposed()
+        {
+            Interlocked.Exchange(ref _sourceDisposed, 1);
+            return IsCompletedManaged;
+        }
 
         /// <summary>The pair of this source's task, materializing it first.</summary>
         internal SourcePair MaterializedPair()
