@@ -97,6 +97,7 @@ namespace Tapir
         /// <summary>This wrapper completed the task (or was disposed): its collection can no longer break the promise, so the guard goes back to the pool.</summary>
         private void Completed()
         {
+            if (Volatile.Read(ref _guard) == null) return;   // given back already (a Dispose after the set)
             var guard = Interlocked.Exchange(ref _guard, null);
             if (guard != null) SourceGuard.Return(guard);
         }

@@ -325,7 +325,10 @@ namespace Tapir
         /// </summary>
         internal bool SourceDisposed()
         {
-            Interlocked.Exchange(ref _sourceDisposed, 1);
+            // No fence between the write and the read: in the rare race with a materialization
+            // on another thread, both may miss the other, and the native source reference is
+            // then released by the pair with the task's (later, never twice).
+            Volatile.Write(ref _sourceDisposed, 1);
             return IsCompletedManaged;
         }
 
