@@ -291,6 +291,38 @@ namespace Tapir.Tests
         }
 
         [Test]
+        public void ATaskMaterializedFromItsOwnSideSeesEveryWayTheSourceCompletesIt()
+        {
+            // Materialized by the task (its Id), the task is still known to be pending until
+            // the source does something native; each such member must end that knowledge.
+            var ways = new List<Action<TapirCompletionSource<int>>>
+            {
+                s => Assert.IsTrue(NativeMethods.tapir_source_try_set_result(s.NativeHandle, new IntPtr(1), IntPtr.Zero)),
+                s => Assert.AreEqual((int)TapirStatus.Panic, NativeMethods.tapir_debug_panic(s.Handle)),
+                s => Assert.IsTrue(s.TrySetResult(1)),
+                s => Assert.IsTrue(s.TrySetException(new InvalidOperationException())),
+                s => Assert.IsTrue(s.TrySetCanceled()),
+                s => s.SetFromTask(TapirTask.FromResult(1)),
+                s => s.Dispose(),
+            };
+            foreach (var options in new[] { TaskCreationOptions.None, TaskCreationOptions.RunContinuationsAsynchronously })
+            {
+                for (int i = 0; i < ways.Count; i++)
+                {
+                    var source = new TapirCompletionSource<int>(options);
+                    var task = source.Task;
+                    Assert.AreNotEqual(0UL, task.Id);
+                    Assert.IsFalse(task.IsManaged);
+                    Assert.IsFalse(task.IsCompleted);
+                    ways[i](source);
+                    Assert.IsTrue(task.IsCompleted, "way " + i + ", " + options);
+                    source.Dispose();
+                    task.Dispose();
+                }
+            }
+        }
+
+        [Test]
         public void ManagedPathKeepsTheRunContinuationsAsynchronouslyRule()
         {
             var source = new TapirCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);

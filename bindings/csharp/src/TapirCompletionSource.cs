@@ -80,6 +80,9 @@ namespace Tapir
             ThrowIfDisposed();
             var pair = _task.MaterializedPair();
             if (!pair.OwnsSource) throw new ObjectDisposedException(GetType().Name);
+            // The caller completes the task, or hands the source to code that may: the task
+            // is no longer known to be pending (until then IsCompleted needs no native read).
+            _task.ForgetPending();
             return pair.Source;
         }
 
@@ -253,6 +256,7 @@ namespace Tapir
                 // Pending (a managed task materializes: its release breaks the promise natively),
                 // or native already.
                 var pair = _task.MaterializedPair();
+                _task.ForgetPending();
                 pair.ReleaseSource();    // a pending task fails with BrokenPromise
                 pair.Released();
             }

@@ -255,7 +255,11 @@ namespace Tapir
                 // Outside the lock: a release can run callbacks (a broken promise's awaits).
                 var pair = _pair;
                 if (_final == Disposed) ReleaseRaw();   // this wrapper was disposed first: the reference is not its to keep
-                if (Volatile.Read(ref _sourceDisposed) != 0) pair.ReleaseSource();   // and the source's, likewise
+                if (Volatile.Read(ref _sourceDisposed) != 0)
+                {
+                    ForgetPending();       // the release may complete it (a broken promise)
+                    pair.ReleaseSource();  // the source wrapper was disposed: the reference is not its to keep either
+                }
                 pair.Released();
             }
             return made;
@@ -297,7 +301,8 @@ namespace Tapir
                 Volatile.Write(ref _raw, task);
                 if (cur != s_completedManaged)
                 {
-                    Advance(KnownPending, 0);   // native code may complete it from now on
+                    // Still KnownPending: only the source completes it, and each of its native
+                    // members leaves KnownPending first (TapirCompletionSource.Source).
                     // The pending awaits, in their order, before anything else can register.
                     if (cur is Action one) RegisterInlineAwait(one);
                     else if (cur is Action[] several) foreach (var c in several) RegisterInlineAwait(c);
