@@ -12,6 +12,9 @@ namespace Tapir
     /// <see cref="Task"/> exactly once. Unlike a TaskCompletionSource, a source that is disposed
     /// (or collected) without completing its task does not leave waiters hanging: the task
     /// fails with a <see cref="TapirException"/> of code <see cref="TapirStatus.BrokenPromise"/>.
+    /// The source and its task start managed: the native source and task are made the first
+    /// time native code needs either (see <see cref="NativeHandle"/>), so a source that is only
+    /// set and awaited costs what a TaskCompletionSource does.
     /// </summary>
     public sealed class TapirCompletionSource<T> : IDisposable
     {

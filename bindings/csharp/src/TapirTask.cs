@@ -12,7 +12,8 @@ namespace Tapir
     /// <see cref="Task"/> is in .NET: awaitable, waitable, composable, and consumable by C code
     /// through <see cref="NativeHandle"/>. Each instance owns one reference to the native task,
     /// released by <see cref="Dispose"/> or by a finalizer (its SafeHandle's; for the task of a
-    /// <see cref="TapirCompletionSource{T}"/>, the source's pair, see <see cref="SourcePair"/>);
+    /// <see cref="TapirCompletionSource{T}"/>, the source's pair, see <see cref="SourcePair"/>;
+    /// such a task is managed, with no native object, until native code first needs it);
     /// after Dispose every member throws
     /// <see cref="ObjectDisposedException"/>. A completed task's status, value and errors are
     /// cached on the managed side, so awaiting it again does not cross into native code.
