@@ -5,7 +5,10 @@ namespace Tapir
 {
     // The default awaiters hold only the task (one field, as the TPL's TaskAwaiter does): a
     // one-reference struct comes back in a register, which keeps `await` of a completed task
-    // cheap. ConfigureAwait has awaiters of its own that also carry the flag.
+    // cheap. ConfigureAwait has awaiters of their own that also carry the flag; the awaitable
+    // holds its awaiter and returns a copy of it (the TPL's layout), which Mono's JIT makes
+    // cheaper than building a new awaiter from the awaitable's two fields (completed, CA(false):
+    // ~1.5x -> ~1.0x of the TPL).
 
     /// <summary>The awaiter of a <see cref="TapirTask"/> (what <c>await</c> uses); resumes on the captured context.</summary>
     public readonly struct TapirTaskAwaiter : ICriticalNotifyCompletion
@@ -44,16 +47,14 @@ namespace Tapir
     /// <summary>What <see cref="TapirTask.ConfigureAwait"/> returns.</summary>
     public readonly struct ConfiguredTapirTaskAwaitable
     {
-        private readonly TapirTask _task;
-        private readonly bool _continueOnCapturedContext;
+        private readonly Awaiter _awaiter;   // returned as a copy, as in ConfiguredTapirTaskAwaitable<T>
 
         internal ConfiguredTapirTaskAwaitable(TapirTask task, bool continueOnCapturedContext)
         {
-            _task = task;
-            _continueOnCapturedContext = continueOnCapturedContext;
+            _awaiter = new Awaiter(task, continueOnCapturedContext);
         }
 
-        public Awaiter GetAwaiter() => new Awaiter(_task, _continueOnCapturedContext);
+        public Awaiter GetAwaiter() => _awaiter;
 
         /// <summary>Resumes on the captured context only if ConfigureAwait was given true.</summary>
         public readonly struct Awaiter : ICriticalNotifyCompletion
@@ -80,16 +81,16 @@ namespace Tapir
     /// <summary>What <see cref="TapirTask{T}.ConfigureAwait"/> returns.</summary>
     public readonly struct ConfiguredTapirTaskAwaitable<T>
     {
-        private readonly TapirTask<T> _task;
-        private readonly bool _continueOnCapturedContext;
+        // The awaiter itself, returned as a copy (the TPL's layout): cheaper on Mono than
+        // building a new one from two fields.
+        private readonly Awaiter _awaiter;
 
         internal ConfiguredTapirTaskAwaitable(TapirTask<T> task, bool continueOnCapturedContext)
         {
-            _task = task;
-            _continueOnCapturedContext = continueOnCapturedContext;
+            _awaiter = new Awaiter(task, continueOnCapturedContext);
         }
 
-        public Awaiter GetAwaiter() => new Awaiter(_task, _continueOnCapturedContext);
+        public Awaiter GetAwaiter() => _awaiter;
 
         /// <summary>Resumes on the captured context only if ConfigureAwait was given true.</summary>
         public readonly struct Awaiter : ICriticalNotifyCompletion

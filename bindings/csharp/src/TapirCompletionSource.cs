@@ -12,17 +12,24 @@ namespace Tapir
     /// <see cref="Task"/> exactly once. Unlike a TaskCompletionSource, a source that is disposed
     /// (or collected) without completing its task does not leave waiters hanging: the task
     /// fails with a <see cref="TapirException"/> of code <see cref="TapirStatus.BrokenPromise"/>.
+    /// The source and its task start managed: the native source and task are made the first
+    /// time native code needs either (see <see cref="NativeHandle"/>), so a source that is only
+    /// set and awaited costs what a TaskCompletionSource does.
     /// </summary>
     public sealed class TapirCompletionSource<T> : IDisposable
     {
-        // One native call makes the source and its task, and one finalizable object (the
-        // pair) releases both references; see SourcePair for the lifetimes. The task is known
-        // to be pending (no native status read for an await) until this wrapper does anything
-        // that can complete it or lets C code do so: each such member calls ForgetPending
-        // first.
-        private readonly SourcePair _pair;
+        // Managed first: a new source and its task are two managed objects and a pooled guard
+        // (SourceGuard: breaks the promise if this wrapper is collected with the task
+        // pending). A TrySetResult and the inline awaits it resumes stay managed. The native
+        // source and task are made (TapirTask.Materialize, once) the first time native code
+        // needs them: this wrapper's Handle or NativeHandle, SetException, SetCanceled,
+        // SetFromTask, a Dispose while the task is pending, or anything native done with the
+        // task. From then on every member works on the native source, whose pair (SourcePair,
+        // reached through the task) releases both references.
         private readonly TapirTask<T> _task;
-        private SourceHandle _handle;   // made on first use of Handle, with a reference of its own
+        private SourceGuard _guard;      // until this source completed its task or was disposed
+        private int _disposed;
+        private SourceHandle _handle;    // made on first use of Handle, with a reference of its own
 
         public TapirCompletionSource() : this(TaskCreationOptions.None) { }
 
@@ -34,19 +41,10 @@ namespace Tapir
         {
             if ((options & ~TaskCreationOptions.RunContinuationsAsynchronously) != 0)
                 throw new ArgumentOutOfRangeException(nameof(options), "Only RunContinuationsAsynchronously is supported.");
-            uint flags = (options & TaskCreationOptions.RunContinuationsAsynchronously) != 0 ? Flags.SourceRunContinuationsAsynchronously : 0;
-            Check.Status(NativeMethods.tapir_source_new_with_task(flags, IntPtr.Zero, out IntPtr source, out IntPtr task));
-            try
-            {
-                _task = new TapirTask<T>(task);
-                _pair = new SourcePair(source, _task);
-            }
-            catch
-            {
-                NativeMethods.tapir_task_release(task);
-                NativeMethods.tapir_source_release(source);
-                throw;
-            }
+            _task = new TapirTask<T>();
+            // Asynchronous continuations run on the tapir pool: such a source is native at once.
+            if ((options & TaskCreationOptions.RunContinuationsAsynchronously) != 0) _task.Materialize(Flags.SourceRunContinuationsAsynchronously);
+            _guard = SourceGuard.Rent(_task);
         }
 
         /// <summary>The task this source completes (the same object every time).</summary>
@@ -55,11 +53,7 @@ namespace Tapir
         /// <summary>The native handle, borrowed (for C code that completes the task).</summary>
         public IntPtr NativeHandle
         {
-            get
-            {
-                _task.ForgetPending();   // C code may complete it from now on
-                return Source();
-            }
+            get { return Source(); }   // materialized: C code may complete it from now on
         }
 
         /// <summary>A SafeHandle for the calls that take one, made on first use with a reference of its own (released with this wrapper).</summary>
@@ -67,7 +61,6 @@ namespace Tapir
         {
             get
             {
-                _task.ForgetPending();
                 var h = Volatile.Read(ref _handle);
                 if (h != null) return h;
                 IntPtr again = NativeMethods.tapir_source_retain(Source());
@@ -79,16 +72,26 @@ namespace Tapir
                     made.Dispose();
                     return won;
                 }
-                if (!_pair.OwnsSource) made.Dispose();   // a Dispose raced this: the handle is closed, as the source is
+                if (!_task.Pair.OwnsSource) made.Dispose();   // a Dispose raced this: the handle is closed, as the source is
                 return made;
             }
         }
 
-        /// <summary>The native source after a disposal check (a racing Dispose makes tapir refuse it as stale).</summary>
+        /// <summary>The native source (materialized) after a disposal check (a racing Dispose makes tapir refuse it as stale).</summary>
         private IntPtr Source()
         {
-            if (!_pair.OwnsSource) throw new ObjectDisposedException(GetType().Name);
-            return _pair.Source;
+            ThrowIfDisposed();
+            var pair = _task.MaterializedPair();
+            if (!pair.OwnsSource) throw new ObjectDisposedException(GetType().Name);
+            // The caller completes the task, or hands the source to code that may: the task
+            // is no longer known to be pending (until then IsCompleted needs no native read).
+            _task.ForgetPending();
+            return pair.Source;
+        }
+
+        private void ThrowIfDisposed()
+        {
+            if (Volatile.Read(ref _disposed) != 0) throw new ObjectDisposedException(GetType().Name);
         }
 
         /// <summary>For a native try_set that returned false: refused because the source was released (disposed concurrently).</summary>
@@ -97,8 +100,13 @@ namespace Tapir
             if (NativeMethods.tapir_last_status() == (int)TapirStatus.InvalidHandle) throw new ObjectDisposedException(GetType().Name);
         }
 
-        /// <summary>This wrapper completed the task: releasing the source can no longer break the promise, so the pair may follow the task's lifetime.</summary>
-        private void Completed() => _task.Attach(_pair);
+        /// <summary>This wrapper completed the task (or was disposed): its collection can no longer break the promise, so the guard goes back to the pool.</summary>
+        private void Completed()
+        {
+            if (Volatile.Read(ref _guard) == null) return;   // given back already (a Dispose after the set)
+            var guard = Interlocked.Exchange(ref _guard, null);
+            if (guard != null) SourceGuard.Return(guard);
+        }
 
         /// <summary>Throws <see cref="InvalidOperationException"/> if the task already completed.</summary>
         public void SetResult(T result)
@@ -108,11 +116,23 @@ namespace Tapir
 
         public bool TrySetResult(T result)
         {
+            ThrowIfDisposed();
+            var task = _task;
+            int managed = task.TrySetResultManaged(result);   // -1: the task is native
+            if (managed >= 0)
+            {
+                if (managed == 1) Completed();   // (also keeps this wrapper, and so its guard, alive until the task completed)
+                return managed == 1;
+            }
+            return TrySetResultNative(result);
+        }
+
+        private bool TrySetResultNative(T result)
+        {
             IntPtr source = Source();
             IntPtr bits = ValueCodec<T>.Encode(result, out IntPtr destroy);
             bool done;
             var task = _task;
-            task.ForgetPending();
             // An await of the task resumed inline by this call learns the value from here
             // instead of asking native code for it (TapirTask.NoteCompleted).
             var outer = TapirTask.BeginSet(task, bits, out IntPtr outerBits);
@@ -153,7 +173,6 @@ namespace Tapir
             IntPtr source = Source();
             using (var error = Errors.FromException(exception))
             {
-                _task.ForgetPending();
                 if (NativeMethods.tapir_source_try_set_error(source, error))
                 {
                     Completed();
@@ -177,7 +196,6 @@ namespace Tapir
             try
             {
                 var raw = Errors.Raw(errors);
-                _task.ForgetPending();
                 if (NativeMethods.tapir_source_try_set_error_list(source, raw, (UIntPtr)raw.Length))
                 {
                     Completed();
@@ -200,7 +218,6 @@ namespace Tapir
         public bool TrySetCanceled()
         {
             IntPtr source = Source();
-            _task.ForgetPending();
             if (NativeMethods.tapir_source_try_set_canceled(source, CancelTokenHandle.Null))
             {
                 Completed();
@@ -218,7 +235,6 @@ namespace Tapir
         {
             if (task == null) throw new ArgumentNullException(nameof(task));
             IntPtr source = Source();
-            _task.ForgetPending();
             Check.Status(NativeMethods.tapir_source_set_from_task(source, task.Handle));
         }
 
@@ -226,7 +242,6 @@ namespace Tapir
         internal void SetFromNativeTask(IntPtr task)
         {
             IntPtr source = Source();
-            _task.ForgetPending();
             Check.Status(NativeMethods.tapir_source_set_from_task(source, task));
         }
 
@@ -237,11 +252,18 @@ namespace Tapir
         /// </summary>
         public void Dispose()
         {
-            _task.ForgetPending();
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
             Volatile.Read(ref _handle)?.Dispose();
-            _pair.ReleaseSource();    // a pending task fails with BrokenPromise
-            _task.Attach(_pair);      // the task's reference now waits for the task
-            _pair.Released();
+            if (!_task.SourceDisposed())
+            {
+                // Pending (a managed task materializes: its release breaks the promise natively),
+                // or native already.
+                var pair = _task.MaterializedPair();
+                _task.ForgetPending();
+                pair.ReleaseSource();    // a pending task fails with BrokenPromise
+                pair.Released();
+            }
+            Completed();
         }
 
         private static InvalidOperationException AlreadyCompleted() =>

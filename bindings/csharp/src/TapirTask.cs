@@ -12,7 +12,8 @@ namespace Tapir
     /// <see cref="Task"/> is in .NET: awaitable, waitable, composable, and consumable by C code
     /// through <see cref="NativeHandle"/>. Each instance owns one reference to the native task,
     /// released by <see cref="Dispose"/> or by a finalizer (its SafeHandle's; for the task of a
-    /// <see cref="TapirCompletionSource{T}"/>, the source's pair, see <see cref="SourcePair"/>);
+    /// <see cref="TapirCompletionSource{T}"/>, the source's pair, see <see cref="SourcePair"/>;
+    /// such a task is managed, with no native object, until native code first needs it);
     /// after Dispose every member throws
     /// <see cref="ObjectDisposedException"/>. A completed task's status, value and errors are
     /// cached on the managed side, so awaiting it again does not cross into native code.
@@ -20,15 +21,17 @@ namespace Tapir
     public partial class TapirTask : IDisposable
     {
         // The native reference. A wrapped handle lives in a TaskHandle (a SafeHandle: its own
-        // finalizer). The task of a TapirCompletionSource owns a raw reference instead
-        // (_rawOwned = 1), released by Dispose or by the source's SourcePair finalizer, so a
-        // source and its task cost one finalizable object instead of two; a TaskHandle for the
-        // calls that take one is made on first use, with a reference of its own.
+        // finalizer). The task of a TapirCompletionSource starts managed (no native object at
+        // all, see "the managed state" below) and gets its native source and task on first
+        // need; it then owns a raw reference (_rawOwned = 1), released by Dispose or by the
+        // SourcePair's finalizer, so a source and its task cost one finalizable object instead
+        // of two; a TaskHandle for the calls that take one is made on first use, with a
+        // reference of its own.
         private TaskHandle _handle;
-        private readonly IntPtr _raw;          // the native pointer, for every task (never changes)
+        private IntPtr _raw;                   // the native pointer: set once (a source's task: when materialized)
         private int _rawOwned;                 // 1 while this wrapper owns the raw reference itself
-        private readonly bool _sourceTask;     // made by a TapirCompletionSource (owns a raw reference)
-        private SourcePair _pair;              // set once the pair's lifetime follows this task's
+        private readonly bool _sourceTask;     // made by a TapirCompletionSource
+        private SourcePair _pair;              // a source's task: the pair of its native source and task, once materialized
 
         // One word for the await fast path: 0 = not known to have completed; 1..3 = the final
         // TapirTaskStatus; ValueCached = succeeded with the value cached in TapirTask<T>;
@@ -52,24 +55,24 @@ namespace Tapir
         {
             _handle = handle;
             _raw = handle.DangerousGetHandle();
+            _cont = s_native;
         }
 
         internal TapirTask(TaskHandle handle, TapirTaskStatus known, bool shared = false)
         {
             _handle = handle;
             _raw = handle.DangerousGetHandle();
+            _cont = s_native;
             _final = (int)known;
             _shared = shared;
         }
 
         /// <summary>
-        /// The task of a new source: owns the raw reference <paramref name="task"/>, and is known
-        /// to be pending until the source lets go of that knowledge (<see cref="ForgetPending"/>).
+        /// The task of a new source: managed, pending, with no native object until native code
+        /// needs one (<see cref="Materialize"/>).
         /// </summary>
-        internal TapirTask(IntPtr task)
+        internal TapirTask()
         {
-            _raw = task;
-            _rawOwned = 1;
             _sourceTask = true;
             _final = KnownPending;
         }
@@ -84,7 +87,7 @@ namespace Tapir
         private TaskHandle MakeHandle()
         {
             ThrowIfDisposed();
-            IntPtr again = NativeMethods.tapir_task_retain(_raw);
+            IntPtr again = NativeMethods.tapir_task_retain(RawHandle);
             if (again == IntPtr.Zero) throw Check.LastStatus();
             var made = new TaskHandle(again);
             var won = Interlocked.CompareExchange(ref _handle, made, null);
@@ -101,14 +104,24 @@ namespace Tapir
             return made;
         }
 
-        /// <summary>The native pointer, borrowed, for calls made after a disposal check (a racing Dispose makes tapir refuse it as stale).</summary>
-        internal IntPtr RawHandle => _raw;
+        /// <summary>
+        /// The native pointer, borrowed, for calls made after a disposal check (a racing Dispose
+        /// makes tapir refuse it as stale). A source's managed task is materialized first.
+        /// </summary>
+        internal IntPtr RawHandle
+        {
+            get
+            {
+                IntPtr raw = Volatile.Read(ref _raw);
+                return raw != IntPtr.Zero ? raw : Materialize(0);
+            }
+        }
 
         /// <summary>Releases the raw reference this wrapper owns, once (Dispose, or the pair's finalizer).</summary>
         internal void ReleaseRaw()
         {
             // After the exit guard shut tapir down the reference is kept (see TapirSafeHandle).
-            if (Interlocked.Exchange(ref _rawOwned, 0) == 1 && !TapirRuntime.Exiting) NativeMethods.tapir_task_release(_raw);
+            if (Interlocked.Exchange(ref _rawOwned, 0) == 1 && !TapirRuntime.Exiting) NativeMethods.tapir_task_release(_raw);   // owned: materialized
         }
 
         internal bool OwnsRaw => Volatile.Read(ref _rawOwned) == 1;
@@ -116,11 +129,234 @@ namespace Tapir
         /// <summary>Gives up the raw reference for a caller that releases it (once): true when this wrapper still owned it.</summary>
         internal bool TakeRaw() => Interlocked.Exchange(ref _rawOwned, 0) == 1;
 
-        /// <summary>The pair whose finalizer now waits for this task (null until then).</summary>
+        /// <summary>The pair of a materialized source's task (null until then, and for every other task).</summary>
         internal SourcePair Pair => Volatile.Read(ref _pair);
 
-        /// <summary>From now on <paramref name="pair"/> lives as long as this task (see <see cref="SourcePair"/>).</summary>
-        internal void Attach(SourcePair pair) => Volatile.Write(ref _pair, pair);
+        // ---- the managed state of a source's task ----
+        //
+        // A TapirCompletionSource and its task start without any native object: until native
+        // code needs the task (a combinator, a continuation, a blocking wait, C interop, the
+        // Handle or NativeHandle of either wrapper, an exception or cancellation set on the
+        // source, a Dispose or collection of the source while the task is pending), the outcome
+        // and the await continuations live here. _cont says where the task stands:
+        //   null, an Action or an Action[]   pending, with those inline await continuations
+        //                                    (in registration order)
+        //   s_claimed                        a TrySetResult or a materialization took it; the
+        //                                    one that did moves it on shortly (others spin)
+        //   s_completedManaged               succeeded here: the value is in TapirTask<T>,
+        //                                    _final says ValueCached (or Disposed)
+        //   s_native                         native code is the authority: every other task,
+        //                                    and a source's task once materialized
+        // Materializing (under s_materializeLock, so once) makes the native source and task in
+        // one call, forwards a managed success to it, or registers the pending continuations
+        // natively in their order; then _raw is set and _cont becomes s_native, and every
+        // member works as for any native task from then on.
+        private object _cont;
+        private int _sourceDisposed;   // 1 once the source wrapper was disposed
+        private static readonly object s_claimed = new object();
+        private static readonly object s_completedManaged = new object();
+        private static readonly object s_native = new object();
+        private static readonly object s_materializeLock = new object();
+
+        /// <summary>True while this is a source's task that no native object stands for yet.</summary>
+        internal bool IsManaged => Volatile.Read(ref _cont) != s_native;
+
+        /// <summary>True once a managed TrySetResult completed this (not yet materialized) task.</summary>
+        internal bool IsCompletedManaged => Volatile.Read(ref _cont) == s_completedManaged;
+
+        /// <summary>
+        /// Claims the managed pending state for a TrySetResult: 1 with the continuations to run
+        /// once the value is published (<see cref="PublishManaged"/>), 0 when the task already
+        /// completed, -1 when it is native (complete it there).
+        /// </summary>
+        private protected int ClaimManaged(out object continuations)
+        {
+            var spin = new SpinWait();
+            while (true)
+            {
+                var cur = Volatile.Read(ref _cont);
+                continuations = cur;
+                if (cur == s_completedManaged) return 0;
+                if (cur == s_native) return -1;
+                if (cur == s_claimed)
+                {
+                    spin.SpinOnce();
+                    continue;
+                }
+                if (Interlocked.CompareExchange(ref _cont, s_claimed, cur) == cur) return 1;
+            }
+        }
+
+        /// <summary>After a successful claim, with the value stored: completes the task and runs its continuations inline, in order.</summary>
+        private protected void PublishManaged(object continuations)
+        {
+            Advance(KnownPending, ValueCached);
+            Volatile.Write(ref _cont, s_completedManaged);
+            if (continuations is Action one) RunContinuation(one);
+            else if (continuations is Action[] several) foreach (var c in several) RunContinuation(c);
+        }
+
+        /// <summary>What the native await callback does around a continuation: an exception goes to UnhandledCallbackException.</summary>
+        private static void RunContinuation(Action continuation)
+        {
+            try { continuation(); }
+            catch (Exception e) { TapirRuntime.ReportUnhandled(e); }
+        }
+
+        /// <summary>
+        /// An inline await of a managed task: queued (true), or run now if the task has
+        /// completed (true); false when the task is native (register it there).
+        /// </summary>
+        private bool TryAwaitManaged(Action continuation)
+        {
+            var spin = new SpinWait();
+            while (true)
+            {
+                var cur = Volatile.Read(ref _cont);
+                if (cur == s_native) return false;
+                if (cur == s_completedManaged)
+                {
+                    // Completed since IsCompleted said no: as tapir does for an inline
+                    // registration on a completed task, the continuation runs now, here.
+                    RunContinuation(continuation);
+                    return true;
+                }
+                if (cur == s_claimed)
+                {
+                    spin.SpinOnce();
+                    continue;
+                }
+                object next;
+                if (cur == null) next = continuation;
+                else if (cur is Action one) next = new Action[] { one, continuation };
+                else
+                {
+                    var several = (Action[])cur;
+                    var more = new Action[several.Length + 1];
+                    Array.Copy(several, more, several.Length);
+                    more[several.Length] = continuation;
+                    next = more;
+                }
+                if (Interlocked.CompareExchange(ref _cont, next, cur) == cur) return true;
+            }
+        }
+
+        /// <summary>
+        /// Makes the native source and task of a source's managed task (once; later calls
+        /// return the same pointer) and hands the managed state over to them. The source
+        /// flags (<paramref name="sourceFlags"/>) matter only when the source materializes at
+        /// construction.
+        /// </summary>
+        internal IntPtr Materialize(uint sourceFlags)
+        {
+            if (!_sourceTask) throw new InvalidOperationException("The task has no native handle.");   // never: set at construction
+            IntPtr made = MaterializeLocked(sourceFlags, out bool madeHere);
+            if (madeHere)
+            {
+                // Outside the lock: a release can run callbacks (a broken promise's awaits).
+                var pair = _pair;
+                if (_final == Disposed) ReleaseRaw();   // this wrapper was disposed first: the reference is not its to keep
+                if (Volatile.Read(ref _sourceDisposed) != 0)
+                {
+                    ForgetPending();       // the release may complete it (a broken promise)
+                    pair.ReleaseSource();  // the source wrapper was disposed: the reference is not its to keep either
+                }
+                pair.Released();
+            }
+            return made;
+        }
+
+        private IntPtr MaterializeLocked(uint sourceFlags, out bool madeHere)
+        {
+            madeHere = false;
+            lock (s_materializeLock)
+            {
+                IntPtr raw = _raw;
+                if (raw != IntPtr.Zero) return raw;
+                object cur;
+                var spin = new SpinWait();
+                while (true)
+                {
+                    cur = Volatile.Read(ref _cont);
+                    if (cur == s_completedManaged) break;   // the outcome is fixed: nothing to claim
+                    if (cur == s_claimed)
+                    {
+                        spin.SpinOnce();   // a TrySetResult is publishing its value
+                        continue;
+                    }
+                    if (Interlocked.CompareExchange(ref _cont, s_claimed, cur) == cur) break;
+                }
+                IntPtr source = IntPtr.Zero, task = IntPtr.Zero;
+                try
+                {
+                    Check.Status(NativeMethods.tapir_source_new_with_task(sourceFlags, IntPtr.Zero, out source, out task));
+                    if (cur == s_completedManaged) ForwardManagedResult(source);
+                    Volatile.Write(ref _pair, new SourcePair(source, this));
+                }
+                catch
+                {
+                    if (task != IntPtr.Zero) NativeMethods.tapir_source_release_with_task(source, task);
+                    if (cur != s_completedManaged) Volatile.Write(ref _cont, cur);   // still managed, as it was
+                    throw;
+                }
+                Volatile.Write(ref _raw, task);
+                if (cur != s_completedManaged)
+                {
+                    // Still KnownPending: only the source completes it, and each of its native
+                    // members leaves KnownPending first (TapirCompletionSource.Source).
+                    // The pending awaits, in their order, before anything else can register.
+                    if (cur is Action one) RegisterInlineAwait(one);
+                    else if (cur is Action[] several) foreach (var c in several) RegisterInlineAwait(c);
+                }
+                Interlocked.Exchange(ref _rawOwned, 1);
+                Interlocked.Exchange(ref _cont, s_native);
+                madeHere = true;
+                return task;
+            }
+        }
+
+        private void RegisterInlineAwait(Action continuation)
+        {
+            try { RegisterAwaitNative(continuation, null, SchedulerHandle.Null, Flags.ExecuteSynchronously | Flags.CallbackFrees); }
+            catch (Exception e) { TapirRuntime.ReportUnhandled(e); }   // never: a new native task accepts it
+        }
+
+        /// <summary>Sets the managed value of a completed managed task on its new native source (TapirTask&lt;T&gt;).</summary>
+        internal virtual void ForwardManagedResult(IntPtr source) => Check.Status(NativeMethods.tapir_source_set_result(source, IntPtr.Zero, IntPtr.Zero));
+
+        /// <summary>
+        /// The source wrapper's Dispose: a materialization after it releases the new native
+        /// source at once. True when the task is still managed and completed (nothing native to
+        /// release now); false when the caller must release the materialized source itself.
+        /// </summary>
+        internal bool SourceDisposed()
+        {
+            // No fence between the write and the read: in the rare race with a materialization
+            // on another thread, both may miss the other, and the native source reference is
+            // then released by the pair with the task's (later, never twice).
+            Volatile.Write(ref _sourceDisposed, 1);
+            return IsCompletedManaged;
+        }
+
+        /// <summary>The pair of this source's task, materializing it first.</summary>
+        internal SourcePair MaterializedPair()
+        {
+            if (Volatile.Read(ref _raw) == IntPtr.Zero) Materialize(0);
+            return Volatile.Read(ref _pair);
+        }
+
+        /// <summary>
+        /// The source wrapper was collected (its guard's finalizer): a pending task breaks its
+        /// promise, as the release of a native source does; a completed one keeps its outcome.
+        /// </summary>
+        internal void SourceCollected()
+        {
+            if (IsCompletedManaged) return;   // nothing native to release, nothing to break
+            var pair = MaterializedPair();
+            ForgetPending();
+            pair.ReleaseSource();
+            pair.Released();
+        }
 
         // ---- native handles ----
 
@@ -147,7 +383,7 @@ namespace Tapir
             get
             {
                 ThrowIfDisposed();
-                return _raw;
+                return RawHandle;
             }
         }
 
@@ -155,7 +391,7 @@ namespace Tapir
         public IntPtr RetainNativeHandle()
         {
             ThrowIfDisposed();
-            IntPtr again = NativeMethods.tapir_task_retain(_raw);
+            IntPtr again = NativeMethods.tapir_task_retain(RawHandle);
             if (again == IntPtr.Zero) throw Check.LastStatus();
             return again;
         }
@@ -198,10 +434,10 @@ namespace Tapir
         internal void Advance(int from, int to) => Interlocked.CompareExchange(ref _final, to, from);
 #pragma warning restore 420
 
-        /// <summary>Leaves KnownPending: called before anything that can complete the task.</summary>
+        /// <summary>Leaves KnownPending once the task is native (materialized): native code may have completed it.</summary>
         internal void ForgetPending()
         {
-            if (_final == KnownPending) Advance(KnownPending, 0);
+            if (_final == KnownPending && Volatile.Read(ref _cont) == s_native) Advance(KnownPending, 0);
         }
 
         // ---- status ----
@@ -212,7 +448,7 @@ namespace Tapir
             get
             {
                 ThrowIfDisposed();
-                ulong id = NativeMethods.tapir_task_id(_raw);
+                ulong id = NativeMethods.tapir_task_id(RawHandle);
                 if (id == 0) throw Check.LastStatus();
                 return id;
             }
@@ -228,7 +464,7 @@ namespace Tapir
                 ThrowIfDisposed();
                 // A raw handle: a Dispose racing this call makes tapir report the handle as stale
                 // (-1, below), never a use after free, because handles carry a generation.
-                int s = NativeMethods.tapir_task_get_status(_raw);
+                int s = NativeMethods.tapir_task_get_status(RawHandle);
                 if (s < 0) throw new ObjectDisposedException(GetType().Name, "The native task handle is not valid.");
                 if (s != 0) Advance(0, s);
                 return (TapirTaskStatus)s;
@@ -392,6 +628,12 @@ namespace Tapir
                 }
             }
             ThrowIfDisposed();
+            if (resumeOn == null && scheduler.IsInvalid && _cont != s_native && TryAwaitManaged(continuation)) return;
+            RegisterAwaitNative(continuation, resumeOn, scheduler, flags);
+        }
+
+        private void RegisterAwaitNative(Action continuation, object resumeOn, SchedulerHandle scheduler, uint flags)
+        {
             // A pooled state instead of a GCHandle (see AwaitState); its destroy returns it.
             var state = AwaitState.Rent(this, continuation, resumeOn);
             int rc;
@@ -400,7 +642,7 @@ namespace Tapir
             {
                 if (!scheduler.IsInvalid) scheduler.DangerousAddRef(ref added);
                 var options = ContinuationOptions.With(flags, scheduler.DangerousGetHandle(), IntPtr.Zero);
-                rc = NativeMethods.tapir_task_on_complete(_raw, Callbacks.OnAwaitPtr, state.UserData,
+                rc = NativeMethods.tapir_task_on_complete(RawHandle, Callbacks.OnAwaitPtr, state.UserData,
                     Callbacks.OnAwaitDestroyPtr, ref options, IntPtr.Zero);
             }
             catch
@@ -466,7 +708,7 @@ namespace Tapir
             {
                 if (!scheduler.IsInvalid) scheduler.DangerousAddRef(ref added);
                 var options = ContinuationOptions.With(flags, scheduler.DangerousGetHandle(), IntPtr.Zero);
-                rc = NativeMethods.tapir_task_on_complete(_raw, Callbacks.OnCompletePtr, userData,
+                rc = NativeMethods.tapir_task_on_complete(RawHandle, Callbacks.OnCompletePtr, userData,
                     destroy == IntPtr.Zero ? Callbacks.FreeHandlePtr : destroy, ref options, IntPtr.Zero);
             }
             catch

@@ -18,8 +18,42 @@ namespace Tapir
 
         internal TapirTask(TaskHandle handle) : base(handle) { }
 
-        /// <summary>The task of a new source (see <see cref="TapirTask(IntPtr)"/>).</summary>
-        internal TapirTask(IntPtr sourceTask) : base(sourceTask) { }
+        /// <summary>The task of a new source: managed until native code needs it (see <see cref="TapirTask.Materialize"/>).</summary>
+        internal TapirTask() : base() { }
+
+        /// <summary>
+        /// The managed TrySetResult of a source's task: 1 when this call completed it (its
+        /// inline awaits have run), 0 when it had already completed, -1 when the task is
+        /// native (complete it through the native source).
+        /// </summary>
+        internal int TrySetResultManaged(T value)
+        {
+            int claimed = ClaimManaged(out object continuations);
+            if (claimed != 1) return claimed;
+            _value = value;
+            PublishManaged(continuations);
+            return 1;
+        }
+
+        internal override void ForwardManagedResult(IntPtr source)
+        {
+            IntPtr bits = ValueCodec<T>.Encode(_value, out IntPtr destroy);
+            bool done;
+            try
+            {
+                done = NativeMethods.tapir_source_try_set_result(source, bits, destroy);
+            }
+            catch
+            {
+                ValueCodec<T>.Discard(bits, destroy);
+                throw;
+            }
+            if (!done)
+            {
+                ValueCodec<T>.Discard(bits, destroy);
+                throw Check.LastStatus();   // never: a new source
+            }
+        }
 
         internal TapirTask(TaskHandle handle, T value) : base(handle, TapirTaskStatus.Succeeded)
         {
@@ -121,7 +155,8 @@ namespace Tapir
 
         internal override void ReleaseCaches()
         {
-            _value = default(T);
+            // A managed success keeps its value: the source may still hand the task to native code.
+            if (!IsCompletedManaged) _value = default(T);
             base.ReleaseCaches();
         }
 

@@ -4,20 +4,17 @@ using System.Threading;
 namespace Tapir.Native
 {
     /// <summary>
-    /// The one finalizable object behind a <see cref="TapirCompletionSource{T}"/> and its task:
-    /// it owns the native source reference and releases the task's raw reference (which the
+    /// The one finalizable object behind the native source and task of a materialized
+    /// <see cref="TapirCompletionSource{T}"/> (see <see cref="TapirTask.Materialize"/>): it owns
+    /// the native source reference and releases the task's raw reference (which the
     /// <see cref="TapirTask"/> owns, see <see cref="TapirTask.ReleaseRaw"/>), so a source and its
     /// task register one object for finalization instead of two SafeHandles.
     ///
-    /// Lifetimes: the source wrapper holds the pair and the task; the task holds the pair only
-    /// once it is attached (<see cref="TapirTask.Attach"/>). While the task may still be pending
-    /// and the source wrapper can complete it, the pair is not attached, so the pair becomes
-    /// unreachable exactly when the source wrapper does: its finalizer then releases the source
-    /// (breaking the promise of a pending task, as a collected TaskCompletionSource's producer
-    /// vanishing should) and, since the task may still be in use, attaches itself to the task
-    /// and registers for finalization again; the next time, the task is gone too. The source
-    /// attaches the pair as soon as releasing the source no longer matters (it completed the
-    /// task, or was disposed), so the common case is finalized once, releasing both references.
+    /// Lifetimes: the task holds the pair (the source reaches it through the task), so the
+    /// pair is finalized once the task wrapper is unreachable, and the source wrapper with it:
+    /// both references go in one native call. A source wrapper collected while its task lives
+    /// on is <see cref="SourceGuard"/>'s business: its finalizer releases the source reference
+    /// (a pending task then breaks its promise).
     ///
     /// Each reference is released exactly once: its owner field is exchanged to zero first.
     /// Whichever of the two Disposes releases the second reference suppresses finalization.
@@ -59,24 +56,60 @@ namespace Tapir.Native
             if (TapirRuntime.Exiting) return;
             try
             {
-                if (_task.Pair == null)
-                {
-                    // The source wrapper is gone, the task wrapper may not be.
-                    _task.ForgetPending();   // the release below may complete it
-                    ReleaseSource();
-                    if (_task.OwnsRaw)
-                    {
-                        _task.Attach(this);
-                        GC.ReRegisterForFinalize(this);
-                    }
-                    return;
-                }
-                // Attached: the task wrapper is unreachable too. Both references in one call
-                // when both are left (the common case: neither wrapper was disposed).
+                // The task wrapper is unreachable, and so is the source wrapper: both references
+                // in one call when both are left (the common case: neither wrapper was disposed).
                 bool source = Interlocked.Exchange(ref _sourceOwned, 0) == 1;
                 bool task = _task.TakeRaw();
                 if (source || task)
                     NativeMethods.tapir_source_release_with_task(source ? _source : IntPtr.Zero, task ? _task.RawHandle : IntPtr.Zero);
+            }
+            catch (Exception e)
+            {
+                TapirRuntime.ReportUnhandled(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The finalizable object that stands for a <see cref="TapirCompletionSource{T}"/>'s own
+    /// lifetime (only the source wrapper references it): collected while the source's task is
+    /// pending, it breaks the task's promise (<see cref="TapirTask.SourceCollected"/>), so nobody
+    /// waits forever on a vanished producer. A source that completes its task or is disposed
+    /// has no more use for it and gives it back: the next source made on the thread reuses it,
+    /// so the common source registers nothing for finalization (Mono's most expensive cost of
+    /// an object). One spare guard per thread; a guard given back where a spare already waits
+    /// is dropped, and finalized with nothing to do.
+    /// </summary>
+    internal sealed class SourceGuard
+    {
+        [ThreadStatic] private static SourceGuard t_spare;
+        private TapirTask _task;
+
+        private SourceGuard() { }
+
+        internal static SourceGuard Rent(TapirTask task)
+        {
+            var guard = t_spare;
+            if (guard != null) t_spare = null;
+            else guard = new SourceGuard();
+            guard._task = task;
+            return guard;
+        }
+
+        /// <summary>Called once per rent, by the source that no longer needs it.</summary>
+        internal static void Return(SourceGuard guard)
+        {
+            guard._task = null;
+            if (t_spare == null) t_spare = guard;
+        }
+
+        ~SourceGuard()
+        {
+            var task = _task;
+            if (task == null || TapirRuntime.Exiting) return;
+            try
+            {
+                task.SourceCollected();
             }
             catch (Exception e)
             {
