@@ -261,25 +261,32 @@ static const char *stname(int32_t s) {
   return "(unknown status)";
 }
 
-/* What tapir's live report says now of each task among the last arguments (its status,
- * handle counts, whether its continuations are running): for a handle the model calls
- * stale that tapir accepted, this tells a reference someone holds from a lent window. */
-static void report_args_live(const thr *tl) {
+/* Prints the live report's line of the task whose handle starts at `hex` ("0x..."). */
+static void report_task_live(const char *text, const char *hex) {
+  char key[40];
+  snprintf(key, sizeof key, "task %.*s ", (int)strspn(hex, "0123456789abcdefx"), hex);
+  const char *line = strstr(text, key);
+  const char *end = line ? strchr(line, '\n') : NULL;
+  if (line) fprintf(stderr, "  live now: %.*s\n", (int)(end ? end - line : (long)strlen(line)), line);
+  else fprintf(stderr, "  not live now: %s\n", key);
+}
+
+/* What tapir's live report says now of each task the failure names (in its first line)
+ * and of each task among the last arguments (its status, handle counts, whether its
+ * continuations are running): for a handle the model calls stale that tapir accepted,
+ * this tells a reference someone holds from a lent window. */
+static void report_live(const thr *tl, const char *msg) {
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   if (!f) return;
   tapir_debug_report_live(f);
   fclose(f);
-  for (unsigned k = tl->nargs > 8 ? tl->nargs - 8 : 0; k < tl->nargs; k++) {
+  const char *eol = strchr(msg, '\n');
+  for (const char *p = msg; (p = strstr(p, "task 0x")) && (!eol || p < eol); p += 5) report_task_live(text, p + 5);
+  for (unsigned k = tl && tl->nargs > 8 ? tl->nargs - 8 : 0; tl && k < tl->nargs; k++) {
     const char *a = tl->args[k % 8], *hex = strstr(a, "0x");
-    if (strncmp(a, "task ", 5) != 0 || !hex) continue;
-    char key[40];
-    snprintf(key, sizeof key, "task %.*s ", (int)strspn(hex, "0123456789abcdefx"), hex);
-    const char *line = strstr(text, key);
-    const char *end = line ? strchr(line, '\n') : NULL;
-    if (line) fprintf(stderr, "  live now: %.*s\n", (int)(end ? end - line : (long)strlen(line)), line);
-    else fprintf(stderr, "  not live now: %s\n", key);
+    if (strncmp(a, "task ", 5) == 0 && hex) report_task_live(text, hex);
   }
   free(text);
 }
@@ -322,7 +329,7 @@ static void failf(const char *fmt, ...) {
   }
   fprintf(stderr, "\n===== FUZZ FAILURE =====\nseed %" PRIu64 ", %d thread(s), on thread %s, %.1f s in\n%s\n",
           g_seed, g_threads, tl ? tl->name : "?", (now_ms() - g_t0) / 1000.0, msg);
-  if (tl) report_args_live(tl);
+  report_live(tl, msg);
   dump_logs();
   fprintf(stderr, "===== FUZZ FAILURE: %s\nreproduce: %s\n", msg, g_argv_line);
   fflush(stderr);
