@@ -23,7 +23,11 @@
 //! - **stale**: a handle whose last reference was released. Using it, releasing it once
 //!   more, or passing a handle of the wrong kind is an error (TAPIR_STATUS_INVALID_HANDLE),
 //!   not undefined behaviour — even after tapir reused the memory for a new object, since
-//!   every handle carries a generation checked on each call.
+//!   every handle carries a generation checked on each call. The references tapir takes
+//!   for the length of a call count as well (the one behind a handle lent to a callback,
+//!   a combinator's on its inputs while it registers): while such a call runs, a handle
+//!   whose own references were all released is not stale yet, and releasing it once more
+//!   takes tapir's reference instead of failing.
 //! - A source and its task are two handles of one object, counted apart; so are a
 //!   cancellation source and its tokens.
 //! - A `tapir_work` item, which a foreign scheduler receives, is not counted: it is

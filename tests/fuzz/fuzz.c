@@ -1045,12 +1045,17 @@ static harg a_grave(int kind) {
       U();
       return a;
     }
+    /* another call in flight on this handle (a loose pick that found it valid) may hold
+     * a reference tapir takes for the call's length — a combinator's on its inputs, the
+     * one lent to an on_complete callback running inside the call — which a release
+     * now would take: certainly stale only with no such call */
+    bool alone = s->pins == 0;
     s->pins++;
     a.h = s->h;
     a.s = i;
     a.grave = 1;
     a.ep = s->acq_ep;
-    a.cls = (s->strict && s->acq == 0 && !s_owner_alive(s)) ? AC_BAD : AC_LOOSE;
+    a.cls = (alone && s->strict && s->acq == 0 && !s_owner_alive(s)) ? AC_BAD : AC_LOOSE;
   }
   U();
   return a;
