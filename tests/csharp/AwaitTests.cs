@@ -15,10 +15,6 @@ namespace Tapir.Tests
     [TestFixture]
     public class AwaitTests
     {
-        private static async Task<int> AwaitOne(TapirTask<int> task) => await task;
-
-        private static async Task<string> AwaitOne(TapirTask<string> task) => await task;
-
         [Test]
         public void APendingAwaitReusesItsStateAcrossManyAwaits()
         {
@@ -35,7 +31,7 @@ namespace Tapir.Tests
         {
             var source = new TapirCompletionSource<int>();
             var task = source.Task;
-            var waiting = AwaitOne(task);
+            var waiting = Util.AwaitOne(task);
             Assert.IsFalse(waiting.IsCompleted);
             source.SetResult(i);
             Assert.IsTrue(waiting.IsCompleted, "no context captured: the await resumes inline in SetResult");
@@ -54,13 +50,13 @@ namespace Tapir.Tests
             for (int i = 0; i < n; i++)
             {
                 sources[i] = new TapirCompletionSource<int>();
-                waiting[i] = AwaitOne(sources[i].Task);
+                waiting[i] = Util.AwaitOne(sources[i].Task);
             }
             for (int i = n - 1; i >= 0; i--) sources[i].SetResult(i * 3);
             for (int i = 0; i < n; i++) Assert.AreEqual(i * 3, waiting[i].Result);
             int before = AwaitState.Count;
             for (int i = 0; i < n; i++) sources[i] = new TapirCompletionSource<int>();
-            for (int i = 0; i < n; i++) waiting[i] = AwaitOne(sources[i].Task);
+            for (int i = 0; i < n; i++) waiting[i] = Util.AwaitOne(sources[i].Task);
             for (int i = 0; i < n; i++) sources[i].SetResult(i);
             for (int i = 0; i < n; i++) Assert.AreEqual(i, waiting[i].Result);
             Assert.LessOrEqual(AwaitState.Count - before, 8, "the second round reuses the first round's states");
@@ -80,7 +76,7 @@ namespace Tapir.Tests
                     var setter = new Thread(() => { go.Wait(); source.SetResult(value); });
                     setter.Start();
                     go.Set();
-                    var waiting = AwaitOne(task);   // registers before, during or after the set
+                    var waiting = Util.AwaitOne(task);   // registers before, during or after the set
                     Assert.IsTrue(waiting.Wait(10000), "round " + i);
                     Assert.AreEqual(value, waiting.Result);
                     setter.Join();
@@ -106,7 +102,7 @@ namespace Tapir.Tests
             Assert.AreEqual(Thread.CurrentThread.ManagedThreadId, resumedOn);
             Assert.IsTrue(cached, "the resumed await needs no native call for the value");
             Assert.AreEqual("value", seen);
-            Assert.AreEqual("value", AwaitOne(task).Result);
+            Assert.AreEqual("value", Util.AwaitOne(task).Result);
         }
 
         [Test]
@@ -115,7 +111,7 @@ namespace Tapir.Tests
             var outer = new TapirCompletionSource<int>();
             var inner = new TapirCompletionSource<int>();
             var innerTask = inner.Task;
-            var innerWaiting = AwaitOne(innerTask);
+            var innerWaiting = Util.AwaitOne(innerTask);
             int outerSeen = 0;
             bool secondSet = true;
             outer.Task.GetAwaiter().UnsafeOnCompleted(() =>
@@ -128,7 +124,7 @@ namespace Tapir.Tests
             Assert.IsFalse(secondSet);
             Assert.AreEqual(7, outerSeen);
             Assert.AreEqual(11, innerWaiting.Result);
-            Assert.AreEqual(7, AwaitOne(outer.Task).Result);
+            Assert.AreEqual(7, Util.AwaitOne(outer.Task).Result);
         }
 
         [Test]
@@ -136,7 +132,7 @@ namespace Tapir.Tests
         {
             var source = new TapirCompletionSource<int>();
             var task = source.Task;
-            var waiting = AwaitOne(task);
+            var waiting = Util.AwaitOne(task);
             // Completed through the native handle: no managed TrySetResult on the stack.
             Assert.IsTrue(NativeMethods.tapir_source_try_set_result(source.NativeHandle, new IntPtr(42), IntPtr.Zero));
             Assert.AreEqual(42, waiting.Result);
@@ -227,7 +223,7 @@ namespace Tapir.Tests
             var task = source.Task;
             Assert.IsTrue(NativeMethods.tapir_source_try_set_result(source.NativeHandle, new IntPtr(5), IntPtr.Zero));
             Assert.IsFalse(source.TrySetResult(6));
-            Assert.AreEqual(5, AwaitOne(task).Result);
+            Assert.AreEqual(5, Util.AwaitOne(task).Result);
             Assert.AreEqual(5, task.Result);
         }
     }

@@ -18,10 +18,6 @@ namespace Tapir.Tests
     [TestFixture]
     public class ManagedSourceTests
     {
-        private static async Task<int> AwaitOne(TapirTask<int> task) => await task;
-
-        private static async Task<string> AwaitOne(TapirTask<string> task) => await task;
-
         [Test]
         public void ASourceCompletedAndAwaitedManagedMakesNoNativeObject()
         {
@@ -30,7 +26,7 @@ namespace Tapir.Tests
             for (int i = 0; i < 100; i++)
             {
                 var source = new TapirCompletionSource<string>();
-                var waiting = AwaitOne(source.Task);
+                var waiting = Util.AwaitOne(source.Task);
                 source.SetResult("v" + i);
                 Assert.AreEqual("v" + i, waiting.Result);
                 Assert.IsTrue(source.Task.IsManaged, "nothing asked for a native handle");
@@ -111,7 +107,7 @@ namespace Tapir.Tests
             {
                 var source = new TapirCompletionSource<string>();
                 var task = source.Task;
-                var waiting = AwaitOne(task);
+                var waiting = Util.AwaitOne(task);
                 int kind = round % 4;
                 bool setWon = false;
                 using (var go = new Barrier(2))
@@ -149,7 +145,7 @@ namespace Tapir.Tests
             for (int round = 0; round < 2000; round++)
             {
                 var source = new TapirCompletionSource<int>();
-                var waiting = AwaitOne(source.Task);
+                var waiting = Util.AwaitOne(source.Task);
                 int wins = 0;
                 using (var go = new Barrier(2))
                 {
@@ -170,7 +166,7 @@ namespace Tapir.Tests
         {
             long before = Util.Baseline();
             var pending = new TapirCompletionSource<int>();
-            var waiting = AwaitOne(pending.Task);
+            var waiting = Util.AwaitOne(pending.Task);
             pending.Dispose();   // materializes, then the release breaks the promise
             var e = Assert.Throws<AggregateException>(() => waiting.Wait(5000));
             Assert.AreEqual(TapirStatus.BrokenPromise, ((TapirException)e.InnerException).Code, "the managed await saw the broken promise");
@@ -247,7 +243,7 @@ namespace Tapir.Tests
             {
                 var source = new TapirCompletionSource<int>();
                 task = source.Task;
-                waiting = AwaitOne(task);
+                waiting = Util.AwaitOne(task);
             });
             Assert.IsTrue(task.IsManaged);
             Assert.IsTrue(Util.Eventually(() => waiting.IsCompleted), "the guard's finalizer broke the promise");

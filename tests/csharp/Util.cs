@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.Threading;
+using System.Threading.Tasks;
 using NUnit.Framework;
 using Tapir;
 using Tapir.Native;
@@ -10,6 +11,12 @@ namespace Tapir.Tests
     /// <summary>Helpers shared by the suite.</summary>
     internal static class Util
     {
+        /// <summary>An async method that awaits <paramref name="task"/> once (the awaiter path under test).</summary>
+        internal static async Task<int> AwaitOne(TapirTask<int> task) => await task;
+
+        /// <summary>As the other overload, for a reference type.</summary>
+        internal static async Task<string> AwaitOne(TapirTask<string> task) => await task;
+
         /// <summary>Collects garbage and runs finalizers until nothing more is released.</summary>
         internal static void Settle()
         {
