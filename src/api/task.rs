@@ -487,13 +487,7 @@ impl<T: Clone + 'static> Task<T> {
     pub fn try_result(&self) -> Option<Result<T, Error>> {
         let (status, bits) =
             ops::completed_value(self.handle).expect("a Task holds a valid handle")?;
-        Some(match status {
-            // SAFETY: this Task keeps the task alive; its value is stored as T travels
-            // (the constructors, or the caller of `from_raw`, guarantee it).
-            Final::Succeeded => Ok(unsafe { value::decode::<T>(bits) }),
-            Final::Faulted => Err(self.error_now()),
-            Final::Canceled => Err(self.canceled_now()),
-        })
+        Some(self.outcome(status, bits))
     }
 
     #[cold]
@@ -636,32 +630,40 @@ impl<T: 'static> std::fmt::Debug for Task<T> {
 impl<T: Clone + 'static> Future for Task<T> {
     type Output = Result<T, Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = self.get_mut();
-        if let Some(r) = this.try_result() {
-            this.forget_registration();
-            return Poll::Ready(r);
+        // One validated read: a completed task's value, or pending.
+        match ops::completed_value(this.handle).expect("a Task holds a valid handle") {
+            Some((status, bits)) => {
+                if this.reg.at != NONE {
+                    this.forget_registration();
+                }
+                Poll::Ready(this.outcome(status, bits))
+            }
+            None if this.reg.at == NONE => this.register(cx),
+            None => this.poll_registered(cx),
         }
-        this.poll_pending(cx)
     }
 }
 
 impl<T: Clone + 'static> Task<T> {
-    #[cold]
-    #[inline(never)]
-    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        let key = waker_key(cx.waker());
-        if self.reg.at != NONE {
-            if self.reg.key == key {
-                return Poll::Pending; // already registered with this waker
-            }
-            // Another waker: replace the registration. A removal that fails means the
-            // continuation ran or runs now: the task has completed.
-            self.unregister();
-            if let Some(r) = self.try_result() {
-                return Poll::Ready(r);
-            }
+    /// The outcome of a completed task from its validated read.
+    #[inline(always)]
+    fn outcome(&self, status: Final, bits: usize) -> Result<T, Error> {
+        match status {
+            // SAFETY: this Task keeps the task alive; its value is stored as T travels
+            // (the constructors, or the caller of `from_raw`, guarantee it).
+            Final::Succeeded => Ok(unsafe { value::decode::<T>(bits) }),
+            Final::Faulted => Err(self.error_now()),
+            Final::Canceled => Err(self.canceled_now()),
         }
+    }
+
+    /// A pending poll with no registration: registers the waker (the first await).
+    #[inline]
+    fn register(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        let key = waker_key(cx.waker());
         match list::register_waker(self.handle, cx.waker().clone()) {
             Ok(WakerPlaced::Inline) => self.reg = Registration { at: INLINE, key },
             Ok(WakerPlaced::Node(node)) => {
@@ -671,12 +673,33 @@ impl<T: Clone + 'static> Task<T> {
                 }
             }
             // Completed meanwhile: nothing was registered.
-            Ok(WakerPlaced::Completed) => {
-                return Poll::Ready(self.try_result().expect("completed"));
-            }
+            Ok(WakerPlaced::Completed) => return Poll::Ready(self.completed_now()),
             Err(s) => return Poll::Ready(Err(Error::from_status(s))),
         }
         Poll::Pending
+    }
+
+    /// A pending poll of a task registered by an earlier poll: nothing to do with the
+    /// same waker; another waker replaces the registration.
+    #[cold]
+    #[inline(never)]
+    fn poll_registered(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        if self.reg.key == waker_key(cx.waker()) {
+            return Poll::Pending; // already registered with this waker
+        }
+        // A removal that fails means the continuation ran or runs now: the task has
+        // completed.
+        self.unregister();
+        if let Some(r) = self.try_result() {
+            return Poll::Ready(r);
+        }
+        self.register(cx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn completed_now(&self) -> Result<T, Error> {
+        self.try_result().expect("completed")
     }
 }
 
