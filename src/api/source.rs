@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::core::combinators;
 use crate::core::memory::{Handle, Kind};
 use crate::core::status::Status;
+use crate::core::task::cell::TaskCell;
 use crate::core::task::ops;
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::source_cell;
@@ -14,7 +15,7 @@ use crate::ffi::tapir_source;
 
 use super::cancel::CancellationToken;
 use super::error::Error;
-use super::task::Task;
+use super::task::{CellRef, Task};
 use super::value;
 
 /// Completes its [`Task`] exactly once with a value, an error or cancellation
@@ -40,13 +41,16 @@ use super::value;
 /// ```
 pub struct CompletionSource<T: 'static> {
     handle: Handle,
+    /// The cell `handle` names (see `Task`'s field of the same name).
+    cell: CellRef,
     _value: PhantomData<Arc<T>>,
 }
 
 impl<T: 'static> CompletionSource<T> {
     /// A source and its pending task.
     pub fn new() -> CompletionSource<T> {
-        CompletionSource::from_handle(ops::source_new(0, 0))
+        let (h, cell) = ops::source_new_in(0, 0);
+        CompletionSource::from_parts(h, cell)
     }
 
     /// A source whose task never runs continuations inline on the thread that completes
@@ -60,30 +64,35 @@ impl<T: 'static> CompletionSource<T> {
     /// assert_eq!(t.wait(), Ok(42));
     /// ```
     pub fn with_async_continuations() -> CompletionSource<T> {
-        CompletionSource::from_handle(ops::source_new(
-            ops::SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
-            0,
-        ))
+        let (h, cell) = ops::source_new_in(ops::SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY, 0);
+        CompletionSource::from_parts(h, cell)
     }
 
     pub(crate) fn from_handle(handle: Handle) -> CompletionSource<T> {
+        let cell = source_cell(handle).expect("a source handle the library made");
+        CompletionSource::from_parts(handle, cell)
+    }
+
+    #[inline(always)]
+    fn from_parts(handle: Handle, cell: &'static TaskCell) -> CompletionSource<T> {
         debug_assert!(handle.kind() == Some(Kind::Source));
         CompletionSource {
             handle,
+            cell: CellRef(cell),
             _value: PhantomData,
         }
     }
 
     /// The task this source completes (the same task every time).
     pub fn task(&self) -> Task<T> {
-        Task::from_handle(
-            ops::source_task(self.handle).expect("tapir: a task has too many handles"),
-        )
+        let h = ops::source_task_in(self.cell.0, self.handle)
+            .expect("tapir: a task has too many handles");
+        Task::from_parts(h, self.cell.0)
     }
 
     /// True once the task has completed (by this source or another clone of it).
     pub fn is_completed(&self) -> bool {
-        source_cell(self.handle).is_ok_and(|c| c.word.load().is_completed())
+        self.cell.0.word.load().is_completed()
     }
 
     fn complete(&self, outcome: Outcome) -> Result<(), Error> {
@@ -228,7 +237,7 @@ impl<T: Send + 'static> CompletionSource<T> {
     /// with [`with_async_continuations`](CompletionSource::with_async_continuations).
     pub fn set_result(&self, value: T) -> Result<(), Error> {
         let (bits, destroy) = value::encode(value);
-        ops::source_set_value(self.handle, bits, destroy).map_err(|s| {
+        ops::source_set_value_in(self.cell.0, self.handle, bits, destroy).map_err(|s| {
             value::reclaim::<T>(bits, destroy);
             Error::from_status(s)
         })
@@ -270,14 +279,15 @@ impl<T: 'static> Default for CompletionSource<T> {
 
 impl<T: 'static> Clone for CompletionSource<T> {
     fn clone(&self) -> Self {
-        ops::source_retain(self.handle).expect("tapir: a task has too many source handles");
-        CompletionSource::from_handle(self.handle)
+        ops::source_retain_in(self.cell.0, self.handle)
+            .expect("tapir: a task has too many source handles");
+        CompletionSource::from_parts(self.handle, self.cell.0)
     }
 }
 
 impl<T: 'static> Drop for CompletionSource<T> {
     fn drop(&mut self) {
-        let _ = ops::source_release(self.handle);
+        let _ = ops::source_release_in(self.cell.0, self.handle);
     }
 }
 

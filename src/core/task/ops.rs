@@ -11,6 +11,7 @@ use crate::core::memory::handle::{Handle, Kind};
 use crate::core::status::{Result, Status};
 use crate::core::sync::{Ordering, fence};
 
+use super::cell::TaskCell;
 use super::complete::{self, Completer};
 use super::continuation::{
     Action, Continuation, ContinueAction, Guard, LAZY_CANCELLATION,
@@ -20,7 +21,7 @@ use super::list::{self, Placement, Target, Want};
 use super::outcome::{self, Outcome};
 use super::refs::{SourceRef, TaskRef, refusal_status, source_cell, task_cell, task_view};
 use super::schedule::SchedRef;
-use super::word::{ASYNC, Final, RUN, Snapshot};
+use super::word::{ASYNC, Final, RUN, Release, Snapshot};
 
 /// Source flag: the task's continuations never run inline on the completing thread.
 pub(crate) const SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1;
@@ -200,17 +201,9 @@ fn read_checked<R>(
 /// The final status of a task and, if it succeeded, its value (0 otherwise), read in
 /// one validated step: the await fast path. None while pending.
 #[inline]
+#[allow(dead_code)] // the Rust API reads through `completed_value_in`
 pub fn completed_value(h: Handle) -> Result<Option<(Final, usize)>> {
-    read_checked(h, |cell, w| {
-        w.final_status().map(|s| {
-            let v = if s == Final::Succeeded {
-                outcome::value_of(cell)
-            } else {
-                0
-            };
-            (s, v)
-        })
-    })
+    completed_value_in(task_cell(h)?, h)
 }
 
 /// The final status of a task; None while pending.
@@ -396,4 +389,159 @@ fn eager_cancel(token: &TokenRef, next: &SourceRef) -> Option<u64> {
         })),
         true,
     )
+}
+
+// ---------------------------------------------------------------------------
+// The Rust API's hot paths: a `Task` or a `CompletionSource` keeps the cell its handle
+// names beside the handle (a pool slot never moves and is never freed while the
+// library runs), so these skip the handle -> cell lookup. Each still validates the
+// handle's generation and count against the word in the step that acts, exactly as the
+// handle-only functions above do: a stale or over-released handle is an error.
+
+/// The cell of a task or source handle the library made (its slot is allocated).
+#[inline(always)]
+pub(crate) fn made_cell(h: Handle) -> &'static TaskCell {
+    // SAFETY: the handle came from this pool (the caller made it or validated it), so
+    // its index was allocated.
+    unsafe { super::cell::TASKS.slot_unchecked(h.index()) }
+}
+
+/// As [`source_new`], with the cell.
+#[inline]
+pub(crate) fn source_new_in(flags: u32, user_state: usize) -> (Handle, &'static TaskCell) {
+    let (index, cell) = complete::alloc_pending(user_state);
+    let generation = complete::publish(cell, 0, 1, state_bits(flags));
+    (Handle::new(Kind::Source, index, generation), cell)
+}
+
+/// As [`source_new_with_task`], with the cell: (source handle, task handle, cell).
+#[inline]
+pub(crate) fn source_new_with_task_in(
+    flags: u32,
+    user_state: usize,
+) -> (Handle, Handle, &'static TaskCell) {
+    let (index, cell) = complete::alloc_pending(user_state);
+    let generation = complete::publish(cell, 1, 1, state_bits(flags));
+    (
+        Handle::new(Kind::Source, index, generation),
+        Handle::new(Kind::Task, index, generation),
+        cell,
+    )
+}
+
+/// As [`source_task`] for the source handle `h` of `cell`.
+#[inline]
+pub(crate) fn source_task_in(cell: &'static TaskCell, h: Handle) -> Result<Handle> {
+    let g = h.generation();
+    cell.word
+        .mint_user(g, |w| w.sources() > 0)
+        .map_err(refusal_status)?;
+    Ok(Handle::new(Kind::Task, h.index(), g))
+}
+
+/// As [`source_set_value`] for the source handle `h` of `cell`.
+#[inline]
+pub(crate) fn source_set_value_in(
+    cell: &'static TaskCell,
+    h: Handle,
+    value: usize,
+    destroy: Option<crate::core::callback::DestroyFn>,
+) -> Result<()> {
+    complete::succeed_by_source(cell, h.index(), h.generation(), value, destroy)
+}
+
+/// As [`source_release`] for the source handle `h` of `cell`. A task seen completed
+/// cannot be orphaned (COMPLETED is never cleared), so its release is one
+/// compare-exchange here; a pending one takes the general path.
+#[inline]
+pub(crate) fn source_release_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
+    if !cell.word.load_relaxed().is_completed() {
+        return source_release(h);
+    }
+    match cell.word.release_source(h.generation(), false) {
+        Release::Alive => Ok(()),
+        Release::Dying => {
+            complete::teardown(cell, h.index());
+            Ok(())
+        }
+        Release::Invalid => Err(Status::InvalidHandle),
+        Release::Orphaned(_) => unreachable!("a release without orphan is never orphaned"),
+    }
+}
+
+/// As [`source_retain`] for the source handle `h` of `cell`.
+#[inline]
+pub(crate) fn source_retain_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
+    cell.word
+        .retain_source(h.generation())
+        .map_err(refusal_status)
+}
+
+/// As [`from_value`], with the cell.
+#[inline]
+pub(crate) fn from_value_in(
+    value: usize,
+    destroy: Option<crate::core::callback::DestroyFn>,
+) -> (Handle, &'static TaskCell) {
+    let h = complete::new_succeeded(value, destroy);
+    (h, made_cell(h))
+}
+
+/// As [`completed_value`] for the task handle `h` of `cell`.
+#[inline]
+pub(crate) fn completed_value_in(
+    cell: &'static TaskCell,
+    h: Handle,
+) -> Result<Option<(Final, usize)>> {
+    let w = cell.word.load();
+    if !w.task_handle_valid(h.generation()) {
+        return Err(Status::InvalidHandle);
+    }
+    let r = w.final_status().map(|s| {
+        let v = if s == Final::Succeeded {
+            outcome::value_of(cell)
+        } else {
+            0
+        };
+        (s, v)
+    });
+    // As in `read_checked`: the value was this task's if the word still names it.
+    fence(Ordering::Acquire);
+    if cell.word.load_relaxed().is_generation(h.generation()) {
+        Ok(r)
+    } else {
+        Err(Status::InvalidHandle)
+    }
+}
+
+/// As [`status`] for the task handle `h` of `cell`.
+#[inline]
+pub(crate) fn status_in(cell: &'static TaskCell, h: Handle) -> Result<Option<Final>> {
+    let w = cell.word.load();
+    if w.task_handle_valid(h.generation()) {
+        Ok(w.final_status())
+    } else {
+        Err(Status::InvalidHandle)
+    }
+}
+
+/// As [`task_retain`] for the task handle `h` of `cell`.
+#[inline]
+pub(crate) fn task_retain_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
+    cell.word
+        .retain_user(h.generation())
+        .map_err(refusal_status)
+}
+
+/// As [`task_release`] for the task handle `h` of `cell`.
+#[inline]
+pub(crate) fn task_release_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
+    match cell.word.release_user(h.generation()) {
+        Release::Alive => Ok(()),
+        Release::Dying => {
+            complete::teardown(cell, h.index());
+            Ok(())
+        }
+        Release::Invalid | Release::Orphaned(_) => Err(Status::InvalidHandle),
+    }
 }
