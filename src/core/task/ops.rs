@@ -11,20 +11,17 @@ use crate::core::memory::handle::{Handle, Kind};
 use crate::core::status::{Result, Status};
 use crate::core::sync::{Ordering, fence};
 
-use super::cell::{Stored, TaskCell};
+use super::cell::TaskCell;
 use super::complete::{self, Completer};
 use super::continuation::{
     Action, Continuation, ContinueAction, Guard, LAZY_CANCELLATION,
     RUN_CONTINUATIONS_ASYNCHRONOUSLY,
 };
-use super::list::{self, FirstEntry, Placement, Target, Want};
-use super::outcome::{self, Antecedent, Outcome};
+use super::list::{self, Placement, Target, Want};
+use super::outcome::{self, Outcome};
 use super::refs::{SourceRef, TaskRef, refusal_status, source_cell, task_cell, task_view};
 use super::schedule::SchedRef;
-use super::slot;
-use super::trampoline;
-use super::word::{ASYNC, FIRST, Final, LIST, RUN, Refusal, Release, Snapshot};
-use super::work::Job;
+use super::word::{ASYNC, Final, RUN, Release, Snapshot};
 
 /// Source flag: the task's continuations never run inline on the completing thread.
 pub(crate) const SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1;
@@ -78,7 +75,7 @@ pub fn source_retain(h: Handle) -> Result<()> {
 /// fails it with BROKEN_PROMISE.
 #[inline]
 pub fn source_release(h: Handle) -> Result<()> {
-    complete::release_source_handle(h)
+    complete::release_source_cell(source_cell(h)?, h.index(), h.generation())
 }
 
 /// The task of a source (+1 task handle; the same task every time).
@@ -459,7 +456,7 @@ pub(crate) fn source_set_value_in(
 #[inline]
 pub(crate) fn source_release_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
     if !cell.word.load_relaxed().is_completed() {
-        return source_release(h);
+        return complete::release_source_cell(cell, h.index(), h.generation());
     }
     match cell.word.release_source(h.generation(), false) {
         Release::Alive => Ok(()),
@@ -549,11 +546,11 @@ pub(crate) fn task_release_in(cell: &'static TaskCell, h: Handle) -> Result<()> 
     }
 }
 
-/// SetResult by the source handle `h` of `cell`, which it consumes: the task completes
-/// with `value` and the handle's reference goes in the store that publishes COMPLETED
-/// (what [`source_set_value`] then [`source_release`] do, with one compare-exchange
-/// fewer). On INVALID_HANDLE nothing happened; on ALREADY_COMPLETED the handle was still
-/// released. On any error the value stays with the caller (its destroy does not run).
+/// SetResult by the source handle `h` of `cell`, which it consumes
+/// ([`complete::succeed_by_source_and_release`]): the task completes with `value` and
+/// the handle's reference goes in the store that publishes COMPLETED. On
+/// INVALID_HANDLE nothing happened; on ALREADY_COMPLETED the handle was still released.
+/// On any error the value stays with the caller (its destroy does not run).
 #[inline]
 pub(crate) fn source_set_value_release_in(
     cell: &'static TaskCell,
@@ -561,111 +558,5 @@ pub(crate) fn source_set_value_release_in(
     value: usize,
     destroy: Option<crate::core::callback::DestroyFn>,
 ) -> Result<()> {
-    let generation = h.generation();
-    let locked = cell.word.lock(|w| {
-        if !w.source_handle_valid(generation) {
-            Err(Refusal::Stale)
-        } else if w.is_completed() {
-            Err(Refusal::Completed)
-        } else {
-            Ok(())
-        }
-    });
-    let w = match locked {
-        Ok(w) => w,
-        Err(Refusal::Completed) => {
-            let _ = source_release_in(cell, h);
-            return Err(Status::AlreadyCompleted);
-        }
-        Err(r) => return Err(refusal_status(r)),
-    };
-    cell.write_outcome(Stored::Value, value, destroy.map_or(0, |d| d as usize));
-    // The pending word less this handle's source reference: the completion's store
-    // releases it (the task cannot be orphaned: it is completed by that very store).
-    let one_source = Snapshot::initial(0, 0, 1, 0).0;
-    let w = Snapshot(w.0 - one_source);
-    publish_and_run_in(cell, h.index(), generation, w, Final::Succeeded);
-    Ok(())
-}
-
-/// `complete::publish_and_run` for a completion on the caller's thread (inline allowed
-/// unless the task is ASYNC), with the pending word `w` the caller derived from the
-/// locked one: publishes COMPLETED and runs what was registered.
-#[inline(always)]
-fn publish_and_run_in(
-    cell: &'static TaskCell,
-    index: u32,
-    generation: u32,
-    w: Snapshot,
-    status: Final,
-) {
-    let ant = Antecedent {
-        cell,
-        index,
-        generation,
-        status,
-        inline_ok: !w.has(ASYNC),
-    };
-    if w.0 & (FIRST | LIST) == FIRST {
-        // One continuation (the TPL's single-continuation case).
-        let (first, _) = slot::detach(cell, w, status, false, |f| f.is_some_and(list::is_library));
-        traced_completion(index, generation, status);
-        let raw = first.expect("FIRST holds an entry");
-        match list::RawNotify::decode(&raw) {
-            Some(notify) if ant.inline_ok => trampoline::run_or_defer_value(
-                notify,
-                |n| n.run(&ant),
-                |n| Job::continuation(n.into_continuation(), TaskRef::from_alive(&ant)),
-            ),
-            _ => run_first_in(&ant, FirstEntry::from_raw(raw)),
-        }
-    } else if !w.has(FIRST) && !w.has(LIST) {
-        let released = cell.word.unlock_or_die(w.with_status(status));
-        traced_completion(index, generation, status);
-        if released == Release::Dying {
-            complete::teardown(cell, index);
-        }
-        return;
-    } else {
-        let rest = if w.has(LIST) {
-            list::take_list(cell)
-        } else {
-            0
-        };
-        let (first, _) = slot::detach(cell, w, status, rest != 0, |f| {
-            f.is_none_or(list::is_library) && list::all_library(rest)
-        });
-        traced_completion(index, generation, status);
-        match (first.map(FirstEntry::from_raw), rest) {
-            (Some(entry), 0) => run_first_in(&ant, entry),
-            (first, rest) => list::run_detached(&ant, first, rest),
-        }
-    }
-    if cell.word.clear_lent() == Release::Dying {
-        complete::teardown(cell, index);
-    }
-}
-
-/// `complete::run_first`: the single continuation runs inline now if it may, through
-/// the trampoline, or is dispatched.
-#[inline]
-fn run_first_in(ant: &Antecedent, entry: FirstEntry) {
-    if entry.runs_inline(ant.inline_ok) {
-        trampoline::run_or_defer_value(
-            entry,
-            |entry| entry.run(ant),
-            |entry| Job::continuation(entry.into_continuation(), TaskRef::from_alive(ant)),
-        );
-    } else {
-        complete::dispatch(ant, entry.into_continuation());
-    }
-}
-
-/// The tracing hook of a completion.
-#[inline(always)]
-fn traced_completion(index: u32, generation: u32, status: Final) {
-    if super::trace::active() {
-        let id = Handle::new(Kind::Task, index, generation).bits();
-        super::trace::task_completed(id, status as i32);
-    }
+    complete::succeed_by_source_and_release(cell, h.index(), h.generation(), value, destroy)
 }
