@@ -106,11 +106,12 @@ pub(crate) fn new_never() -> crate::core::memory::Handle {
 
 /// A task that succeeded from birth with a value it owns (`destroy`, if any, runs when
 /// it goes), with one user handle: Task.FromResult without building an outcome.
+/// Returns the handle and its cell.
 #[inline]
 pub(crate) fn new_succeeded(
     value: usize,
     destroy: Option<DestroyFn>,
-) -> crate::core::memory::Handle {
+) -> (crate::core::memory::Handle, &'static TaskCell) {
     let (index, cell) = alloc_pending(0);
     cell.write_outcome(Stored::Value, value, destroy.map_or(0, |d| d as usize));
     let generation = cell.word.load_relaxed().generation();
@@ -119,7 +120,10 @@ pub(crate) fn new_succeeded(
     if trace::active() {
         completed(index, generation, Final::Succeeded);
     }
-    crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation)
+    (
+        crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation),
+        cell,
+    )
 }
 
 /// Completes a task with a value through a user source handle (SetResult), without
