@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::core::combinators;
 use crate::core::memory::{Handle, Kind};
 use crate::core::status::Status;
+use crate::core::task::cell::TaskCell;
 use crate::core::task::ops;
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::source_cell;
@@ -14,7 +15,7 @@ use crate::ffi::tapir_source;
 
 use super::cancel::CancellationToken;
 use super::error::Error;
-use super::task::Task;
+use super::task::{CellRef, Task};
 use super::value;
 
 /// Completes its [`Task`] exactly once with a value, an error or cancellation
@@ -40,13 +41,33 @@ use super::value;
 /// ```
 pub struct CompletionSource<T: 'static> {
     handle: Handle,
+    /// The cell `handle` names (see `Task`'s field of the same name).
+    cell: CellRef,
     _value: PhantomData<Arc<T>>,
 }
 
 impl<T: 'static> CompletionSource<T> {
     /// A source and its pending task.
     pub fn new() -> CompletionSource<T> {
-        CompletionSource::from_handle(ops::source_new(0, 0))
+        let (h, cell) = ops::source_new_in(0, 0);
+        CompletionSource::from_parts(h, cell)
+    }
+
+    /// A source and its task, made together (`oneshot::channel()`'s shape): what
+    /// [`new`](CompletionSource::new) then [`task`](CompletionSource::task) give, with
+    /// one atomic operation fewer.
+    ///
+    /// ```
+    /// let (s, t) = tapir::CompletionSource::<u32>::with_task();
+    /// s.resolve(7).unwrap();
+    /// assert_eq!(t.wait(), Ok(7));
+    /// ```
+    pub fn with_task() -> (CompletionSource<T>, Task<T>) {
+        let (s, t, cell) = ops::source_new_with_task_in(0, 0);
+        (
+            CompletionSource::from_parts(s, cell),
+            Task::from_parts(t, cell),
+        )
     }
 
     /// A source whose task never runs continuations inline on the thread that completes
@@ -60,30 +81,35 @@ impl<T: 'static> CompletionSource<T> {
     /// assert_eq!(t.wait(), Ok(42));
     /// ```
     pub fn with_async_continuations() -> CompletionSource<T> {
-        CompletionSource::from_handle(ops::source_new(
-            ops::SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY,
-            0,
-        ))
+        let (h, cell) = ops::source_new_in(ops::SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY, 0);
+        CompletionSource::from_parts(h, cell)
     }
 
     pub(crate) fn from_handle(handle: Handle) -> CompletionSource<T> {
+        let cell = source_cell(handle).expect("a source handle the library made");
+        CompletionSource::from_parts(handle, cell)
+    }
+
+    #[inline(always)]
+    fn from_parts(handle: Handle, cell: &'static TaskCell) -> CompletionSource<T> {
         debug_assert!(handle.kind() == Some(Kind::Source));
         CompletionSource {
             handle,
+            cell: CellRef(cell),
             _value: PhantomData,
         }
     }
 
     /// The task this source completes (the same task every time).
     pub fn task(&self) -> Task<T> {
-        Task::from_handle(
-            ops::source_task(self.handle).expect("tapir: a task has too many handles"),
-        )
+        let h = ops::source_task_in(self.cell.0, self.handle)
+            .expect("tapir: a task has too many handles");
+        Task::from_parts(h, self.cell.0)
     }
 
     /// True once the task has completed (by this source or another clone of it).
     pub fn is_completed(&self) -> bool {
-        source_cell(self.handle).is_ok_and(|c| c.word.load().is_completed())
+        self.cell.0.word.load().is_completed()
     }
 
     fn complete(&self, outcome: Outcome) -> Result<(), Error> {
@@ -228,7 +254,33 @@ impl<T: Send + 'static> CompletionSource<T> {
     /// with [`with_async_continuations`](CompletionSource::with_async_continuations).
     pub fn set_result(&self, value: T) -> Result<(), Error> {
         let (bits, destroy) = value::encode(value);
-        ops::source_set_value(self.handle, bits, destroy).map_err(|s| {
+        ops::source_set_value_in(self.cell.0, self.handle, bits, destroy).map_err(|s| {
+            value::reclaim::<T>(bits, destroy);
+            Error::from_status(s)
+        })
+    }
+
+    /// Completes the task with `value` and gives up this source (a `set_result` followed
+    /// by the drop, as a oneshot sender's `send` consumes it), with one atomic operation
+    /// fewer: the completion's own store releases the source's reference. Refused with
+    /// [`Status::AlreadyCompleted`] when the task has completed (`value` is dropped; the
+    /// source is released all the same). Continuations run as for `set_result`.
+    ///
+    /// ```
+    /// let s = tapir::CompletionSource::<String>::new();
+    /// let t = s.task();
+    /// s.resolve("done".into()).unwrap();
+    /// assert_eq!(t.wait(), Ok("done".to_string()));
+    ///
+    /// let (s, t) = tapir::CompletionSource::<u8>::with_task();
+    /// s.clone().resolve(1).unwrap();
+    /// assert_eq!(s.resolve(2).unwrap_err().status(), Some(tapir::Status::AlreadyCompleted));
+    /// assert_eq!(t.wait(), Ok(1));
+    /// ```
+    pub fn resolve(self, value: T) -> Result<(), Error> {
+        let me = std::mem::ManuallyDrop::new(self);
+        let (bits, destroy) = value::encode(value);
+        ops::source_set_value_release_in(me.cell.0, me.handle, bits, destroy).map_err(|s| {
             value::reclaim::<T>(bits, destroy);
             Error::from_status(s)
         })
@@ -270,14 +322,15 @@ impl<T: 'static> Default for CompletionSource<T> {
 
 impl<T: 'static> Clone for CompletionSource<T> {
     fn clone(&self) -> Self {
-        ops::source_retain(self.handle).expect("tapir: a task has too many source handles");
-        CompletionSource::from_handle(self.handle)
+        ops::source_retain_in(self.cell.0, self.handle)
+            .expect("tapir: a task has too many source handles");
+        CompletionSource::from_parts(self.handle, self.cell.0)
     }
 }
 
 impl<T: 'static> Drop for CompletionSource<T> {
     fn drop(&mut self) {
-        let _ = ops::source_release(self.handle);
+        let _ = ops::source_release_in(self.cell.0, self.handle);
     }
 }
 
@@ -286,5 +339,97 @@ impl<T: 'static> std::fmt::Debug for CompletionSource<T> {
         f.debug_struct("CompletionSource")
             .field("completed", &self.is_completed())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use super::*;
+    use crate::api::task::ContinuationOptions;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn resolve_wakes_runs_continuations_and_releases_the_source() {
+        // A registered waker (the inline slot), then two callbacks more (a list).
+        let (s, mut t) = CompletionSource::<String>::with_task();
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut t).poll(&mut cx).is_pending());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let sync = ContinuationOptions::new().execute_synchronously();
+        for _ in 0..2 {
+            let r = ran.clone();
+            t.on_complete_with(&sync, move |t| {
+                assert_eq!(t.try_result(), Some(Ok("v".to_string())));
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        let raw = s.as_raw();
+        s.resolve("v".into()).unwrap();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            std::pin::Pin::new(&mut t).poll(&mut cx),
+            Poll::Ready(Ok("v".to_string()))
+        );
+        // The source's reference went with the completion: its handle is stale now.
+        assert_eq!(
+            crate::ffi::source::tapir_source_release(raw),
+            crate::ffi::tapir_status::InvalidHandle
+        );
+    }
+
+    #[test]
+    fn resolve_without_a_task_tears_down_and_a_refused_value_is_dropped() {
+        #[derive(Debug)]
+        struct Drops(Arc<AtomicUsize>);
+        impl Drop for Drops {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let drops = Arc::new(AtomicUsize::new(0));
+        // No task handle left: the completion's store is the last release.
+        let s = CompletionSource::<Arc<Drops>>::new();
+        s.resolve(Arc::new(Drops(drops.clone()))).unwrap();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the value went with its task"
+        );
+        // Completed already: refused, the value dropped, the source still released.
+        let (s, t) = CompletionSource::<Arc<Drops>>::with_task();
+        let other = s.clone();
+        other.set_canceled().unwrap();
+        let err = s.resolve(Arc::new(Drops(drops.clone()))).unwrap_err();
+        assert_eq!(err.status(), Some(Status::AlreadyCompleted));
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+        let raw = other.into_raw();
+        assert_eq!(
+            crate::ffi::source::tapir_source_release(raw),
+            crate::ffi::tapir_status::Ok,
+            "one reference was left: the clone's"
+        );
+        assert!(t.wait().unwrap_err().is_canceled());
+    }
+
+    #[test]
+    fn resolve_on_an_async_source_posts_its_continuations() {
+        let s = CompletionSource::<u8>::with_async_continuations();
+        let t = s.task().continue_with(|t| t.wait().unwrap() + 1);
+        s.resolve(1).unwrap();
+        assert_eq!(t.wait(), Ok(2));
     }
 }

@@ -14,10 +14,12 @@ use crate::core::memory::family::Ref;
 use crate::core::memory::{Handle, Kind};
 use crate::core::status::Status;
 use crate::core::task::Final;
+use crate::core::task::cell::TaskCell;
 use crate::core::task::continuation;
 use crate::core::task::list::{self, NodeCell, Placement, WakerPlaced};
 use crate::core::task::ops;
 use crate::core::task::outcome::Outcome;
+use crate::core::task::refs::task_cell;
 use crate::core::{time, wait};
 use crate::ffi::tapir_task;
 
@@ -63,6 +65,9 @@ pub enum TaskStatus {
 /// ```
 pub struct Task<T: 'static> {
     handle: Handle,
+    /// The cell `handle` names (a pool slot never moves): the hot paths skip the
+    /// handle -> cell lookup; the word still validates the handle's generation.
+    cell: CellRef,
     /// The waker registration of a pending poll (see [`Registration`]).
     reg: Registration,
     /// A task shares its value among its holders, as an `Arc<T>` would.
@@ -78,6 +83,15 @@ struct Registration {
     key: (usize, usize),
 }
 
+/// A task's cell as a `Task` or `CompletionSource` keeps it. Unwind safety is the
+/// handle's, which names the same cell: every access goes through the engine's protocol
+/// on the word, which a panic elsewhere cannot leave half done.
+#[derive(Clone, Copy)]
+pub(crate) struct CellRef(pub(crate) &'static TaskCell);
+
+impl std::panic::UnwindSafe for CellRef {}
+impl std::panic::RefUnwindSafe for CellRef {}
+
 const NONE: u64 = 0;
 const INLINE: u64 = 1;
 
@@ -91,9 +105,17 @@ fn waker_key(w: &std::task::Waker) -> (usize, usize) {
 impl<T: 'static> Task<T> {
     /// Adopts a task handle reference (+1).
     pub(crate) fn from_handle(handle: Handle) -> Task<T> {
+        let cell = task_cell(handle).expect("a task handle the library made");
+        Task::from_parts(handle, cell)
+    }
+
+    /// Adopts a task handle reference (+1) whose cell the caller has at hand.
+    #[inline(always)]
+    pub(crate) fn from_parts(handle: Handle, cell: &'static TaskCell) -> Task<T> {
         debug_assert!(handle.kind() == Some(Kind::Task));
         Task {
             handle,
+            cell: CellRef(cell),
             reg: Registration::default(),
             _value: PhantomData,
         }
@@ -147,7 +169,7 @@ impl<T: 'static> Task<T> {
     /// assert_eq!(t.status(), TaskStatus::Succeeded);
     /// ```
     pub fn status(&self) -> TaskStatus {
-        match ops::status(self.handle).expect("a Task holds a valid handle") {
+        match ops::status_in(self.cell.0, self.handle).expect("a Task holds a valid handle") {
             None => TaskStatus::Pending,
             Some(Final::Succeeded) => TaskStatus::Succeeded,
             Some(Final::Faulted) => TaskStatus::Faulted,
@@ -485,15 +507,9 @@ impl<T: Clone + 'static> Task<T> {
     /// ```
     #[inline]
     pub fn try_result(&self) -> Option<Result<T, Error>> {
-        let (status, bits) =
-            ops::completed_value(self.handle).expect("a Task holds a valid handle")?;
-        Some(match status {
-            // SAFETY: this Task keeps the task alive; its value is stored as T travels
-            // (the constructors, or the caller of `from_raw`, guarantee it).
-            Final::Succeeded => Ok(unsafe { value::decode::<T>(bits) }),
-            Final::Faulted => Err(self.error_now()),
-            Final::Canceled => Err(self.canceled_now()),
-        })
+        let (status, bits) = ops::completed_value_in(self.cell.0, self.handle)
+            .expect("a Task holds a valid handle")?;
+        Some(self.outcome(status, bits))
     }
 
     #[cold]
@@ -543,7 +559,8 @@ impl<T: Send + 'static> Task<T> {
     /// ```
     pub fn from_result(value: T) -> Task<T> {
         let (bits, destroy) = value::encode(value);
-        Task::from_handle(ops::from_value(bits, destroy))
+        let (h, cell) = ops::from_value_in(bits, destroy);
+        Task::from_parts(h, cell)
     }
 }
 
@@ -595,8 +612,8 @@ impl<U: Clone + Send + Sync + 'static> Task<Task<U>> {
 
 impl<T: 'static> Clone for Task<T> {
     fn clone(&self) -> Task<T> {
-        ops::task_retain(self.handle).expect("tapir: a task has too many handles");
-        Task::from_handle(self.handle)
+        ops::task_retain_in(self.cell.0, self.handle).expect("tapir: a task has too many handles");
+        Task::from_parts(self.handle, self.cell.0)
     }
 }
 
@@ -605,7 +622,7 @@ impl<T: 'static> Drop for Task<T> {
         if self.reg.at != NONE {
             self.unregister();
         }
-        let _ = ops::task_release(self.handle);
+        let _ = ops::task_release_in(self.cell.0, self.handle);
     }
 }
 
@@ -636,32 +653,42 @@ impl<T: 'static> std::fmt::Debug for Task<T> {
 impl<T: Clone + 'static> Future for Task<T> {
     type Output = Result<T, Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = self.get_mut();
-        if let Some(r) = this.try_result() {
-            this.forget_registration();
-            return Poll::Ready(r);
+        // One validated read: a completed task's value, or pending.
+        match ops::completed_value_in(this.cell.0, this.handle)
+            .expect("a Task holds a valid handle")
+        {
+            Some((status, bits)) => {
+                if this.reg.at != NONE {
+                    this.forget_registration();
+                }
+                Poll::Ready(this.outcome(status, bits))
+            }
+            None if this.reg.at == NONE => this.register(cx),
+            None => this.poll_registered(cx),
         }
-        this.poll_pending(cx)
     }
 }
 
 impl<T: Clone + 'static> Task<T> {
-    #[cold]
-    #[inline(never)]
-    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        let key = waker_key(cx.waker());
-        if self.reg.at != NONE {
-            if self.reg.key == key {
-                return Poll::Pending; // already registered with this waker
-            }
-            // Another waker: replace the registration. A removal that fails means the
-            // continuation ran or runs now: the task has completed.
-            self.unregister();
-            if let Some(r) = self.try_result() {
-                return Poll::Ready(r);
-            }
+    /// The outcome of a completed task from its validated read.
+    #[inline(always)]
+    fn outcome(&self, status: Final, bits: usize) -> Result<T, Error> {
+        match status {
+            // SAFETY: this Task keeps the task alive; its value is stored as T travels
+            // (the constructors, or the caller of `from_raw`, guarantee it).
+            Final::Succeeded => Ok(unsafe { value::decode::<T>(bits) }),
+            Final::Faulted => Err(self.error_now()),
+            Final::Canceled => Err(self.canceled_now()),
         }
+    }
+
+    /// A pending poll with no registration: registers the waker (the first await).
+    #[inline]
+    fn register(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        let key = waker_key(cx.waker());
         match list::register_waker(self.handle, cx.waker().clone()) {
             Ok(WakerPlaced::Inline) => self.reg = Registration { at: INLINE, key },
             Ok(WakerPlaced::Node(node)) => {
@@ -671,12 +698,33 @@ impl<T: Clone + 'static> Task<T> {
                 }
             }
             // Completed meanwhile: nothing was registered.
-            Ok(WakerPlaced::Completed) => {
-                return Poll::Ready(self.try_result().expect("completed"));
-            }
+            Ok(WakerPlaced::Completed) => return Poll::Ready(self.completed_now()),
             Err(s) => return Poll::Ready(Err(Error::from_status(s))),
         }
         Poll::Pending
+    }
+
+    /// A pending poll of a task registered by an earlier poll: nothing to do with the
+    /// same waker; another waker replaces the registration.
+    #[cold]
+    #[inline(never)]
+    fn poll_registered(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        if self.reg.key == waker_key(cx.waker()) {
+            return Poll::Pending; // already registered with this waker
+        }
+        // A removal that fails means the continuation ran or runs now: the task has
+        // completed.
+        self.unregister();
+        if let Some(r) = self.try_result() {
+            return Poll::Ready(r);
+        }
+        self.register(cx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn completed_now(&self) -> Result<T, Error> {
+        self.try_result().expect("completed")
     }
 }
 

@@ -9,6 +9,9 @@
 //!   task awaited by many; a oneshot cannot do this).
 //! - **W1**: the full lifecycle with one waiting consumer: make the pair, poll (pending:
 //!   registers the waker), complete, poll (ready), drop both.
+//!   `tapir-pair` is the same lifecycle in a oneshot's shape: `CompletionSource::with_task()`
+//!   makes both halves at once and `resolve(i)` consumes the source (as `send` consumes a
+//!   oneshot sender), so the source's release rides on the completion's store.
 //! - **W1-callback**: tapir only: the C benchmark's W1 through the Rust API (a
 //!   synchronous `on_complete` closure instead of an awaiting future).
 //!
@@ -100,6 +103,21 @@ fn tapir_w1(n: u64) {
     assert_eq!(sum, n * (n - 1) / 2);
 }
 
+/// W1 in a oneshot's shape: the pair made together, the source consumed by its result.
+fn tapir_w1_pair(n: u64) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut sum = 0;
+    for i in 0..n {
+        let (s, mut t) = CompletionSource::<u64>::with_task();
+        assert!(poll(&mut t, &mut cx).is_pending());
+        s.resolve(i).unwrap();
+        if let Poll::Ready(Ok(v)) = poll(&mut t, &mut cx) {
+            sum += v;
+        }
+    }
+    assert_eq!(sum, n * (n - 1) / 2);
+}
+
 fn futures_w1(n: u64) {
     let mut cx = Context::from_waker(Waker::noop());
     let mut sum = 0;
@@ -146,13 +164,14 @@ fn tapir_w1_callback(n: u64) {
 
 type Bench = (&'static str, &'static str, fn(u64));
 
-fn benches_list() -> [Bench; 8] {
+fn benches_list() -> [Bench; 9] {
     [
         ("await-ready", "tapir", tapir_await_ready),
         ("await-ready", "futures-oneshot", futures_await_ready),
         ("await-ready", "tokio-oneshot", tokio_await_ready),
         ("await-ready-again", "tapir", tapir_await_ready_again),
         ("W1", "tapir", tapir_w1),
+        ("W1", "tapir-pair", tapir_w1_pair),
         ("W1", "futures-oneshot", futures_w1),
         ("W1", "tokio-oneshot", tokio_w1),
         ("W1-callback", "tapir", tapir_w1_callback),
@@ -178,7 +197,7 @@ fn main() {
     for (_, _, f) in &benches {
         f(n / 20 + 1);
     }
-    let mut best = [f64::MAX; 8];
+    let mut best = [f64::MAX; 9];
     for _round in 0..5 {
         for (i, (_, _, f)) in benches.iter().enumerate() {
             best[i] = best[i].min(ns_per_op(n, f));

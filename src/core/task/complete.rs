@@ -106,11 +106,12 @@ pub(crate) fn new_never() -> crate::core::memory::Handle {
 
 /// A task that succeeded from birth with a value it owns (`destroy`, if any, runs when
 /// it goes), with one user handle: Task.FromResult without building an outcome.
+/// Returns the handle and its cell.
 #[inline]
 pub(crate) fn new_succeeded(
     value: usize,
     destroy: Option<DestroyFn>,
-) -> crate::core::memory::Handle {
+) -> (crate::core::memory::Handle, &'static TaskCell) {
     let (index, cell) = alloc_pending(0);
     cell.write_outcome(Stored::Value, value, destroy.map_or(0, |d| d as usize));
     let generation = cell.word.load_relaxed().generation();
@@ -119,7 +120,10 @@ pub(crate) fn new_succeeded(
     if trace::active() {
         completed(index, generation, Final::Succeeded);
     }
-    crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation)
+    (
+        crate::core::memory::Handle::new(crate::core::memory::Kind::Task, index, generation),
+        cell,
+    )
 }
 
 /// Completes a task with a value through a user source handle (SetResult), without
@@ -132,20 +136,55 @@ pub(crate) fn succeed_by_source(
     value: usize,
     destroy: Option<DestroyFn>,
 ) -> Result<()> {
-    let w = cell
-        .word
-        .lock(|w| {
-            if !w.source_handle_valid(generation) {
-                Err(Refusal::Stale)
-            } else if w.is_completed() {
-                Err(Refusal::Completed)
-            } else {
-                Ok(())
-            }
-        })
-        .map_err(refusal_status)?;
+    succeed_by_source_with::<false>(cell, index, generation, value, destroy)
+}
+
+/// [`succeed_by_source`] by a source handle it consumes: the handle's reference goes in
+/// the store that publishes COMPLETED (what `succeed_by_source` then
+/// [`release_source_cell`] do, with one compare-exchange fewer). On INVALID_HANDLE
+/// nothing happened; on ALREADY_COMPLETED the handle was still released. On any error
+/// the value stays the caller's (its destroy does not run).
+#[inline]
+pub(crate) fn succeed_by_source_and_release(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+    value: usize,
+    destroy: Option<DestroyFn>,
+) -> Result<()> {
+    succeed_by_source_with::<true>(cell, index, generation, value, destroy)
+}
+
+/// The body of [`succeed_by_source`] and [`succeed_by_source_and_release`]: with
+/// `RELEASE_SOURCE`, the source handle's reference is released too (a constant, so
+/// each is its own code, and the C path's SetResult has no test for it).
+#[inline(always)]
+fn succeed_by_source_with<const RELEASE_SOURCE: bool>(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+    value: usize,
+    destroy: Option<DestroyFn>,
+) -> Result<()> {
+    let locked = cell.word.lock(|w| {
+        if !w.source_handle_valid(generation) {
+            Err(Refusal::Stale)
+        } else if w.is_completed() {
+            Err(Refusal::Completed)
+        } else {
+            Ok(())
+        }
+    });
+    let w = match locked {
+        Ok(w) => w,
+        Err(Refusal::Completed) if RELEASE_SOURCE => {
+            let _ = release_source_cell(cell, index, generation);
+            return Err(Status::AlreadyCompleted);
+        }
+        Err(r) => return Err(refusal_status(r)),
+    };
     cell.write_outcome(Stored::Value, value, destroy.map_or(0, |d| d as usize));
-    publish_and_run(cell, index, generation, w, Final::Succeeded, true);
+    publish_and_run::<RELEASE_SOURCE>(cell, index, generation, w, Final::Succeeded, true);
     Ok(())
 }
 
@@ -238,13 +277,16 @@ fn complete_held(
     );
     let status = outcome.final_status();
     outcome.store(cell);
-    publish_and_run(cell, index, generation, w, status, inline_ok);
+    publish_and_run::<false>(cell, index, generation, w, status, inline_ok);
 }
 
 /// After the outcome is written (LOCKED held, `w` the pending word): publishes
-/// COMPLETED and runs what was registered.
+/// COMPLETED and runs what was registered. With `RELEASE_SOURCE`, the store that
+/// publishes COMPLETED also drops one source reference, the completing handle's (the
+/// task cannot be orphaned: that very store completes it). Each instance is its own
+/// code (and its own trampoline closures), which LLVM inlines into its SetResult.
 #[inline]
-fn publish_and_run(
+fn publish_and_run<const RELEASE_SOURCE: bool>(
     cell: &'static TaskCell,
     index: u32,
     generation: u32,
@@ -252,6 +294,11 @@ fn publish_and_run(
     status: Final,
     inline_ok: bool,
 ) {
+    let w = if RELEASE_SOURCE {
+        Snapshot(w.0 - Snapshot::initial(0, 0, 1, 0).0)
+    } else {
+        w
+    };
     if w.0 & (FIRST | LIST) == FIRST {
         // One continuation (the TPL's single-continuation case).
         let (first, _) = slot::detach(cell, w, status, false, |f| f.is_some_and(list::is_library));
@@ -529,17 +576,22 @@ fn broken_promise() -> Outcome {
     )
 }
 
-/// Releases a user source handle (`tapir_source_release`).
-pub(crate) fn release_source_handle(h: crate::core::memory::Handle) -> Result<()> {
-    let cell = super::refs::source_cell(h)?;
-    match cell.word.release_source(h.generation(), true) {
+/// Releases a user source handle of `generation` (`tapir_source_release`) on a cell
+/// already looked up for slot `index` (the generation check is the compare-exchange's);
+/// the last one on a pending task with no other producer fails it with BROKEN_PROMISE.
+pub(crate) fn release_source_cell(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+) -> Result<()> {
+    match cell.word.release_source(generation, true) {
         Release::Alive => Ok(()),
         Release::Dying => {
-            teardown(cell, h.index());
+            teardown(cell, index);
             Ok(())
         }
         Release::Orphaned(w) => {
-            orphaned(cell, h.index(), h.generation(), w, true);
+            orphaned(cell, index, generation, w, true);
             Ok(())
         }
         Release::Invalid => Err(Status::InvalidHandle),
@@ -556,7 +608,11 @@ pub(crate) fn release_task_handle(h: crate::core::memory::Handle) -> Result<()> 
 /// Releases a task handle reference of `generation` on a cell already looked up for
 /// slot `index` (the generation check is still the compare-exchange's).
 #[inline(always)]
-fn release_task_cell(cell: &'static TaskCell, index: u32, generation: u32) -> Result<()> {
+pub(crate) fn release_task_cell(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+) -> Result<()> {
     match cell.word.release_user(generation) {
         Release::Alive => Ok(()),
         Release::Dying => {

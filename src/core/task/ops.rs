@@ -1,6 +1,13 @@
 //! The task operations the faces (the C ABI, the Rust API) call: sources, pre-completed
 //! tasks, queries and continuations. Each validates its handles in the step that acts,
 //! and a call that fails has done nothing.
+//!
+//! An operation on a handle has one body, `*_in`, on the cell the handle names; the
+//! handle-only function (the C ABI's) looks the cell up and calls it. The Rust API's
+//! `Task` and `CompletionSource` keep the cell beside the handle (a pool slot never
+//! moves and is never freed while the library runs) and call the body directly. Either
+//! way the body validates the handle's generation and count against the word in the
+//! step that acts: a stale or over-released handle is an error.
 
 use std::sync::OnceLock;
 
@@ -11,6 +18,7 @@ use crate::core::memory::handle::{Handle, Kind};
 use crate::core::status::{Result, Status};
 use crate::core::sync::{Ordering, fence};
 
+use super::cell::TaskCell;
 use super::complete::{self, Completer};
 use super::continuation::{
     Action, Continuation, ContinueAction, Guard, LAZY_CANCELLATION,
@@ -20,7 +28,7 @@ use super::list::{self, Placement, Target, Want};
 use super::outcome::{self, Outcome};
 use super::refs::{SourceRef, TaskRef, refusal_status, source_cell, task_cell, task_view};
 use super::schedule::SchedRef;
-use super::word::{ASYNC, Final, RUN, Snapshot};
+use super::word::{ASYNC, Final, RUN, Release, Snapshot};
 
 /// Source flag: the task's continuations never run inline on the completing thread.
 pub(crate) const SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1;
@@ -32,10 +40,15 @@ pub(crate) const SOURCE_RUN_CONTINUATIONS_ASYNCHRONOUSLY: u32 = 1;
 /// the task's state (Task.AsyncState), not owned.
 #[inline]
 pub fn source_new(flags: u32, user_state: usize) -> Handle {
+    source_new_in(flags, user_state).0
+}
+
+/// As [`source_new`], with the cell.
+#[inline]
+pub(crate) fn source_new_in(flags: u32, user_state: usize) -> (Handle, &'static TaskCell) {
     let (index, cell) = complete::alloc_pending(user_state);
-    let bits = state_bits(flags);
-    let generation = complete::publish(cell, 0, 1, bits);
-    Handle::new(Kind::Source, index, generation)
+    let generation = complete::publish(cell, 0, 1, state_bits(flags));
+    (Handle::new(Kind::Source, index, generation), cell)
 }
 
 /// The task's state bits for a source's `flags`.
@@ -53,19 +66,34 @@ fn state_bits(flags: u32) -> u64 {
 /// instead of a source creation followed by a task mint (`source_new` + `source_task`).
 /// Returns (source handle, task handle).
 pub fn source_new_with_task(flags: u32, user_state: usize) -> (Handle, Handle) {
+    let (source, task, _) = source_new_with_task_in(flags, user_state);
+    (source, task)
+}
+
+/// As [`source_new_with_task`], with the cell: (source handle, task handle, cell).
+#[inline]
+pub(crate) fn source_new_with_task_in(
+    flags: u32,
+    user_state: usize,
+) -> (Handle, Handle, &'static TaskCell) {
     let (index, cell) = complete::alloc_pending(user_state);
-    let bits = state_bits(flags);
-    let generation = complete::publish(cell, 1, 1, bits);
+    let generation = complete::publish(cell, 1, 1, state_bits(flags));
     (
         Handle::new(Kind::Source, index, generation),
         Handle::new(Kind::Task, index, generation),
+        cell,
     )
 }
 
 /// Adds a source handle reference.
 pub fn source_retain(h: Handle) -> Result<()> {
-    source_cell(h)?
-        .word
+    source_retain_in(source_cell(h)?, h)
+}
+
+/// As [`source_retain`] for the source handle `h` of `cell`.
+#[inline]
+pub(crate) fn source_retain_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
+    cell.word
         .retain_source(h.generation())
         .map_err(refusal_status)
 }
@@ -74,13 +102,38 @@ pub fn source_retain(h: Handle) -> Result<()> {
 /// fails it with BROKEN_PROMISE.
 #[inline]
 pub fn source_release(h: Handle) -> Result<()> {
-    complete::release_source_handle(h)
+    source_release_in(source_cell(h)?, h)
+}
+
+/// As [`source_release`] for the source handle `h` of `cell`. A task seen completed
+/// cannot be orphaned (COMPLETED is never cleared while its generation lasts; a stale
+/// handle fails the compare-exchange), so its release is one compare-exchange without
+/// the orphan check, in line; a pending one takes the general path.
+#[inline]
+pub(crate) fn source_release_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
+    if !cell.word.load_relaxed().is_completed() {
+        return complete::release_source_cell(cell, h.index(), h.generation());
+    }
+    match cell.word.release_source(h.generation(), false) {
+        Release::Alive => Ok(()),
+        Release::Dying => {
+            complete::teardown(cell, h.index());
+            Ok(())
+        }
+        Release::Invalid => Err(Status::InvalidHandle),
+        Release::Orphaned(_) => unreachable!("a release without orphan is never orphaned"),
+    }
 }
 
 /// The task of a source (+1 task handle; the same task every time).
 #[inline]
 pub fn source_task(h: Handle) -> Result<Handle> {
-    let cell = source_cell(h)?;
+    source_task_in(source_cell(h)?, h)
+}
+
+/// As [`source_task`] for the source handle `h` of `cell`.
+#[inline]
+pub(crate) fn source_task_in(cell: &'static TaskCell, h: Handle) -> Result<Handle> {
     let g = h.generation();
     cell.word
         .mint_user(g, |w| w.sources() > 0)
@@ -96,8 +149,33 @@ pub fn source_set_value(
     value: usize,
     destroy: Option<crate::core::callback::DestroyFn>,
 ) -> Result<()> {
-    let cell = source_cell(h)?;
+    source_set_value_in(source_cell(h)?, h, value, destroy)
+}
+
+/// As [`source_set_value`] for the source handle `h` of `cell`.
+#[inline]
+pub(crate) fn source_set_value_in(
+    cell: &'static TaskCell,
+    h: Handle,
+    value: usize,
+    destroy: Option<crate::core::callback::DestroyFn>,
+) -> Result<()> {
     complete::succeed_by_source(cell, h.index(), h.generation(), value, destroy)
+}
+
+/// SetResult by the source handle `h` of `cell`, which it consumes
+/// ([`complete::succeed_by_source_and_release`]): the task completes with `value` and
+/// the handle's reference goes in the store that publishes COMPLETED. On
+/// INVALID_HANDLE nothing happened; on ALREADY_COMPLETED the handle was still released.
+/// On any error the value stays with the caller (its destroy does not run).
+#[inline]
+pub(crate) fn source_set_value_release_in(
+    cell: &'static TaskCell,
+    h: Handle,
+    value: usize,
+    destroy: Option<crate::core::callback::DestroyFn>,
+) -> Result<()> {
+    complete::succeed_by_source_and_release(cell, h.index(), h.generation(), value, destroy)
 }
 
 /// Completes the task of a source handle. On any error the outcome is refused: a value
@@ -127,6 +205,15 @@ pub fn source_complete(h: Handle, outcome: Outcome) -> Result<()> {
 /// A task that succeeded from birth with `value` (+1); `destroy` runs when it goes.
 #[inline]
 pub fn from_value(value: usize, destroy: Option<crate::core::callback::DestroyFn>) -> Handle {
+    from_value_in(value, destroy).0
+}
+
+/// As [`from_value`], with the cell.
+#[inline]
+pub(crate) fn from_value_in(
+    value: usize,
+    destroy: Option<crate::core::callback::DestroyFn>,
+) -> (Handle, &'static TaskCell) {
     complete::new_succeeded(value, destroy)
 }
 
@@ -156,8 +243,13 @@ pub fn completed_task() -> Handle {
 
 /// Adds a task handle reference.
 pub fn task_retain(h: Handle) -> Result<()> {
-    task_cell(h)?
-        .word
+    task_retain_in(task_cell(h)?, h)
+}
+
+/// As [`task_retain`] for the task handle `h` of `cell`.
+#[inline]
+pub(crate) fn task_retain_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
+    cell.word
         .retain_user(h.generation())
         .map_err(refusal_status)
 }
@@ -176,16 +268,28 @@ pub(crate) fn task_mint_held(h: Handle) -> Result<()> {
 /// Releases a task handle reference; the last reference of any kind tears it down.
 #[inline]
 pub fn task_release(h: Handle) -> Result<()> {
-    complete::release_task_handle(h)
+    task_release_in(task_cell(h)?, h)
 }
 
-/// The word of a valid task handle, read again after `read` so that what `read` saw
-/// belongs to this task (the handle may be racing its own release on another thread).
-fn read_checked<R>(
+/// As [`task_release`] for the task handle `h` of `cell`.
+#[inline]
+pub(crate) fn task_release_in(cell: &'static TaskCell, h: Handle) -> Result<()> {
+    complete::release_task_cell(cell, h.index(), h.generation())
+}
+
+/// What `read` makes of the word of the valid task handle `h` of `cell`, with the word
+/// read again after `read` so that what `read` saw belongs to this task (the handle may
+/// be racing its own release on another thread).
+#[inline(always)]
+fn read_checked_in<R>(
+    cell: &'static TaskCell,
     h: Handle,
-    read: impl FnOnce(&'static super::cell::TaskCell, Snapshot) -> R,
+    read: impl FnOnce(&'static TaskCell, Snapshot) -> R,
 ) -> Result<R> {
-    let (cell, w) = task_view(h)?;
+    let w = cell.word.load();
+    if !w.task_handle_valid(h.generation()) {
+        return Err(Status::InvalidHandle);
+    }
     let r = read(cell, w);
     // Acquire fence: the loads in `read` happen before the second load of the word; a
     // teardown that changed what they read set DYING (or retired) before its writes.
@@ -197,11 +301,19 @@ fn read_checked<R>(
     }
 }
 
-/// The final status of a task and, if it succeeded, its value (0 otherwise), read in
-/// one validated step: the await fast path. None while pending.
+/// As [`read_checked_in`] for a task handle alone.
+fn read_checked<R>(h: Handle, read: impl FnOnce(&'static TaskCell, Snapshot) -> R) -> Result<R> {
+    read_checked_in(task_cell(h)?, h, read)
+}
+
+/// The final status of the task `h` of `cell` and, if it succeeded, its value (0
+/// otherwise), read in one validated step: the await fast path. None while pending.
 #[inline]
-pub fn completed_value(h: Handle) -> Result<Option<(Final, usize)>> {
-    read_checked(h, |cell, w| {
+pub(crate) fn completed_value_in(
+    cell: &'static TaskCell,
+    h: Handle,
+) -> Result<Option<(Final, usize)>> {
+    read_checked_in(cell, h, |cell, w| {
         w.final_status().map(|s| {
             let v = if s == Final::Succeeded {
                 outcome::value_of(cell)
@@ -216,7 +328,18 @@ pub fn completed_value(h: Handle) -> Result<Option<(Final, usize)>> {
 /// The final status of a task; None while pending.
 #[inline]
 pub fn status(h: Handle) -> Result<Option<Final>> {
-    task_view(h).map(|(_, w)| w.final_status())
+    status_in(task_cell(h)?, h)
+}
+
+/// As [`status`] for the task handle `h` of `cell`.
+#[inline]
+pub(crate) fn status_in(cell: &'static TaskCell, h: Handle) -> Result<Option<Final>> {
+    let w = cell.word.load();
+    if w.task_handle_valid(h.generation()) {
+        Ok(w.final_status())
+    } else {
+        Err(Status::InvalidHandle)
+    }
 }
 
 /// The task's state (Task.AsyncState): for continuation tasks the continuation's
