@@ -166,15 +166,9 @@ fn succeed_by_source_with<const RELEASE_SOURCE: bool>(
     value: usize,
     destroy: Option<DestroyFn>,
 ) -> Result<()> {
-    let locked = cell.word.lock(|w| {
-        if !w.source_handle_valid(generation) {
-            Err(Refusal::Stale)
-        } else if w.is_completed() {
-            Err(Refusal::Completed)
-        } else {
-            Ok(())
-        }
-    });
+    let locked = cell
+        .word
+        .lock_pending_if(|w| w.source_handle_valid(generation));
     let w = match locked {
         Ok(w) => w,
         Err(Refusal::Completed) if RELEASE_SOURCE => {

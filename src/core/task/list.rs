@@ -27,7 +27,7 @@ use super::outcome::Antecedent;
 use super::refs::{SourceRef, TaskRef, task_cell};
 use super::slot::{self, Placed};
 use super::trampoline;
-use super::word::{FIRST, LIST, Refusal, Snapshot};
+use super::word::{FIRST, LIST, Snapshot};
 use super::work::Job;
 
 // The inline entry's encoding in `meta` (low 16 bits): the user continuation flags
@@ -585,15 +585,7 @@ pub(crate) fn register_in(
             let c = cont.take().expect("not yet placed");
             prepared = Some(new_node(c, h));
         }
-        let locked = cell.word.lock(|w| {
-            if !target.accepts(w) {
-                Err(Refusal::Stale)
-            } else if w.is_completed() {
-                Err(Refusal::Completed)
-            } else {
-                Ok(())
-            }
-        });
+        let locked = cell.word.lock_pending_if(|w| target.accepts(w));
         let w = match locked {
             Ok(w) => w,
             Err(_) => continue, // re-examined at the top: stale, or completed

@@ -268,15 +268,7 @@ impl SourceRef {
         let g = source.generation();
         let w = cell
             .word
-            .lock(|w| {
-                if !w.source_handle_valid(g) {
-                    Err(Refusal::Stale)
-                } else if w.is_completed() {
-                    Err(Refusal::Completed)
-                } else {
-                    Ok(())
-                }
-            })
+            .lock_pending_if(|w| w.source_handle_valid(g))
             .map_err(refusal_status)?;
         let x = cell.extra_or_new();
         x.producers.set(x.producers.get_copy() + 1);

@@ -30,15 +30,7 @@ pub(crate) enum Placed {
 /// compare-exchange that takes LOCKED.
 #[inline(always)]
 pub(crate) fn place(cell: &TaskCell, accept: impl Fn(Snapshot) -> bool, raw: Raw) -> Placed {
-    let locked = cell.word.lock(|w| {
-        if !accept(w) {
-            Err(Refusal::Stale)
-        } else if w.is_completed() {
-            Err(Refusal::Completed)
-        } else {
-            Ok(())
-        }
-    });
+    let locked = cell.word.lock_pending_if(accept);
     match locked {
         Ok(w) if !w.has(FIRST) && !w.has(LIST) => {
             write(cell, raw);

@@ -320,6 +320,24 @@ impl TaskWord {
         .ok()
     }
 
+    /// Takes `LOCKED` on the word of a pending task that `accept` agrees with: `Stale`
+    /// when it does not, `Completed` when the task has completed (nothing is taken then).
+    #[inline(always)]
+    pub(crate) fn lock_pending_if(
+        &self,
+        accept: impl Fn(Snapshot) -> bool,
+    ) -> Result<Snapshot, Refusal> {
+        self.lock(|w| {
+            if !accept(w) {
+                Err(Refusal::Stale)
+            } else if w.is_completed() {
+                Err(Refusal::Completed)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     /// Locks the word of a task of `generation` that has not completed; None when the
     /// slot holds another object or the task has completed.
     pub(crate) fn lock_pending(&self, generation: u32) -> Option<Snapshot> {
