@@ -77,9 +77,8 @@ fuzz:
 fuzz-check:
 	$(MAKE) -C tests/fuzz check
 
-## fuzz-check-mt: the same at 2 and 4 fuzzer threads (about 40 s; not in make test while
-## long random runs at 4 threads still find, about once in 300 million calls, a handle the
-## model calls stale that tapir accepts)
+## fuzz-check-mt: the same at 2 and 4 fuzzer threads (about 40 s; it joins make test once
+## long random runs at 2 and 4 threads have run clean on the current fuzzer model)
 fuzz-check-mt:
 	$(MAKE) -C tests/fuzz check-mt
 

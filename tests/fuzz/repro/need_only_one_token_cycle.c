@@ -15,8 +15,9 @@
  *
  * Found while triaging a leak tests/fuzz reported (seed 1721089069, 1 thread, 20 s: 7
  * pending tasks with one library producer each and one cancellation object left after
- * the teardown), by trying the shapes that could leave such objects; the fuzzer's own
- * need_only_one factories always complete, so that leak has another cause, not found yet.
+ * the teardown), by trying the shapes that could leave such objects. That leak had
+ * another cause (timers stopped by a tapir_shutdown in the middle of the run, which the
+ * fuzzer's final checks now start again); this one is tapir's.
  *
  *   cc -I include tests/fuzz/repro/need_only_one_token_cycle.c -L target/release -ltapir \
  *      -Wl,-rpath,target/release -o /tmp/repro && /tmp/repro
