@@ -2420,15 +2420,19 @@ static harg a_make(int kind) {
       int ai = acq_begin(tk);
       st = CALL(tapir_cancel_source_token(CS(c.h), &t));
       LOG("made token %#" PRIx64 " of %#" PRIx64 " -> %s", HV(t), c.h, stname(st));
-      a_done(&c);
-      if (st != TAPIR_STATUS_OK) acq_end(ai, tk);
-      if (st != TAPIR_STATUS_OK && c.cls == AC_LIVE) failf("tapir_cancel_source_token on a live source returned %s", stname(st));
-      if (st != TAPIR_STATUS_OK) return a_none(AC_NONE);
-      L();
-      if (c.s >= 0 || 1) {
-        int ci = s_find(c.h);
-        if (ci >= 0) g_slots[ci].aux = HV(t);
+      if (st != TAPIR_STATUS_OK) {
+        a_done(&c);
+        acq_end(ai, tk);
+        if (c.cls == AC_LIVE) failf("tapir_cancel_source_token on a live source returned %s", stname(st));
+        return a_none(AC_NONE);
       }
+      /* the source stays pinned until the token is in the model: while a call on it is
+       * in flight, the token value is one tapir may hand out (s_owner_alive), also when
+       * another thread released the token and the source meanwhile (this pick read the
+       * source's token before any existed, so no acquisition covers it) */
+      L();
+      int ci = s_find(c.h);
+      if (ci >= 0) g_slots[ci].aux = HV(t);
       i = m_add_l(K_TOKEN, HV(t), TOK_CTS);
       if (i >= 0) {
         g_slots[i].acqable = 1;
@@ -2436,6 +2440,7 @@ static harg a_make(int kind) {
       }
       U();
       acq_end(ai, tk);
+      a_done(&c);
       made = HV(t);
       if (i < 0) release_ok(K_TOKEN, HV(t), "model full");
       break;
