@@ -1630,6 +1630,14 @@ tapir_status tapir_retry_on_fault(tapir_task_factory_fn factory,
  * cancellation); the token is canceled right after so the others can stop, and their
  * later failures are observed (never reported to the unobserved-error hook).
  *
+ * Abandoning the result also cancels the token: when the result is pending and its
+ * last observer goes — its last task handle is released, with no continuation
+ * registered on it and no tapir call or combinator using it — no one needs a winner
+ * any more, so the token is canceled then (its callbacks run on the thread that let
+ * the observer go) and the result never completes. A race whose every task waits
+ * only on the token therefore ends and is freed once its result is released. A
+ * continuation on the result keeps it observed: such a race then waits for ever.
+ *
  * Ownership: `user_data` is destroyed before this returns (all factories have run);
  * `*task_out` receives a new reference.
  * Threading: the factories run on this thread.

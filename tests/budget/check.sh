@@ -26,9 +26,11 @@ trap 'rm -rf "$OUT"' EXIT
 # reference during the call; the third RMW is the task's release.
 # W1's sixth RMW is the completer clearing LENT once the callback has returned (other
 # threads may change the word meanwhile, so it cannot be a plain store).
-W1_IR=722; W1_RMW=6; W1_TLS=0
+# A task handle's release also checks whether it left a watched task unobserved (the
+# signal that lets need_only_one cancel an abandoned race): W1 718 -> 723, W2 493 -> 497.
+W1_IR=726; W1_RMW=6; W1_TLS=0
 W1f_IR=644; W1f_RMW=5; W1f_TLS=0
-W2_IR=497; W2_RMW=3; W2_TLS=0
+W2_IR=500; W2_RMW=3; W2_TLS=0
 
 cc -O2 -std=c11 -Wall -Wextra -Werror -I "$ROOT/include" "$HERE/lifecycle.c" \
    -L "$LIBDIR" -ltapir -Wl,-rpath,"$LIBDIR" -o "$OUT/lifecycle"

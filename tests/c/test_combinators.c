@@ -1397,6 +1397,58 @@ static void cb04_need_only_one(void) {
   CHECK_EQ(atomic_load(&c.destroyed), 0);
 }
 
+/* need_only_one whose factories' tasks wait only on the token it lends them: nothing
+ * else can ever complete them. Releasing the pending result while nothing else
+ * observes it cancels that token (no one needs a winner any more), so the race ends
+ * and everything is freed; while the result is observed (a handle, a continuation),
+ * the token stays uncanceled. */
+static const tapir_task *noo_wait_for_token(void *ud, uint32_t index, const tapir_cancel_token *token) {
+  (void)index;
+  const tapir_task *t = NULL;
+  if (tapir_delay(-1, token, &t) != TAPIR_STATUS_OK) return NULL;
+  const tapir_cancel_token **kept = ud;
+  if (index == 0) *kept = tapir_cancel_token_retain(token);
+  return t;
+}
+
+static void on_complete_count(void *ud, const tapir_task *t) {
+  (void)t;
+  atomic_fetch_add((atomic_int *)ud, 1);
+}
+
+static void cb04_need_only_one_released_result_cancels_its_token(void) {
+  size_t live0 = h_live();
+  /* released at once: the token is canceled inside the release, and all is freed */
+  const tapir_cancel_token *tok = NULL;
+  const tapir_task *t = NULL;
+  CHECK_OK(tapir_need_only_one(noo_wait_for_token, &tok, NULL, 3, &t));
+  CHECKF(tok != NULL, "the factory could not retain its token");
+  if (!tok) return;
+  CHECK(!tapir_cancel_token_is_canceled(tok));
+  CHECK_OK(tapir_task_release(t));
+  CHECK(tapir_cancel_token_is_canceled(tok));
+  CHECK_OK(tapir_cancel_token_release(tok));
+  CHECK(h_wait_live(live0, h_prompt_ms()));
+
+  /* observed by a continuation: releasing the handle does not cancel, and removing
+   * the continuation (the last observer) does */
+  tok = NULL;
+  t = NULL;
+  atomic_int ran = 0;
+  CHECK_OK(tapir_need_only_one(noo_wait_for_token, &tok, NULL, 2, &t));
+  if (!tok) return;
+  const tapir_registration *reg = NULL;
+  CHECK_OK(tapir_task_on_complete(t, on_complete_count, &ran, NULL, NULL, &reg));
+  CHECK_OK(tapir_task_release(t));
+  CHECK(!tapir_cancel_token_is_canceled(tok));
+  CHECK_OK(tapir_registration_remove(reg));
+  CHECK(tapir_cancel_token_is_canceled(tok));
+  CHECK_OK(tapir_registration_release(reg));
+  CHECK_OK(tapir_cancel_token_release(tok));
+  CHECK(h_wait_live(live0, h_prompt_ms()));
+  CHECK_EQ(atomic_load(&ran), 0);
+}
+
 /* ------------------------------------------------- for_each_throttled */
 
 typedef struct {
@@ -1584,6 +1636,7 @@ void register_combinator_tests(void) {
   REG(cb01_retry_eventual_success);
   REG(cb02_retry_exhaustion);
   REG(cb04_need_only_one);
+  REG(cb04_need_only_one_released_result_cancels_its_token);
   REG(throttled_never_more_than_k);
   REG(throttled_errors_in_index_order);
   REG(throttled_synchronous_items_no_stack_dive);

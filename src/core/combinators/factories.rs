@@ -12,6 +12,7 @@ use crate::core::cancel::TokenRef;
 use crate::core::memory::Handle;
 use crate::core::status::{Result, Status};
 use crate::core::task::Final;
+use crate::core::task::abandon::{Abandoned, Hook};
 use crate::core::task::complete;
 use crate::core::task::continuation::{Action, Combinator, Continuation, Internal};
 use crate::core::task::list::{self, Target, Want};
@@ -138,6 +139,17 @@ impl Drop for NeedOne {
     }
 }
 
+impl Abandoned for NeedOne {
+    /// Nothing observes the pending result any more: no one needs a winner, so the
+    /// factories' tasks are told to stop as if one had come. Without this, a race
+    /// whose every task waits only on the token would never end nor be freed.
+    fn abandoned(self: Arc<Self>) {
+        if !self.won.swap(true, Ordering::AcqRel) {
+            drop(self.token.cancel(false));
+        }
+    }
+}
+
 impl Combinator for NeedOne {
     fn input_completed(self: Arc<Self>, _index: usize, ant: &Antecedent) {
         if self.won.swap(true, Ordering::AcqRel) {
@@ -168,13 +180,18 @@ pub fn need_only_one(factory: CancelableFactoryFn, data: UserData, count: u32) -
             return Err(s);
         }
     };
-    let (source, out) = SourceRef::new_task(false, 0);
-    let state = Arc::new(NeedOne {
-        won: AtomicBool::new(false),
-        source,
-        token,
-        lent_token,
+    let mut out = None;
+    let state = Arc::new_cyclic(|me| {
+        let (source, task) = SourceRef::new_watched_task(Hook::new(me.clone()));
+        out = Some(task);
+        NeedOne {
+            won: AtomicBool::new(false),
+            source,
+            token,
+            lent_token,
+        }
     });
+    let out = out.expect("new_cyclic ran the constructor");
     let token_ptr = state.lent_token.as_ptr();
     for i in 0..count {
         // SAFETY: the caller's factory, called with its user_data and a token handle

@@ -131,6 +131,10 @@ impl TaskCell {
             self.extra.store(0, Ordering::Relaxed);
             // SAFETY: as in `extra`.
             let x = unsafe { EXTRAS.slot_unchecked(n - 1) };
+            if let Some(hook) = x.abandon.get_copy() {
+                x.abandon.set(None);
+                hook.discard();
+            }
             x.in_use.store(0, Ordering::Relaxed);
             EXTRAS.free(n - 1, x);
         }
@@ -197,6 +201,9 @@ pub(crate) struct Extra {
     /// For a task of `tapir_run`: the bits of the token that may acknowledge its
     /// cancellation (0: none may).
     pub(crate) run_token: Plain<u64>,
+    /// For a watched task (`task::abandon`): whom to tell when nothing observes it.
+    #[cfg(not(loom))]
+    pub(crate) abandon: Plain<Option<super::abandon::Hook>>,
 }
 
 impl Extra {
@@ -207,6 +214,8 @@ impl Extra {
         self.head.set(0);
         self.tail.set(0);
         self.run_token.set(0);
+        #[cfg(not(loom))]
+        self.abandon.set(None);
     }
 }
 

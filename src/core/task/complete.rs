@@ -533,6 +533,7 @@ pub(crate) fn release_producer(
             Release::Dying => teardown(cell, index),
             Release::Orphaned(w) => orphaned(cell, index, generation, w, inline_ok),
             Release::Invalid => debug_assert!(false, "a producer reference was stale"),
+            Release::Unobserved => unreachable!("a source release changes no observer"),
         }
         return;
     }
@@ -589,6 +590,7 @@ pub(crate) fn release_source_cell(
             Ok(())
         }
         Release::Invalid => Err(Status::InvalidHandle),
+        Release::Unobserved => unreachable!("a source release changes no observer"),
     }
 }
 
@@ -611,6 +613,10 @@ pub(crate) fn release_task_cell(
         Release::Alive => Ok(()),
         Release::Dying => {
             teardown(cell, index);
+            Ok(())
+        }
+        Release::Unobserved => {
+            super::abandon::notify(cell, generation);
             Ok(())
         }
         Release::Invalid | Release::Orphaned(_) => Err(Status::InvalidHandle),
@@ -650,7 +656,7 @@ impl LentHandle {
 }
 
 impl Drop for LentHandle {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         let released = release_task_cell(self.cell, self.index, self.generation);
         debug_assert!(released.is_ok(), "a lent reference is released once");

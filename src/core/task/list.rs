@@ -909,7 +909,11 @@ fn take_node(n: &Ref<NodeCell>) -> Option<Continuation> {
     let index1 = n.handle(Kind::Registration).index() + 1;
     let empty = unlink(cell, index1);
     let cont = node_cell.take_cont();
-    cell.word.store_held(if empty { w.clear(LIST) } else { w });
+    let next = if empty { w.clear(LIST) } else { w };
+    cell.word.store_held(next);
+    if next.unobserved() {
+        super::abandon::notify(cell, g);
+    }
     // SAFETY: the list owned one internal reference on the node it just lost.
     drop(unsafe { Ref::<NodeCell>::adopt(index1 - 1) });
     cont

@@ -8,7 +8,8 @@
 //!
 //! # The word ([`word`])
 //! One `AtomicU64`: generation, user task handles, user source handles, and the state
-//! bits LOCKED, COMPLETED + status, FIRST, LIST, LENT, DYING, HELD, ASYNC, RUN. Because
+//! bits LOCKED, COMPLETED + status, FIRST, LIST, LENT, DYING, HELD, ASYNC, RUN, QUIET,
+//! WATCHED (a producer wants to hear when the pending task is unobserved, [`abandon`]). Because
 //! the handle counts and the state share the word, validating a handle and acting on
 //! the task are one compare-exchange: a call racing the release of its handle either
 //! acts on the object it was made for or sees the handle stale, and has done nothing.
@@ -64,6 +65,8 @@
 //!   checks the generation and the count; optimistic readers check the word again
 //!   after reading.
 
+#[cfg(not(loom))]
+pub(crate) mod abandon;
 pub(crate) mod cell;
 #[cfg(not(loom))]
 pub(crate) mod complete;

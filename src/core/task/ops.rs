@@ -122,6 +122,7 @@ pub(crate) fn source_release_in(cell: &'static TaskCell, h: Handle) -> Result<()
         }
         Release::Invalid => Err(Status::InvalidHandle),
         Release::Orphaned(_) => unreachable!("a release without orphan is never orphaned"),
+        Release::Unobserved => unreachable!("a source release changes no observer"),
     }
 }
 
@@ -266,7 +267,7 @@ pub(crate) fn task_mint_held(h: Handle) -> Result<()> {
 }
 
 /// Releases a task handle reference; the last reference of any kind tears it down.
-#[inline]
+#[inline(always)]
 pub fn task_release(h: Handle) -> Result<()> {
     task_release_in(task_cell(h)?, h)
 }

@@ -71,8 +71,11 @@ fn remove_internal(cell: &'static TaskCell, index: u32) {
         .expect("a referenced task is not dying");
     let x = cell.extra().expect("a counted reference has its record");
     x.internal.set(x.internal.get_copy() - 1);
-    if cell.word.unlock_or_die(cell.with_held(w)) == Release::Dying {
-        complete::teardown(cell, index);
+    let next = cell.with_held(w);
+    match cell.word.unlock_or_die(next) {
+        Release::Dying => complete::teardown(cell, index),
+        _ if next.unobserved() => super::abandon::notify(cell, w.generation()),
+        _ => {}
     }
 }
 
@@ -242,13 +245,29 @@ impl SourceRef {
         Self::new_bits(super::word::RUN, token_bits as usize, 1)
     }
 
+    /// As [`new_task`](Self::new_task), for a producer told through `hook` when the
+    /// pending task has no observer left (see `task::abandon`).
+    pub(crate) fn new_watched_task(hook: super::abandon::Hook) -> (SourceRef, Handle) {
+        Self::new_hooked(0, 0, 1, Some(hook))
+    }
+
     fn new_with(async_continuations: bool, user_state: usize, user: u64) -> (SourceRef, Handle) {
         let bits = if async_continuations { ASYNC } else { 0 };
         Self::new_bits(bits, user_state, user)
     }
 
     fn new_bits(bits: u64, user_state: usize, user: u64) -> (SourceRef, Handle) {
+        Self::new_hooked(bits, user_state, user, None)
+    }
+
+    fn new_hooked(
+        bits: u64,
+        user_state: usize,
+        user: u64,
+        hook: Option<super::abandon::Hook>,
+    ) -> (SourceRef, Handle) {
         let (index, cell) = complete::alloc_pending(user_state);
+        let bits = bits | hook.map_or(0, |h| super::abandon::install_unpublished(cell, h));
         let generation = complete::publish(cell, user, 1, bits);
         (
             SourceRef {

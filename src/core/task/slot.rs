@@ -94,7 +94,11 @@ pub(crate) fn detach(
 pub(crate) fn remove(cell: &TaskCell, generation: u32, ours: impl Fn(&Raw) -> bool) -> Option<Raw> {
     let w = cell.word.lock_pending(generation)?;
     let entry = w.has(FIRST).then(|| read(cell)).filter(|raw| ours(raw));
-    cell.word
-        .store_held(if entry.is_some() { w.clear(FIRST) } else { w });
+    let next = if entry.is_some() { w.clear(FIRST) } else { w };
+    cell.word.store_held(next);
+    #[cfg(not(loom))]
+    if next.unobserved() {
+        super::abandon::notify(cell, generation);
+    }
     entry
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  63        40 39      23 22     13 12  11    10    9     8    7    6    5     4    3..2     1        0
-//! [ generation ][  user   ][ sources ][ - QUIET RUN ASYNC HELD DYING LENT LIST FIRST STATUS COMPLETED LOCKED ]
+//! [ generation ][  user   ][ sources ][ WATCHED QUIET RUN ASYNC HELD DYING LENT LIST FIRST STATUS COMPLETED LOCKED ]
 //! ```
 //!
 //! Every change is a compare-exchange that checks the generation, except the stores
@@ -42,6 +42,9 @@ pub(crate) const RUN: u64 = 1 << 10;
 /// combinator's), so it keeps the task alive but lends its handle to no callback — a
 /// handle its user released stays invalid meanwhile.
 pub(crate) const QUIET: u64 = 1 << 11;
+/// The task's library producer wants to hear when the pending task has no observer
+/// left (`task::abandon`); cleared when it is told.
+pub(crate) const WATCHED: u64 = 1 << 12;
 
 const SOURCES_SHIFT: u32 = 13;
 const SOURCES_BITS: u32 = 10;
@@ -128,6 +131,13 @@ impl Snapshot {
     fn unreferenced(self) -> bool {
         self.0 & (USER_MASK | SOURCES_MASK | HELD | LENT | LOCKED) == 0
     }
+    /// A watched task that is pending and that nothing observes: no task handle, no
+    /// continuation, no library reference (see `task::abandon`).
+    #[inline(always)]
+    pub(crate) fn unobserved(self) -> bool {
+        const SEEN: u64 = USER_MASK | FIRST | LIST | HELD | LENT | LOCKED | DYING | COMPLETED;
+        self.0 & (SEEN | WATCHED) == WATCHED
+    }
     pub(crate) fn with_status(self, status: Final) -> Snapshot {
         Snapshot((self.0 & !STATUS_MASK) | COMPLETED | ((status as u64) << STATUS_SHIFT))
     }
@@ -166,6 +176,7 @@ impl std::fmt::Debug for Snapshot {
             (ASYNC, "ASYNC"),
             (RUN, "RUN"),
             (QUIET, "QUIET"),
+            (WATCHED, "WATCHED"),
         ];
         let bits: Vec<&str> = names
             .iter()
@@ -199,6 +210,9 @@ pub(crate) enum Refusal {
 pub(crate) enum Release {
     /// References remain.
     Alive,
+    /// A task handle release left references, but none that observes the watched
+    /// pending task: the caller calls `task::abandon::notify`.
+    Unobserved,
     /// That was the last reference: `DYING` is set and the caller tears down.
     Dying,
     /// The last source handle of a pending task with no library producer: the caller
@@ -419,6 +433,8 @@ impl TaskWord {
             let next = Snapshot(w.0 - USER_ONE);
             Ok(if next.unreferenced() {
                 (next.set(DYING), Release::Dying)
+            } else if next.unobserved() {
+                (next, Release::Unobserved)
             } else {
                 (next, Release::Alive)
             })
