@@ -3753,6 +3753,51 @@ static void op_factory(int mode) {
   }
   add_task_out(t, 1);
 }
+/* need_only_one whose every task waits only on the token it lends (a race no task can
+ * win): the token stays uncanceled while the result is observed, and is canceled inside
+ * the call that takes the result's last observer away (its last handle's release, or
+ * the removal of its only continuation). The end's live count then proves the race
+ * freed. Private objects: nothing else can observe them. */
+static void cb_never(void *ud, const tapir_task *t) {
+  (void)ud;
+  (void)t;
+  failf("a continuation on an abandoned need_only_one result ran (the result never completes)");
+}
+static const tapir_task *cb_noo_forever(void *ud, uint32_t i, const tapir_cancel_token *tok) {
+  const tapir_cancel_token **kept = ud;
+  if (i == 0) *kept = CALL(tapir_cancel_token_retain(tok));
+  const tapir_task *t = NULL;
+  int32_t st = CALL(tapir_delay(-1, tok, &t));
+  if (st != TAPIR_STATUS_OK) failf("tapir_delay(-1, the lent token) in a factory returned %s", stname(st));
+  return t;
+}
+static void op_noo_abandon(void) {
+  const tapir_cancel_token *kept = NULL;
+  const tapir_task *t = NULL;
+  uint32_t count = 1 + rn(3);
+  int32_t st = CALL(tapir_need_only_one(cb_noo_forever, &kept, NULL, count, &t));
+  LOG("need_only_one(waiting on its token, count %u) -> %s %#" PRIx64 " token %#" PRIx64, count, stname(st), HV(t),
+      HV(kept));
+  if (st != TAPIR_STATUS_OK || !kept) failf("tapir_need_only_one (factories waiting on the token) returned %s", stname(st));
+  if (CALL(tapir_cancel_token_is_canceled(kept))) failf("need_only_one canceled its token while no task had completed");
+  const tapir_registration *reg = NULL;
+  bool observed = pct(50);
+  if (observed && CALL(tapir_task_on_complete(t, cb_never, NULL, NULL, NULL, &reg)) != TAPIR_STATUS_OK)
+    failf("tapir_task_on_complete on a pending need_only_one result failed");
+  if (CALL(tapir_task_release(t)) != TAPIR_STATUS_OK) failf("releasing a need_only_one result failed");
+  if (observed) {
+    if (CALL(tapir_cancel_token_is_canceled(kept)))
+      failf("need_only_one canceled its token while a continuation still waited on its result");
+    st = CALL(tapir_registration_remove(reg));
+    if (st != TAPIR_STATUS_OK) failf("removing the only continuation of a pending result returned %s", stname(st));
+    release_ok(K_REG, HV(reg), "abandoned need_only_one's registration");
+  }
+  if (!CALL(tapir_cancel_token_is_canceled(kept)))
+    failf("need_only_one left its token uncanceled after its result lost its last observer (%s)",
+          observed ? "the continuation's removal" : "the last handle's release");
+  if (CALL(tapir_cancel_token_release(kept)) != TAPIR_STATUS_OK) failf("releasing a retained lent token failed");
+}
+
 static void op_retry(void) { op_factory(FS_RETRY); }
 static void op_noo(void) { op_factory(FS_NOO); }
 static void op_throttle(void) { op_factory(FS_THROTTLE); }
@@ -6869,6 +6914,7 @@ static const opdef g_ops[] = {
     {"wait_async", FAM_WAITASYNC, 2, op_wait_async, 1},
     {"retry", FAM_RETRY, 1, op_retry, 1},
     {"need_only_one", FAM_NOO, 1, op_noo, 1},
+    {"need_only_one_abandoned", FAM_NOO, 1, op_noo_abandon, 0},
     {"throttled", FAM_THROTTLE, 1, op_throttle, 1},
     {"cts_new", FAM_CANCEL, 3, op_cts_new, 1},
     {"cts_ops", FAM_CANCEL, 5, op_cts_ops, 1},
