@@ -689,7 +689,7 @@ impl<T: Clone + 'static> Task<T> {
     #[inline]
     fn register(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let key = waker_key(cx.waker());
-        match list::register_waker(self.handle, cx.waker().clone()) {
+        match list::register_waker_in(self.cell.0, self.handle, cx.waker().clone()) {
             Ok(WakerPlaced::Inline) => self.reg = Registration { at: INLINE, key },
             Ok(WakerPlaced::Node(node)) => {
                 self.reg = Registration {

@@ -784,12 +784,16 @@ pub(crate) enum WakerPlaced {
     Completed,
 }
 
-/// The await path: registers `waker` to be woken when the task of a valid handle
-/// completes (no allocation while the inline slot is free). Its removal key is
-/// `Internal::from_waker`'s. On INVALID_HANDLE nothing was registered.
+/// The await path: registers `waker` to be woken when the task of the valid handle `h`
+/// of `cell` completes (no allocation while the inline slot is free; the caller holds
+/// the cell, and the placement's compare-exchange checks the generation). Its removal
+/// key is `Internal::from_waker`'s. On INVALID_HANDLE nothing was registered.
 #[inline]
-pub(crate) fn register_waker(h: Handle, waker: std::task::Waker) -> Result<WakerPlaced> {
-    let cell = task_cell(h)?;
+pub(crate) fn register_waker_in(
+    cell: &'static TaskCell,
+    h: Handle,
+    waker: std::task::Waker,
+) -> Result<WakerPlaced> {
     let g = h.generation();
     let internal = Internal::from_waker(waker);
     let entry = (
