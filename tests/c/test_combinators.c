@@ -1403,7 +1403,6 @@ static void cb04_need_only_one(void) {
  * and everything is freed; while the result is observed (a handle, a continuation),
  * the token stays uncanceled. */
 static const tapir_task *noo_wait_for_token(void *ud, uint32_t index, const tapir_cancel_token *token) {
-  (void)index;
   const tapir_task *t = NULL;
   if (tapir_delay(-1, token, &t) != TAPIR_STATUS_OK) return NULL;
   const tapir_cancel_token **kept = ud;

@@ -17,7 +17,7 @@
 use std::sync::{Arc, Weak};
 
 use super::cell::TaskCell;
-use super::word::WATCHED;
+use super::word::{Snapshot, WATCHED};
 
 /// A producer that wants to hear that its task became unobserved while pending.
 pub(crate) trait Abandoned: Send + Sync + 'static {
@@ -35,10 +35,6 @@ pub(crate) struct Hook {
     /// Consumes `weak`: upgrades and notifies when `fire`, else only drops it.
     consume: unsafe fn(weak: *const (), fire: bool),
 }
-
-// SAFETY: the referent is `Send + Sync` (`Abandoned` requires both), and a `Weak` to it
-// may move between threads.
-unsafe impl Send for Hook {}
 
 impl Hook {
     /// A hook that tells `producer`, if it still lives.
@@ -76,6 +72,15 @@ impl Hook {
 pub(crate) fn install_unpublished(cell: &'static TaskCell, hook: Hook) -> u64 {
     cell.extra_or_new().abandon.set(Some(hook));
     WATCHED
+}
+
+/// After a call took an observer away (a continuation, a library reference) and left
+/// `left` in the word: tells the producer if that was the last one.
+#[inline(always)]
+pub(crate) fn observer_removed(cell: &TaskCell, generation: u32, left: Snapshot) {
+    if left.unobserved() {
+        notify(cell, generation);
+    }
 }
 
 /// The task of `generation` in `cell` was seen unobserved (see the module docs): if it

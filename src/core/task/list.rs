@@ -915,9 +915,7 @@ fn take_node(n: &Ref<NodeCell>) -> Option<Continuation> {
     let cont = node_cell.take_cont();
     let next = if empty { w.clear(LIST) } else { w };
     cell.word.store_held(next);
-    if next.unobserved() {
-        super::abandon::notify(cell, g);
-    }
+    super::abandon::observer_removed(cell, g, next);
     // SAFETY: the list owned one internal reference on the node it just lost.
     drop(unsafe { Ref::<NodeCell>::adopt(index1 - 1) });
     cont

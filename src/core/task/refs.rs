@@ -72,10 +72,10 @@ fn remove_internal(cell: &'static TaskCell, index: u32) {
     let x = cell.extra().expect("a counted reference has its record");
     x.internal.set(x.internal.get_copy() - 1);
     let next = cell.with_held(w);
-    match cell.word.unlock_or_die(next) {
-        Release::Dying => complete::teardown(cell, index),
-        _ if next.unobserved() => super::abandon::notify(cell, w.generation()),
-        _ => {}
+    if cell.word.unlock_or_die(next) == Release::Dying {
+        complete::teardown(cell, index);
+    } else {
+        super::abandon::observer_removed(cell, w.generation(), next);
     }
 }
 

@@ -97,8 +97,6 @@ pub(crate) fn remove(cell: &TaskCell, generation: u32, ours: impl Fn(&Raw) -> bo
     let next = if entry.is_some() { w.clear(FIRST) } else { w };
     cell.word.store_held(next);
     #[cfg(not(loom))]
-    if next.unobserved() {
-        super::abandon::notify(cell, generation);
-    }
+    super::abandon::observer_removed(cell, generation, next);
     entry
 }
