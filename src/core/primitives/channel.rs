@@ -478,9 +478,10 @@ pub fn write_async(
     timeout: Option<Duration>,
     token: Option<TokenRef>,
 ) -> Result<Handle> {
-    let item = match write_fast(h, item) {
+    let (mut item, full) = match write_fast(h, item) {
         FastWrite::Done => return Ok(complete::new_completed(Outcome::value(1))),
-        FastWrite::Full(item) | FastWrite::Slow(item) => item,
+        FastWrite::Full(item) => (item, true),
+        FastWrite::Slow(item) => (item, false),
     };
     let p = match cell::pin::<Channel>(h, KINDS) {
         Ok(p) => p,
@@ -490,6 +491,18 @@ pub fn write_async(
         }
     };
     let c = p.get().get();
+    // Full while a reader takes items: wait a moment for a quarter of the ring to
+    // free up rather than park (a mutex on both sides and a wake) for every slot (see
+    // `Ring::wait_for_room`; the pin keeps the ring alive for the wait).
+    if full
+        && let Some(r) = &c.ring
+        && r.wait_for_room(c.capacity.unwrap_or(RING_MAX) as u64 / 4)
+    {
+        item = match write_fast(h, item) {
+            FastWrite::Done => return Ok(complete::new_completed(Outcome::value(1))),
+            FastWrite::Full(item) | FastWrite::Slow(item) => item,
+        };
+    }
     let mut wake = Wake::default();
     let queued = {
         let mut g = c.inner.lock();
