@@ -222,11 +222,24 @@ pub(crate) fn wait_all(
             return Err(Status::Timeout);
         }
     }
-    let mut result = Ok(());
+    // Every task has completed. The outcomes are read first: a handle released by
+    // another thread meanwhile (a call racing a release) makes the call
+    // INVALID_HANDLE before any error counts as observed. Ignoring that failure would
+    // turn a faulted task into a success.
+    let mut outcomes = Vec::with_capacity(tasks.len());
     for &t in tasks {
-        match finished(t) {
-            Err(Status::Faulted) => result = Err(Status::Faulted),
-            Err(Status::Canceled) if result.is_ok() => result = Err(Status::Canceled),
+        outcomes.push(ops::status(t)?.expect("a woken task has completed"));
+    }
+    let mut result = Ok(());
+    for (&t, &status) in tasks.iter().zip(&outcomes) {
+        match status {
+            Final::Faulted => {
+                // A release since the read above comes after this call: its outcome
+                // stands, and there are no errors left to mark observed.
+                let _ = ops::errors(t);
+                result = Err(Status::Faulted);
+            }
+            Final::Canceled if result.is_ok() => result = Err(Status::Canceled),
             _ => {}
         }
     }
