@@ -494,10 +494,7 @@ pub fn write_async(
     // Full while a reader takes items: wait a moment for a quarter of the ring to
     // free up rather than park (a mutex on both sides and a wake) for every slot (see
     // `Ring::wait_for_room`; the pin keeps the ring alive for the wait).
-    if full
-        && let Some(r) = &c.ring
-        && r.wait_for_room(c.capacity.unwrap_or(RING_MAX) as u64 / 4)
-    {
+    if full && c.ring.as_ref().is_some_and(|r| r.wait_for_room()) {
         item = match write_fast(h, item) {
             FastWrite::Done => return Ok(complete::new_completed(Outcome::value(1))),
             FastWrite::Full(item) | FastWrite::Slow(item) => item,

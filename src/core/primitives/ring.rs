@@ -488,14 +488,14 @@ impl<T, E: Deref<Target = Ends>> Ring<T, E> {
     }
 
     /// Waits a moment, for a push that found the ring full, until a reader has taken
-    /// about `batch` values: true when a claim is worth trying again now, false when no
-    /// value was taken in the first few backoff steps (no reader is taking: park), or
-    /// the tail is marked.
+    /// about a quarter of its capacity: true when a claim is worth trying again now,
+    /// false when no value was taken in the first few backoff steps (no reader is
+    /// taking: park), or the tail is marked.
     ///
     /// Refilling one slot at a time is what makes a full ring slow: the reader frees a
     /// slot, the writer takes it, finds the ring full again and parks or retries, and
     /// every item moves the ends' lines between the two threads. Waiting for a batch
-    /// lets the writer push `batch` values in a row afterwards. The wait only advises:
+    /// lets the writer push that many values in a row afterwards. The wait only advises:
     /// the claim that follows decides, so a reader that stops early costs the wait's
     /// bound (a few hundred pause instructions) and nothing else.
     ///
@@ -503,7 +503,7 @@ impl<T, E: Deref<Target = Ends>> Ring<T, E> {
     /// which a read would take from the reader. Unlike a claim it reads slots before
     /// holding a position there, so only a caller that keeps the ring alive (one that
     /// pinned its channel) may call it.
-    pub(crate) fn wait_for_room(&self, batch: u64) -> bool {
+    pub(crate) fn wait_for_room(&self) -> bool {
         /// Backoff steps (step k pauses 2^k times, at most 64) for the first slot: a
         /// reader that is taking values frees it within a few item periods.
         const FIRST_STEPS: u32 = 5;
@@ -513,24 +513,29 @@ impl<T, E: Deref<Target = Ends>> Ring<T, E> {
         if tail & MARK != 0 {
             return false;
         }
-        let freed = |ahead: u64| {
-            let pos = tail.wrapping_add(ahead) & POS;
+        // The values of a full ring sit at `tail - cap ..tail`; the k-th oldest is taken
+        // once its slot is free for the push one buffer length later (the buffer may be
+        // longer than the capacity, so the slot at the tail says nothing).
+        let cap = self.ends.cap();
+        let oldest = tail.wrapping_sub(cap);
+        let taken = |k: u64| {
+            let pos = oldest.wrapping_add(k) & POS;
             // Acquire: pairs with the Release of the pop that freed the slot (advice
             // only: the claim that follows rests on the positions).
-            self.slot(pos).stamp.load(Ordering::Acquire) == free(pos)
+            self.slot(pos).stamp.load(Ordering::Acquire) == free(pos.wrapping_add(self.mask + 1))
         };
         let backoff = Backoff::new();
         let mut first = 0;
-        while !freed(0) {
+        while !taken(0) {
             if first == FIRST_STEPS {
                 return false;
             }
             first += 1;
             sync::spin(&backoff);
         }
-        let last = batch.clamp(1, self.mask + 1) - 1;
+        let last = (cap / 4).max(1) - 1;
         for _ in 0..BATCH_STEPS {
-            if freed(last) {
+            if taken(last) {
                 break;
             }
             sync::spin(&backoff);
@@ -739,21 +744,33 @@ mod tests {
     fn wait_for_room_answers_what_the_slots_say() {
         let r = ring::<u32>(8);
         // Room at the tail: at once.
-        assert!(r.wait_for_room(2));
+        assert!(r.wait_for_room());
         for i in 0..8 {
             assert!(r.push(3, i).is_ok());
         }
         // Full and nobody reads: give up, and nothing changed.
-        assert!(!r.wait_for_room(2));
+        assert!(!r.wait_for_room());
         assert_eq!(r.len(), 8);
         // A value taken: worth trying again, though the batch never comes.
         assert_eq!(r.pop(3), Pop::Item(0));
-        assert!(r.wait_for_room(4));
+        assert!(r.wait_for_room());
         assert!(r.push(3, 8).is_ok());
         // A marked tail goes to the mutex, also with room.
         assert_eq!(r.pop(3), Pop::Item(1));
         r.set_marks(false, true);
-        assert!(!r.wait_for_room(1));
+        assert!(!r.wait_for_room());
+    }
+
+    #[test]
+    fn wait_for_room_watches_the_oldest_value_when_the_buffer_is_longer() {
+        // Capacity 3 in a buffer of 4: when full, the slot at the tail is free already.
+        let r = ring::<u32>(3);
+        for i in 0..3 {
+            assert!(r.push(3, i).is_ok());
+        }
+        assert!(!r.wait_for_room());
+        assert_eq!(r.pop(3), Pop::Item(0));
+        assert!(r.wait_for_room());
     }
 
     #[test]
@@ -782,7 +799,7 @@ mod tests {
         // answer sends back to the ring is claimed by the positions alone.
         let mut pushed = 0;
         while pushed < 64 {
-            if r.wait_for_room(16) {
+            if r.wait_for_room() {
                 while pushed < 64 && r.push(3, 64 + pushed).is_ok() {
                     pushed += 1;
                 }
