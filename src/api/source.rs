@@ -392,6 +392,41 @@ mod tests {
     }
 
     #[test]
+    fn a_waker_woken_from_inside_a_continuation_is_woken_once() {
+        // B's completion runs inside A's synchronous continuation, a nested inline
+        // frame: the waker takes the trampoline's nested path and still wakes at once.
+        let (b, mut awaited) = CompletionSource::<u32>::with_task();
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut awaited).poll(&mut cx).is_pending());
+        let (a, first) = CompletionSource::<u32>::with_task();
+        let sync = ContinuationOptions::new().execute_synchronously();
+        let seen = woken.clone();
+        first
+            .on_complete_with(&sync, move |t| {
+                b.resolve(t.try_result().unwrap().unwrap() + 1).unwrap();
+                assert_eq!(
+                    seen.0.load(Ordering::SeqCst),
+                    1,
+                    "woken before A's callback returns"
+                );
+            })
+            .unwrap();
+        a.resolve(1).unwrap();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            std::pin::Pin::new(&mut awaited).poll(&mut cx),
+            Poll::Ready(Ok(2))
+        );
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "a ready poll registers nothing"
+        );
+    }
+
+    #[test]
     fn resolve_without_a_task_tears_down_and_a_refused_value_is_dropped() {
         #[derive(Debug)]
         struct Drops(Arc<AtomicUsize>);

@@ -17,7 +17,7 @@ use crate::core::task::Final;
 use crate::core::task::cell::TaskCell;
 use crate::core::task::continuation;
 use crate::core::task::list::{self, NodeCell, Placement, WakerPlaced};
-use crate::core::task::ops;
+use crate::core::task::ops::{self, AwaitRead};
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::task_cell;
 use crate::core::{time, wait};
@@ -657,17 +657,17 @@ impl<T: Clone + 'static> Future for Task<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = self.get_mut();
         // One validated read: a completed task's value, or pending.
-        match ops::completed_value_in(this.cell.0, this.handle)
-            .expect("a Task holds a valid handle")
-        {
-            Some((status, bits)) => {
+        match ops::await_read_in(this.cell.0, this.handle) {
+            AwaitRead::Succeeded(bits) => {
                 if this.reg.at != NONE {
                     this.forget_registration();
                 }
-                Poll::Ready(this.outcome(status, bits))
+                // SAFETY: as in `outcome`.
+                Poll::Ready(Ok(unsafe { value::decode::<T>(bits) }))
             }
-            None if this.reg.at == NONE => this.register(cx),
-            None => this.poll_registered(cx),
+            AwaitRead::Pending if this.reg.at == NONE => this.register(cx),
+            AwaitRead::Pending => this.poll_registered(cx),
+            AwaitRead::Ended | AwaitRead::Invalid => this.poll_ended(),
         }
     }
 }
@@ -719,6 +719,17 @@ impl<T: Clone + 'static> Task<T> {
             return Poll::Ready(r);
         }
         self.register(cx)
+    }
+
+    /// A poll that found the task faulted or canceled (or its handle stale, which a
+    /// `Task` never is unless C code released its reference).
+    #[cold]
+    #[inline(never)]
+    fn poll_ended(&mut self) -> Poll<Result<T, Error>> {
+        if self.reg.at != NONE {
+            self.forget_registration();
+        }
+        Poll::Ready(self.completed_now())
     }
 
     #[cold]

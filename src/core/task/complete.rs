@@ -9,7 +9,9 @@
 //! completer clears LENT. The detached continuations run in three waves — blocked
 //! waiters are woken, then dispatched continuations are posted (in registration order),
 //! then synchronous ones run inline in registration order through the trampoline, which
-//! bounds stack depth.
+//! bounds stack depth. One case needs no LENT: a lone waker (a future awaiting the
+//! task) uses neither the task nor its handle, so the completer publishes COMPLETED
+//! without it, wakes the waker it detached, and has nothing to clear afterwards.
 //!
 //! # Teardown
 //! The thread whose release left nothing referencing the task sets DYING and alone
@@ -128,22 +130,25 @@ pub(crate) fn new_succeeded(
 
 /// Completes a task with a value through a user source handle (SetResult), without
 /// building an outcome: the hot path. On error the value stays the caller's.
+/// `WAKER_FIRST` says which lone continuation the completion tests for first (see
+/// [`publish_and_run`]): true for the Rust API, whose tasks are usually awaited.
 #[inline]
-pub(crate) fn succeed_by_source(
+pub(crate) fn succeed_by_source<const WAKER_FIRST: bool>(
     cell: &'static TaskCell,
     index: u32,
     generation: u32,
     value: usize,
     destroy: Option<DestroyFn>,
 ) -> Result<()> {
-    succeed_by_source_with::<false>(cell, index, generation, value, destroy)
+    succeed_by_source_with::<false, WAKER_FIRST>(cell, index, generation, value, destroy)
 }
 
 /// [`succeed_by_source`] by a source handle it consumes: the handle's reference goes in
 /// the store that publishes COMPLETED (what `succeed_by_source` then
 /// [`release_source_cell`] do, with one compare-exchange fewer). On INVALID_HANDLE
 /// nothing happened; on ALREADY_COMPLETED the handle was still released. On any error
-/// the value stays the caller's (its destroy does not run).
+/// the value stays the caller's (its destroy does not run). Only the Rust API consumes
+/// a source this way, so it tests for a waker first.
 #[inline]
 pub(crate) fn succeed_by_source_and_release(
     cell: &'static TaskCell,
@@ -152,14 +157,14 @@ pub(crate) fn succeed_by_source_and_release(
     value: usize,
     destroy: Option<DestroyFn>,
 ) -> Result<()> {
-    succeed_by_source_with::<true>(cell, index, generation, value, destroy)
+    succeed_by_source_with::<true, true>(cell, index, generation, value, destroy)
 }
 
 /// The body of [`succeed_by_source`] and [`succeed_by_source_and_release`]: with
 /// `RELEASE_SOURCE`, the source handle's reference is released too (a constant, so
 /// each is its own code, and the C path's SetResult has no test for it).
 #[inline(always)]
-fn succeed_by_source_with<const RELEASE_SOURCE: bool>(
+fn succeed_by_source_with<const RELEASE_SOURCE: bool, const WAKER_FIRST: bool>(
     cell: &'static TaskCell,
     index: u32,
     generation: u32,
@@ -178,7 +183,14 @@ fn succeed_by_source_with<const RELEASE_SOURCE: bool>(
         Err(r) => return Err(refusal_status(r)),
     };
     cell.write_outcome(Stored::Value, value, destroy.map_or(0, |d| d as usize));
-    publish_and_run::<RELEASE_SOURCE>(cell, index, generation, w, Final::Succeeded, true);
+    publish_and_run::<RELEASE_SOURCE, WAKER_FIRST>(
+        cell,
+        index,
+        generation,
+        w,
+        Final::Succeeded,
+        true,
+    );
     Ok(())
 }
 
@@ -271,16 +283,20 @@ fn complete_held(
     );
     let status = outcome.final_status();
     outcome.store(cell);
-    publish_and_run::<false>(cell, index, generation, w, status, inline_ok);
+    publish_and_run::<false, true>(cell, index, generation, w, status, inline_ok);
 }
 
 /// After the outcome is written (LOCKED held, `w` the pending word): publishes
 /// COMPLETED and runs what was registered. With `RELEASE_SOURCE`, the store that
 /// publishes COMPLETED also drops one source reference, the completing handle's (the
-/// task cannot be orphaned: that very store completes it). Each instance is its own
-/// code (and its own trampoline closures), which LLVM inlines into its SetResult.
+/// task cannot be orphaned: that very store completes it). With `WAKER_FIRST`, a lone
+/// continuation is first tested for being a waker (`wake_alone`), which the Rust API's
+/// completions most often find; C's completions, which most often find a callback, go
+/// straight to it (a waker they find still runs, only by the general path). Each
+/// instance is its own code (and its own trampoline closures), which LLVM inlines into
+/// its SetResult.
 #[inline]
-fn publish_and_run<const RELEASE_SOURCE: bool>(
+fn publish_and_run<const RELEASE_SOURCE: bool, const WAKER_FIRST: bool>(
     cell: &'static TaskCell,
     index: u32,
     generation: u32,
@@ -295,11 +311,20 @@ fn publish_and_run<const RELEASE_SOURCE: bool>(
     };
     if w.0 & (FIRST | LIST) == FIRST {
         // One continuation (the TPL's single-continuation case).
-        let (first, _) = slot::detach(cell, w, status, false, |f| f.is_some_and(list::is_library));
+        let raw = slot::read(cell);
+        if WAKER_FIRST {
+            // SAFETY: the entry was read under LOCKED and is this completer's; a waker
+            // taken here is the entry's only use.
+            if let Some(waker) = unsafe { list::take_waker(&raw) } {
+                return wake_alone(cell, index, generation, w, status, waker);
+            }
+        }
+        slot::publish_detached(cell, w, Some(&raw), status, false, |f| {
+            f.is_some_and(list::is_library)
+        });
         if trace::active() {
             completed(index, generation, status);
         }
-        let raw = first.expect("FIRST holds an entry");
         let ant = Antecedent {
             cell,
             index,
@@ -357,6 +382,29 @@ fn publish_and_run<const RELEASE_SOURCE: bool>(
     if cell.word.clear_lent() == Release::Dying {
         teardown(cell, index);
     }
+}
+
+/// The completion of a task whose one continuation is the waker of a future awaiting
+/// it: the waker needs neither the task nor its handle, so the task is published
+/// without LENT (no second compare-exchange to clear it) and the waker is woken through
+/// the trampoline, as any inline continuation.
+#[inline(always)]
+fn wake_alone(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+    w: Snapshot,
+    status: Final,
+    waker: std::task::Waker,
+) {
+    let released = slot::detach_alone(cell, w, status);
+    if trace::active() {
+        completed(index, generation, status);
+    }
+    if released == Release::Dying {
+        teardown(cell, index);
+    }
+    trampoline::wake(waker);
 }
 
 /// The single-continuation case (the TPL's one-continuation object): run it inline now

@@ -224,6 +224,24 @@ impl Internal {
         }
     }
 
+    /// Whether the raw parts of an internal action (`into_raw`'s) are a waker's
+    /// (`from_waker`'s).
+    #[inline(always)]
+    pub(crate) fn raw_is_waker(raw: &[usize; 3]) -> bool {
+        raw[0] == &WAKER as *const InternalVTable as usize
+    }
+
+    /// The waker whose raw parts these are.
+    ///
+    /// # Safety
+    /// `raw` comes from `into_raw` of a `from_waker` action (`raw_is_waker`), and its
+    /// ownership passes here: it is neither run nor dropped otherwise.
+    #[inline(always)]
+    pub(crate) unsafe fn waker_from_raw(raw: [usize; 3]) -> std::task::Waker {
+        // SAFETY: see above: the parts are `from_waker`'s ManuallyDrop'd waker.
+        unsafe { waker_from_parts(raw[1] as *const (), raw[2]) }
+    }
+
     pub(crate) fn run(self, antecedent: &Antecedent) {
         let me = std::mem::ManuallyDrop::new(self);
         // SAFETY: the vtable was built for this data, and `me` is not dropped, so the

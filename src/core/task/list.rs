@@ -832,6 +832,22 @@ pub(crate) fn register_waker_in(
     }
 }
 
+/// The waker of an inline entry that [`register_waker_in`] placed (a future awaiting
+/// the task), for the completer that detached it; None for any other entry.
+///
+/// # Safety
+/// `raw` is an entry the caller owns (detached under LOCKED); when this returns the
+/// waker, the entry is consumed by it and must be neither run nor dropped otherwise.
+#[inline(always)]
+pub(crate) unsafe fn take_waker(raw: &slot::Raw) -> Option<std::task::Waker> {
+    if raw.1 & TAG_MASK != TAG_INTERNAL || !Internal::raw_is_waker(&raw.0) {
+        return None;
+    }
+    // SAFETY: an INTERNAL entry's words are `Internal::into_raw`'s, a waker's here; the
+    // caller gives up the entry (see above).
+    Some(unsafe { Internal::waker_from_raw(raw.0) })
+}
+
 impl Placement {
     /// Removes a library continuation if it has not run: true when removed (it never
     /// runs; it was dropped); false when it ran, runs, was dispatched or was removed.

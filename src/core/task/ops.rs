@@ -150,10 +150,11 @@ pub fn source_set_value(
     value: usize,
     destroy: Option<crate::core::callback::DestroyFn>,
 ) -> Result<()> {
-    source_set_value_in(source_cell(h)?, h, value, destroy)
+    complete::succeed_by_source::<false>(source_cell(h)?, h.index(), h.generation(), value, destroy)
 }
 
-/// As [`source_set_value`] for the source handle `h` of `cell`.
+/// As [`source_set_value`] for the source handle `h` of `cell`, from the Rust API: its
+/// tasks are usually awaited, so the completion tests for a waker first.
 #[inline]
 pub(crate) fn source_set_value_in(
     cell: &'static TaskCell,
@@ -161,7 +162,7 @@ pub(crate) fn source_set_value_in(
     value: usize,
     destroy: Option<crate::core::callback::DestroyFn>,
 ) -> Result<()> {
-    complete::succeed_by_source(cell, h.index(), h.generation(), value, destroy)
+    complete::succeed_by_source::<true>(cell, h.index(), h.generation(), value, destroy)
 }
 
 /// SetResult by the source handle `h` of `cell`, which it consumes
@@ -324,6 +325,47 @@ pub(crate) fn completed_value_in(
             (s, v)
         })
     })
+}
+
+/// What an await of a task finds (see [`await_read_in`]).
+pub(crate) enum AwaitRead {
+    /// Not completed yet.
+    Pending,
+    /// Succeeded with this value.
+    Succeeded(usize),
+    /// Faulted or canceled.
+    Ended,
+    /// The handle no longer names its task.
+    Invalid,
+}
+
+/// What an await of the task `h` of `cell` finds, in one validated read: the await
+/// fast path of a holder of one of its task handle references (a Rust `Task`), for
+/// which the generation alone says that the cell still holds its task — even a
+/// reference that C code released behind the holder's back leaves the task alive for
+/// as long as the generation is the same, so what is read is this task's.
+#[inline(always)]
+pub(crate) fn await_read_in(cell: &'static TaskCell, h: Handle) -> AwaitRead {
+    let g = h.generation();
+    let w = cell.word.load();
+    if !w.is_generation(g) {
+        return AwaitRead::Invalid;
+    }
+    if !w.succeeded() {
+        return if w.is_completed() {
+            AwaitRead::Ended
+        } else {
+            AwaitRead::Pending
+        };
+    }
+    let value = outcome::value_of(cell);
+    // Acquire fence: as in `read_checked_in`, the value was read before the word again.
+    fence(Ordering::Acquire);
+    if cell.word.load_relaxed().is_generation(g) {
+        AwaitRead::Succeeded(value)
+    } else {
+        AwaitRead::Invalid
+    }
 }
 
 /// The final status of a task; None while pending.

@@ -8,7 +8,7 @@
 //! after that store, sees COMPLETED and runs at once: never lost, never twice.
 
 use super::cell::TaskCell;
-use super::word::{FIRST, Final, LENT, LIST, LOCKED, QUIET, Refusal, Snapshot};
+use super::word::{FIRST, Final, LENT, LIST, LOCKED, QUIET, Refusal, Release, Snapshot};
 
 /// The three words of an entry and its 16 bits of meta.
 pub(crate) type Raw = ([usize; 3], u32);
@@ -79,15 +79,42 @@ pub(crate) fn detach(
     library: impl FnOnce(Option<&Raw>) -> bool,
 ) -> (Option<Raw>, Snapshot) {
     let first = w.has(FIRST).then(|| read(cell));
+    let done = publish_detached(cell, w, first.as_ref(), status, list, library);
+    (first, done)
+}
+
+/// The publishing half of [`detach`], for a completer that has read the entry of `w`
+/// (FIRST set) itself: `first` is that entry.
+#[inline(always)]
+pub(crate) fn publish_detached(
+    cell: &TaskCell,
+    w: Snapshot,
+    first: Option<&Raw>,
+    status: Final,
+    list: bool,
+    library: impl FnOnce(Option<&Raw>) -> bool,
+) -> Snapshot {
     let mut done = w.with_status(status).clear(FIRST | LIST | LOCKED);
     if first.is_some() || list {
         done = done.set(LENT);
-        if library(first.as_ref()) {
+        if library(first) {
             done = done.set(QUIET);
         }
     }
     cell.word.store_held(done);
-    (first, done)
+    done
+}
+
+/// The completer's detach of a lone entry (FIRST set, no list) that runs without the
+/// task or its handle, such as a waker, which the caller has read: publishes COMPLETED
+/// with `status` and FIRST cleared but no LENT, since nothing needs the task kept for
+/// the run, and DYING instead of unlocking when nothing references the task any more
+/// (`Release::Dying`: the caller tears it down). From this store on, the task is any
+/// other holder's to release: the caller touches only the entry it read.
+#[inline(always)]
+pub(crate) fn detach_alone(cell: &TaskCell, w: Snapshot, status: Final) -> Release {
+    debug_assert!(w.has(FIRST) && !w.has(LIST));
+    cell.word.unlock_or_die(w.with_status(status).clear(FIRST))
 }
 
 /// Removes the entry of a pending task of `generation` if `ours` recognizes it.

@@ -94,6 +94,35 @@ pub(crate) fn run_or_defer_value<T>(value: T, run: impl FnOnce(T), defer: impl F
     });
 }
 
+/// Wakes `waker` as an inline continuation, the way [`run_or_defer_value`] runs one:
+/// the outermost frame's part is small enough to inline into a completion, and a nested
+/// frame takes the general path out of line.
+#[inline(always)]
+pub(crate) fn wake(waker: std::task::Waker) {
+    INLINE.with(|state| {
+        if state.depth.get() > 0 {
+            return wake_nested(waker);
+        }
+        {
+            let _restore = Depth(&state.depth, 0);
+            state.depth.set(1);
+            waker.wake();
+        }
+        if !state.deferred.get().is_null() {
+            drain(state);
+        }
+    });
+}
+
+#[inline(never)]
+fn wake_nested(waker: std::task::Waker) {
+    // A deferred wake that is discarded still wakes: the future then finds the task
+    // completed instead of waiting for ever.
+    run_or_defer_value(waker, std::task::Waker::wake, |waker| {
+        Job::library(move |_| waker.wake())
+    });
+}
+
 /// As [`run_or_defer_value`] for closures that carry their own state.
 #[inline(always)]
 pub(crate) fn run_or_defer(run: impl FnOnce(), defer: impl FnOnce() -> Job) {

@@ -110,6 +110,12 @@ impl Snapshot {
             _ => Final::Canceled,
         })
     }
+    /// Completed with a value.
+    #[inline(always)]
+    pub(crate) fn succeeded(self) -> bool {
+        self.0 & (COMPLETED | STATUS_MASK)
+            == COMPLETED | ((Final::Succeeded as u64) << STATUS_SHIFT)
+    }
     /// Names this generation and is not being torn down.
     #[inline(always)]
     pub(crate) fn is_generation(self, generation: u32) -> bool {

@@ -13,7 +13,7 @@ use loom::thread;
 use crate::core::sync::UnsafeCell;
 use crate::core::task::cell::TaskCell;
 use crate::core::task::slot::{self, Placed, Raw};
-use crate::core::task::word::{DYING, Final, LIST, Refusal, Release, Snapshot};
+use crate::core::task::word::{DYING, FIRST, Final, LIST, Refusal, Release, Snapshot};
 
 const GEN: u32 = 3;
 
@@ -168,6 +168,45 @@ fn loom_remove_racing_complete_takes_once() {
         m.complete();
         let removed = t.join().unwrap();
         assert_eq!(m.runs(0) + usize::from(removed), 1);
+    });
+}
+
+/// A lone waker's completion, which publishes COMPLETED without LENT and gives up its
+/// source in the same store (`detach_alone`, as a consuming resolve does), racing a
+/// registration and the release of the last task handle: the registration runs once
+/// (its entry by the completer, or at once on COMPLETED), and exactly one of the
+/// completer and the releaser finds the task unreferenced and tears it down.
+#[test]
+fn loom_lone_entry_completion_racing_the_last_release_tears_down_once() {
+    loom::model(|| {
+        let m = Model::new(1, 1);
+        let m2 = m.clone();
+        let t = thread::spawn(move || {
+            m2.register(0);
+            m2.cell.word.release_user(GEN) == Release::Dying
+        });
+        let w = m
+            .cell
+            .word
+            .lock(|_| Ok(()))
+            .expect("nothing else completes");
+        let w = Snapshot(w.0 - Snapshot::initial(0, 0, 1, 0).0);
+        let completer_dies = if w.has(FIRST) && !w.has(LIST) {
+            let raw = slot::read(&m.cell);
+            let released = slot::detach_alone(&m.cell, w, Final::Succeeded);
+            m.run(raw.0[0]);
+            released == Release::Dying
+        } else {
+            m.cell.word.unlock_or_die(w.with_status(Final::Succeeded)) == Release::Dying
+        };
+        let releaser_dies = t.join().unwrap();
+        assert_eq!(m.runs(0), 1);
+        assert!(
+            completer_dies != releaser_dies,
+            "one teardown: completer {completer_dies}, releaser {releaser_dies}"
+        );
+        let w = m.cell.word.load();
+        assert!(w.has(DYING) && w.is_completed() && !w.has(FIRST));
     });
 }
 
