@@ -95,6 +95,15 @@ impl std::panic::RefUnwindSafe for CellRef {}
 const NONE: u64 = 0;
 const INLINE: u64 = 1;
 
+/// Releases the reference to list node `at - 2` that a node registration holds.
+#[cold]
+#[inline(never)]
+fn release_node(at: u64) {
+    // SAFETY: a node registration (`at` >= 2) holds one reference of ours to node
+    // `at - 2`, released here once: the caller has reset the registration.
+    drop(unsafe { Ref::<NodeCell>::adopt((at - 2) as u32) });
+}
+
 fn waker_key(w: &std::task::Waker) -> (usize, usize) {
     (
         w.data() as usize,
@@ -487,11 +496,12 @@ impl<T: 'static> Task<T> {
     }
 
     /// Forgets a registration whose continuation ran or runs now (the task completed).
+    /// The key means nothing once `at` is NONE, so only `at` is reset.
+    #[inline(always)]
     fn forget_registration(&mut self) {
-        let reg = std::mem::take(&mut self.reg);
-        if reg.at >= 2 {
-            // SAFETY: as in `unregister`: our reference to the node, released here.
-            drop(unsafe { Ref::<NodeCell>::adopt((reg.at - 2) as u32) });
+        let at = std::mem::replace(&mut self.reg.at, NONE);
+        if at >= 2 {
+            release_node(at);
         }
     }
 }

@@ -650,17 +650,33 @@ pub(crate) fn release_task_handle(h: crate::core::memory::Handle) -> Result<()> 
 }
 
 /// Releases a task handle reference of `generation` on a cell already looked up for
-/// slot `index` (the generation check is still the compare-exchange's).
+/// slot `index` (the generation check is still the compare-exchange's). The last
+/// release of most tasks is a task handle's, so the teardown's fast path is inlined
+/// here.
 #[inline(always)]
 pub(crate) fn release_task_cell(
     cell: &'static TaskCell,
     index: u32,
     generation: u32,
 ) -> Result<()> {
+    release_task_cell_with::<true>(cell, index, generation)
+}
+
+/// [`release_task_cell`], with the teardown inlined or not.
+#[inline(always)]
+fn release_task_cell_with<const INLINE_TEARDOWN: bool>(
+    cell: &'static TaskCell,
+    index: u32,
+    generation: u32,
+) -> Result<()> {
     match cell.word.release_user(generation) {
         Release::Alive => Ok(()),
-        Release::Dying => {
+        Release::Dying if INLINE_TEARDOWN => {
             teardown(cell, index);
+            Ok(())
+        }
+        Release::Dying => {
+            teardown_out_of_line(cell, index);
             Ok(())
         }
         Release::Unobserved => {
@@ -706,13 +722,21 @@ impl LentHandle {
 impl Drop for LentHandle {
     #[inline(always)]
     fn drop(&mut self) {
-        let released = release_task_cell(self.cell, self.index, self.generation);
+        // Rarely the last reference (the caller's handle outlives the call): the
+        // teardown stays out of line, and this drop small enough to inline.
+        let released = release_task_cell_with::<false>(self.cell, self.index, self.generation);
         debug_assert!(released.is_ok(), "a lent reference is released once");
     }
 }
 
+/// [`teardown`] as a call, for paths where the last reference is rare.
+#[inline(never)]
+fn teardown_out_of_line(cell: &'static TaskCell, index: u32) {
+    teardown(cell, index);
+}
+
 /// Tears down a task whose word this thread set DYING (see the module docs).
-#[inline]
+#[inline(always)]
 pub(crate) fn teardown(cell: &'static TaskCell, index: u32) {
     let w = cell.word.load_relaxed();
     debug_assert!(w.has(DYING) && !w.has(HELD) && !w.has(LENT));
