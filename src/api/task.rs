@@ -479,7 +479,9 @@ impl<T: 'static> Task<T> {
         Some(Task::from_handle(h))
     }
 
-    /// Removes a pending poll's registration (dropped, or handed to C).
+    /// Removes a pending poll's registration (dropped, or handed to C). Out of line: a
+    /// task that was awaited to the end has none left to remove when dropped.
+    #[inline(never)]
     fn unregister(&mut self) {
         let reg = std::mem::take(&mut self.reg);
         match reg.at {

@@ -810,24 +810,30 @@ pub(crate) fn register_waker_in(
             drop(FirstEntry::from_raw(entry));
             Err(Status::InvalidHandle)
         }
-        Placed::Occupied => {
-            // SAFETY: the words were just made by `into_raw` and were not placed.
-            let internal = unsafe { Internal::from_raw(entry.0) };
-            let cont = Continuation {
-                action: Action::Internal(internal),
-                flags: EXECUTE_SYNCHRONOUSLY | WAKE,
-                scheduler: None,
-                guard: None,
-            };
-            match register(Target::User(h), cont, Want::Removable) {
-                Ok(Placement::First(_)) => Ok(WakerPlaced::Inline),
-                Ok(Placement::Node(Some(n), _)) => Ok(WakerPlaced::Node(n)),
-                Ok(_) => Ok(WakerPlaced::Completed),
-                Err((s, cont)) => {
-                    cont.refuse();
-                    Err(s)
-                }
-            }
+        // SAFETY: the words were just made by `into_raw` and were not placed.
+        Placed::Occupied => register_waker_in_list(h, unsafe { Internal::from_raw(entry.0) }),
+    }
+}
+
+/// [`register_waker_in`] when the inline slot is taken: the waker goes to the list.
+/// Out of line, so that the slot's path (the usual one: one awaiting future) stays
+/// small.
+#[cold]
+#[inline(never)]
+fn register_waker_in_list(h: Handle, internal: Internal) -> Result<WakerPlaced> {
+    let cont = Continuation {
+        action: Action::Internal(internal),
+        flags: EXECUTE_SYNCHRONOUSLY | WAKE,
+        scheduler: None,
+        guard: None,
+    };
+    match register(Target::User(h), cont, Want::Removable) {
+        Ok(Placement::First(_)) => Ok(WakerPlaced::Inline),
+        Ok(Placement::Node(Some(n), _)) => Ok(WakerPlaced::Node(n)),
+        Ok(_) => Ok(WakerPlaced::Completed),
+        Err((s, cont)) => {
+            cont.refuse();
+            Err(s)
         }
     }
 }
