@@ -668,7 +668,8 @@ impl<T: Clone + 'static> Future for Task<T> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = self.get_mut();
-        // One validated read: a completed task's value, or pending.
+        // One validated read: a completed task's value; anything else out of line, so
+        // that an await of a completed task is a few instructions where it is polled.
         match ops::await_read_in(this.cell.0, this.handle) {
             AwaitRead::Succeeded(bits) => {
                 if this.reg.at != NONE {
@@ -677,9 +678,7 @@ impl<T: Clone + 'static> Future for Task<T> {
                 // SAFETY: as in `outcome`.
                 Poll::Ready(Ok(unsafe { value::decode::<T>(bits) }))
             }
-            AwaitRead::Pending if this.reg.at == NONE => this.register(cx),
-            AwaitRead::Pending => this.poll_registered(cx),
-            AwaitRead::Ended | AwaitRead::Invalid => this.poll_ended(),
+            read => this.poll_not_succeeded(read, cx),
         }
     }
 }
@@ -697,8 +696,22 @@ impl<T: Clone + 'static> Task<T> {
         }
     }
 
+    /// A poll that found the task pending, faulted or canceled, or its handle stale.
+    #[inline(never)]
+    fn poll_not_succeeded(
+        &mut self,
+        read: AwaitRead,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Error>> {
+        match read {
+            AwaitRead::Pending if self.reg.at == NONE => self.register(cx),
+            AwaitRead::Pending => self.poll_registered(cx),
+            _ => self.poll_ended(),
+        }
+    }
+
     /// A pending poll with no registration: registers the waker (the first await).
-    #[inline]
+    #[inline(always)]
     fn register(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let key = waker_key(cx.waker());
         match list::register_waker_in(self.cell.0, self.handle, cx.waker().clone()) {

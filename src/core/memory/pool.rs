@@ -270,6 +270,15 @@ impl<T: Slot> Pool<T> {
         }
     }
 
+    /// This pool's free list in a thread's block.
+    #[inline(always)]
+    fn list<'a>(&'static self, local: &'a mut Local) -> &'a mut FreeList {
+        let id = self.id();
+        // SAFETY: an id is only ever set by `assign_id`, which asserts that it is below
+        // MAX_POOLS, the length of `lists`.
+        unsafe { local.lists.get_unchecked_mut(id) }
+    }
+
     #[cold]
     fn assign_id(&'static self) -> usize {
         static NEXT: Mutex<usize> = Mutex::new(0);
@@ -327,7 +336,7 @@ impl<T: Slot> Pool<T> {
     #[inline]
     pub(crate) fn alloc(&'static self) -> (u32, &'static T) {
         let popped = with_local(|local| {
-            let list = &mut local.lists[self.id()];
+            let list = self.list(local);
             if list.head == 0 {
                 return None;
             }
@@ -351,7 +360,7 @@ impl<T: Slot> Pool<T> {
             if local.exiting {
                 return None;
             }
-            let list = &mut local.lists[self.id()];
+            let list = self.list(local);
             slot.free_link().store(list.head, Ordering::Relaxed);
             list.head = index + 1;
             list.len += 1;
@@ -369,7 +378,7 @@ impl<T: Slot> Pool<T> {
     #[inline(never)]
     fn spill(&'static self) {
         let rest = with_local(|local| {
-            let list = &mut local.lists[self.id()];
+            let list = self.list(local);
             // SAFETY: the list holds more than BATCH allocated indices.
             let mut cut = unsafe { self.slot_unchecked(list.head - 1) };
             for _ in 1..BATCH {
@@ -405,7 +414,7 @@ impl<T: Slot> Pool<T> {
             if local.exiting {
                 return false;
             }
-            let list = &mut local.lists[self.id()];
+            let list = self.list(local);
             for &index in rest {
                 // SAFETY: fresh or shared-list indices were allocated.
                 let slot = unsafe { self.slot_unchecked(index) };

@@ -312,12 +312,11 @@ fn publish_and_run<const RELEASE_SOURCE: bool, const WAKER_FIRST: bool>(
     if w.0 & (FIRST | LIST) == FIRST {
         // One continuation (the TPL's single-continuation case).
         let raw = slot::read(cell);
-        if WAKER_FIRST {
-            // SAFETY: the entry was read under LOCKED and is this completer's; a waker
-            // taken here is the entry's only use.
-            if let Some(waker) = unsafe { list::take_waker(&raw) } {
-                return wake_alone(cell, index, generation, w, status, waker);
-            }
+        if WAKER_FIRST && list::is_waker(&raw) {
+            // SAFETY: the entry was read under LOCKED and is this completer's; taking
+            // its waker is the entry's only use.
+            let waker = unsafe { list::take_waker(raw) };
+            return wake_alone(cell, index, generation, w, status, waker);
         }
         slot::publish_detached(cell, w, Some(&raw), status, false, |f| {
             f.is_some_and(list::is_library)

@@ -788,7 +788,7 @@ pub(crate) enum WakerPlaced {
 /// of `cell` completes (no allocation while the inline slot is free; the caller holds
 /// the cell, and the placement's compare-exchange checks the generation). Its removal
 /// key is `Internal::from_waker`'s. On INVALID_HANDLE nothing was registered.
-#[inline]
+#[inline(always)]
 pub(crate) fn register_waker_in(
     cell: &'static TaskCell,
     h: Handle,
@@ -838,20 +838,24 @@ fn register_waker_in_list(h: Handle, internal: Internal) -> Result<WakerPlaced> 
     }
 }
 
-/// The waker of an inline entry that [`register_waker_in`] placed (a future awaiting
-/// the task), for the completer that detached it; None for any other entry.
+/// Whether an inline entry is one that [`register_waker_in`] placed: the waker of a
+/// future awaiting the task.
+#[inline(always)]
+pub(crate) fn is_waker(raw: &slot::Raw) -> bool {
+    raw.1 & TAG_MASK == TAG_INTERNAL && Internal::raw_is_waker(&raw.0)
+}
+
+/// The waker of an entry for which [`is_waker`] holds.
 ///
 /// # Safety
-/// `raw` is an entry the caller owns (detached under LOCKED); when this returns the
-/// waker, the entry is consumed by it and must be neither run nor dropped otherwise.
+/// `raw` is such an entry, which the caller owns (detached under LOCKED) and gives up
+/// here: it must be neither run nor dropped otherwise.
 #[inline(always)]
-pub(crate) unsafe fn take_waker(raw: &slot::Raw) -> Option<std::task::Waker> {
-    if raw.1 & TAG_MASK != TAG_INTERNAL || !Internal::raw_is_waker(&raw.0) {
-        return None;
-    }
-    // SAFETY: an INTERNAL entry's words are `Internal::into_raw`'s, a waker's here; the
-    // caller gives up the entry (see above).
-    Some(unsafe { Internal::waker_from_raw(raw.0) })
+pub(crate) unsafe fn take_waker(raw: slot::Raw) -> std::task::Waker {
+    debug_assert!(is_waker(&raw));
+    // SAFETY: an INTERNAL entry's words are `Internal::into_raw`'s, a waker's here (see
+    // above), and the caller gives the entry up.
+    unsafe { Internal::waker_from_raw(raw.0) }
 }
 
 impl Placement {
