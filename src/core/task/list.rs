@@ -786,8 +786,10 @@ pub(crate) enum WakerPlaced {
 
 /// The await path: registers `waker` to be woken when the task of the valid handle `h`
 /// of `cell` completes (no allocation while the inline slot is free; the caller holds
-/// the cell, and the placement's compare-exchange checks the generation). Its removal
-/// key is `Internal::from_waker`'s. On INVALID_HANDLE nothing was registered.
+/// the cell, and the placement's compare-exchange checks the generation). The caller
+/// holds one of the task's handle references (a Rust `Task`), so the generation alone
+/// says the task is its own, as in `ops::await_read_in`. Its removal key is
+/// `Internal::from_waker`'s. On INVALID_HANDLE nothing was registered.
 #[inline(always)]
 pub(crate) fn register_waker_in(
     cell: &'static TaskCell,
@@ -800,7 +802,7 @@ pub(crate) fn register_waker_in(
         internal.into_raw(),
         TAG_INTERNAL | (EXECUTE_SYNCHRONOUSLY & FLAGS_MASK) | MARK_WAKE,
     );
-    match slot::place(cell, |w| w.task_handle_valid(g), entry) {
+    match slot::place(cell, |w| w.is_generation(g), entry) {
         Placed::Inline => Ok(WakerPlaced::Inline),
         Placed::Completed(_) => {
             drop(FirstEntry::from_raw(entry));
