@@ -298,6 +298,46 @@ fn block_on_waits_for_a_task_completed_from_another_thread() {
 }
 
 #[test]
+fn an_await_racing_its_completion_wakes_once_and_reads_the_value() {
+    // The first poll registers the waker while another thread resolves the task: the
+    // registration lands before the completion (the completer wakes the lone waker) or
+    // finds the task completed (the poll is ready); either way the value arrives once,
+    // a woken future is woken exactly once, and the boxed values all go.
+    let c = case();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let rounds = 500;
+    for i in 0..rounds {
+        let (s, mut t) = CompletionSource::<Arc<Counted>>::with_task();
+        let value = Arc::new(Counted {
+            id: i,
+            drops: drops.clone(),
+        });
+        let producer = std::thread::spawn(move || s.resolve(value).unwrap());
+        let (waker, woken) = counting_waker();
+        let got = match poll_once(&mut t, &waker) {
+            Poll::Ready(r) => r,
+            Poll::Pending => {
+                wait_until("the completion's wake", || woken.0.load(SeqCst) == 1);
+                match poll_once(&mut t, &waker) {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => panic!("woken but still pending"),
+                }
+            }
+        };
+        assert_eq!(got.unwrap().id, i);
+        producer.join().unwrap();
+        assert!(woken.0.load(SeqCst) <= 1, "woken at most once");
+        drop(t);
+    }
+    assert_eq!(
+        drops.load(SeqCst),
+        rounds as usize,
+        "every value went with its task"
+    );
+    c.end();
+}
+
+#[test]
 fn many_concurrent_awaiters_of_one_task_all_wake() {
     let c = case();
     {
