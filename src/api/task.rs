@@ -20,6 +20,7 @@ use crate::core::task::list::{self, NodeCell, Placement, WakerPlaced};
 use crate::core::task::ops::{self, AwaitRead};
 use crate::core::task::outcome::Outcome;
 use crate::core::task::refs::task_cell;
+use crate::core::task::word::Snapshot;
 use crate::core::{time, wait};
 use crate::ffi::tapir_task;
 
@@ -704,17 +705,18 @@ impl<T: Clone + 'static> Task<T> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Error>> {
         match read {
-            AwaitRead::Pending if self.reg.at == NONE => self.register(cx),
-            AwaitRead::Pending => self.poll_registered(cx),
+            AwaitRead::Pending(seen) if self.reg.at == NONE => self.register(cx, seen),
+            AwaitRead::Pending(_) => self.poll_registered(cx),
             _ => self.poll_ended(),
         }
     }
 
     /// A pending poll with no registration: registers the waker (the first await).
+    /// `seen` is the pending word the poll read.
     #[inline(always)]
-    fn register(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+    fn register(&mut self, cx: &mut Context<'_>, seen: Snapshot) -> Poll<Result<T, Error>> {
         let key = waker_key(cx.waker());
-        match list::register_waker_in(self.cell.0, self.handle, cx.waker().clone()) {
+        match list::register_waker_in(self.cell.0, self.handle, seen, cx.waker().clone()) {
             Ok(WakerPlaced::Inline) => self.reg = Registration { at: INLINE, key },
             Ok(WakerPlaced::Node(node)) => {
                 self.reg = Registration {
@@ -740,10 +742,10 @@ impl<T: Clone + 'static> Task<T> {
         // A removal that fails means the continuation ran or runs now: the task has
         // completed.
         self.unregister();
-        if let Some(r) = self.try_result() {
-            return Poll::Ready(r);
+        match ops::await_read_in(self.cell.0, self.handle) {
+            AwaitRead::Pending(seen) => self.register(cx, seen),
+            _ => Poll::Ready(self.completed_now()),
         }
-        self.register(cx)
     }
 
     /// A poll that found the task faulted or canceled (or its handle stale, which a

@@ -788,12 +788,14 @@ pub(crate) enum WakerPlaced {
 /// of `cell` completes (no allocation while the inline slot is free; the caller holds
 /// the cell, and the placement's compare-exchange checks the generation). The caller
 /// holds one of the task's handle references (a Rust `Task`), so the generation alone
-/// says the task is its own, as in `ops::await_read_in`. Its removal key is
-/// `Internal::from_waker`'s. On INVALID_HANDLE nothing was registered.
+/// says the task is its own, as in `ops::await_read_in`; `seen` is the pending word
+/// that read found. Its removal key is `Internal::from_waker`'s. On INVALID_HANDLE
+/// nothing was registered.
 #[inline(always)]
 pub(crate) fn register_waker_in(
     cell: &'static TaskCell,
     h: Handle,
+    seen: Snapshot,
     waker: std::task::Waker,
 ) -> Result<WakerPlaced> {
     let g = h.generation();
@@ -802,7 +804,7 @@ pub(crate) fn register_waker_in(
         internal.into_raw(),
         TAG_INTERNAL | (EXECUTE_SYNCHRONOUSLY & FLAGS_MASK) | MARK_WAKE,
     );
-    match slot::place(cell, |w| w.is_generation(g), entry) {
+    match slot::place_seen(cell, seen, |w| w.is_generation(g), entry) {
         Placed::Inline => Ok(WakerPlaced::Inline),
         Placed::Completed(_) => {
             drop(FirstEntry::from_raw(entry));

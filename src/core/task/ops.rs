@@ -329,8 +329,8 @@ pub(crate) fn completed_value_in(
 
 /// What an await of a task finds (see [`await_read_in`]).
 pub(crate) enum AwaitRead {
-    /// Not completed yet.
-    Pending,
+    /// Not completed yet: the word as read.
+    Pending(Snapshot),
     /// Succeeded with this value.
     Succeeded(usize),
     /// Faulted or canceled.
@@ -355,7 +355,7 @@ pub(crate) fn await_read_in(cell: &'static TaskCell, h: Handle) -> AwaitRead {
         return if w.is_completed() {
             AwaitRead::Ended
         } else {
-            AwaitRead::Pending
+            AwaitRead::Pending(w)
         };
     }
     let value = outcome::value_of(cell);

@@ -30,7 +30,24 @@ pub(crate) enum Placed {
 /// compare-exchange that takes LOCKED.
 #[inline(always)]
 pub(crate) fn place(cell: &TaskCell, accept: impl Fn(Snapshot) -> bool, raw: Raw) -> Placed {
-    let locked = cell.word.lock_pending_if(accept);
+    placed(cell, cell.word.lock_pending_if(accept), raw)
+}
+
+/// As [`place`], for a caller that has just read the word as `seen` and found it
+/// pending and acceptable (see `TaskWord::lock_pending_seen`).
+#[inline(always)]
+pub(crate) fn place_seen(
+    cell: &TaskCell,
+    seen: Snapshot,
+    accept: impl Fn(Snapshot) -> bool,
+    raw: Raw,
+) -> Placed {
+    placed(cell, cell.word.lock_pending_seen(seen, accept), raw)
+}
+
+/// The rest of a placement, once the lock was tried.
+#[inline(always)]
+fn placed(cell: &TaskCell, locked: Result<Snapshot, Refusal>, raw: Raw) -> Placed {
     match locked {
         Ok(w) if !w.has(FIRST) && !w.has(LIST) => {
             write(cell, raw);

@@ -340,6 +340,34 @@ impl TaskWord {
         .ok()
     }
 
+    /// As [`lock_pending_if`](TaskWord::lock_pending_if), for a caller that has just
+    /// read the word as `seen` and found it pending and acceptable: one
+    /// compare-exchange from `seen` takes the lock (a word still equal to `seen` needs
+    /// no second look); a word that has moved on takes the general path.
+    #[inline(always)]
+    pub(crate) fn lock_pending_seen(
+        &self,
+        seen: Snapshot,
+        accept: impl Fn(Snapshot) -> bool,
+    ) -> Result<Snapshot, Refusal> {
+        debug_assert!(accept(seen) && !seen.is_completed());
+        // Acquire: as in `lock`.
+        if !seen.has(LOCKED)
+            && self
+                .0
+                .compare_exchange(
+                    seen.0,
+                    seen.set(LOCKED).0,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            return Ok(seen);
+        }
+        self.lock_pending_if(accept)
+    }
+
     /// Takes `LOCKED` on the word of a pending task that `accept` agrees with: `Stale`
     /// when it does not, `Completed` when the task has completed (nothing is taken then).
     #[inline(always)]

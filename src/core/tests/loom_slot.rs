@@ -72,6 +72,22 @@ impl Model {
         }
     }
 
+    /// The await's registration: the word read first (as a poll reads it), then the
+    /// lock taken from that very word when it has not moved.
+    fn register_seen(&self, id: usize) {
+        let raw: Raw = ([id, 0, 0], 0);
+        let seen = self.cell.word.load();
+        if seen.is_completed() {
+            return self.run(id);
+        }
+        match slot::place_seen(&self.cell, seen, |w| w.is_generation(GEN), raw) {
+            Placed::Inline => {}
+            Placed::Completed(_) => self.run(id),
+            Placed::Refused => panic!("the generation is the task's"),
+            Placed::Occupied => panic!("one registrant: the slot is free"),
+        }
+    }
+
     /// The completer: lock from pending, detach, publish, run what it detached.
     fn complete(&self) {
         let w = self
@@ -118,6 +134,20 @@ fn loom_register_racing_complete_runs_once() {
         let m = Model::new(1, 1);
         let m2 = m.clone();
         let t = thread::spawn(move || m2.register(0));
+        m.complete();
+        t.join().unwrap();
+        assert_eq!(m.runs(0), 1);
+    });
+}
+
+/// An await's registration, which locks from the word it read, racing completion: the
+/// entry runs exactly once, by the completer or by the registrant.
+#[test]
+fn loom_register_from_a_seen_word_racing_complete_runs_once() {
+    loom::model(|| {
+        let m = Model::new(1, 1);
+        let m2 = m.clone();
+        let t = thread::spawn(move || m2.register_seen(0));
         m.complete();
         t.join().unwrap();
         assert_eq!(m.runs(0), 1);
