@@ -126,6 +126,7 @@ impl Error {
     /// assert_eq!(e.status(), Some(Status::BrokenPromise));
     /// assert!(e.message().starts_with("broken promise"));
     /// ```
+    #[cold]
     pub fn from_status(status: Status) -> Error {
         let msg = Status::message_of(status.code());
         let msg = std::str::from_utf8(&msg[..msg.len() - 1]).unwrap_or("tapir error");

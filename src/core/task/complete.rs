@@ -743,8 +743,7 @@ pub(crate) fn teardown(cell: &'static TaskCell, index: u32) {
     // Relaxed: the dying thread owns the slot (see `Outcome::take`).
     if w.is_completed()
         && cell.stored() == Stored::Value
-        && cell.aux.load(Ordering::Relaxed) == 0
-        && cell.extra.load(Ordering::Relaxed) == 0
+        && cell.aux.load(Ordering::Relaxed) | cell.extra.load(Ordering::Relaxed) as usize == 0
     {
         cell.value.store(0, Ordering::Relaxed);
         cell.word.retire(w);
