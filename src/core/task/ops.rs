@@ -346,9 +346,9 @@ pub(crate) enum AwaitRead {
 /// as long as the generation is the same, so what is read is this task's.
 #[inline(always)]
 pub(crate) fn await_read_in(cell: &'static TaskCell, h: Handle) -> AwaitRead {
-    let g = h.generation();
+    let g = super::word::generation_bits(h.generation());
     let w = cell.word.load();
-    if !w.is_generation(g) {
+    if !w.has_generation_bits(g) {
         return AwaitRead::Invalid;
     }
     if !w.succeeded() {
@@ -361,7 +361,7 @@ pub(crate) fn await_read_in(cell: &'static TaskCell, h: Handle) -> AwaitRead {
     let value = outcome::value_of(cell);
     // Acquire fence: as in `read_checked_in`, the value was read before the word again.
     fence(Ordering::Acquire);
-    if cell.word.load_relaxed().is_generation(g) {
+    if cell.word.load_relaxed().has_generation_bits(g) {
         AwaitRead::Succeeded(value)
     } else {
         AwaitRead::Invalid

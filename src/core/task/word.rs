@@ -62,6 +62,12 @@ pub(crate) const PERMANENT_USERS: u64 = 1 << 16;
 pub(crate) const MAX_USER: u64 = (1 << USER_BITS) - 1;
 pub(crate) const MAX_SOURCES: u64 = (1 << SOURCES_BITS) - 1;
 
+/// A generation in its place in the word (for [`Snapshot::has_generation_bits`]).
+#[inline(always)]
+pub(crate) fn generation_bits(generation: u32) -> u64 {
+    (generation as u64) << GEN_SHIFT
+}
+
 /// How a task ended, as the word stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Final {
@@ -120,6 +126,13 @@ impl Snapshot {
     #[inline(always)]
     pub(crate) fn is_generation(self, generation: u32) -> bool {
         self.generation() == generation && !self.has(DYING)
+    }
+    /// [`is_generation`](Snapshot::is_generation) as one masked test, for a caller that
+    /// checks the same generation more than once: `generation_bits` is the generation
+    /// in its place in the word ([`generation_bits`]).
+    #[inline(always)]
+    pub(crate) fn has_generation_bits(self, generation_bits: u64) -> bool {
+        (self.0 ^ generation_bits) & (u64::MAX << GEN_SHIFT | DYING) == 0
     }
     /// A task handle of this generation may be used (a user reference exists, or the
     /// completer lends the handle to the callback running now).
