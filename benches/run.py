@@ -854,12 +854,14 @@ def write_report(results, allocs, elapsed, meta=None):
 
     L += targets_section(results, budget_figures())
 
-    # The C# binding's await benchmark runs on its own (make -C bindings/csharp bench);
-    # its section is kept by hand in docs/bench/csharp-await.md and copied in as it is.
-    csharp = os.path.join(DOCS, "bench", "csharp-await.md")
-    if os.path.exists(csharp):
-        with open(csharp) as f:
-            L.append(f.read().rstrip("\n") + "\n")
+    # The bindings' await benchmarks run on their own (make -C bindings/csharp bench,
+    # make -C benches rust); their sections are kept by hand in docs/bench/ and copied
+    # in as they are.
+    for kept in ("csharp-await.md", "rust-api.md"):
+        path = os.path.join(DOCS, "bench", kept)
+        if os.path.exists(path):
+            with open(path) as f:
+                L.append(f.read().rstrip("\n") + "\n")
 
     # Allocations
     L.append("## Heap allocations per operation (W1, W2)\n")
