@@ -400,8 +400,10 @@ fn wake_alone(
     if trace::active() {
         completed(index, generation, status);
     }
+    // Rare: the awaiting future's task handle keeps the task, so this store is the
+    // last reference only when that handle was released behind its back.
     if released == Release::Dying {
-        teardown(cell, index);
+        teardown_out_of_line(cell, index);
     }
     trampoline::wake(waker);
 }
